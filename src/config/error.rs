@@ -1,0 +1,108 @@
+//! Load errors that point at the exact place to fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem found in a config or inventory file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem concerns the file as a whole.
+    pub line: usize,
+    /// 1-based; `None` for CSV rows (the field name says where).
+    pub column: Option<usize>,
+    /// The key path (TOML) or column name (CSV) at fault.
+    pub field: String,
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl Problem {
+    pub fn new(
+        file: &Path,
+        line: usize,
+        column: Option<usize>,
+        field: impl Into<String>,
+    ) -> ProblemBuilder {
+        ProblemBuilder(Problem {
+            file: file.to_path_buf(),
+            line,
+            column,
+            field: field.into(),
+            message: String::new(),
+            fix: String::new(),
+        })
+    }
+}
+
+/// Small builder so call sites read as one sentence: `Problem::new(..).says(..).fix(..)`.
+pub struct ProblemBuilder(Problem);
+
+impl ProblemBuilder {
+    pub fn says(mut self, message: impl Into<String>) -> Self {
+        self.0.message = message.into();
+        self
+    }
+    pub fn fix(mut self, fix: impl Into<String>) -> Problem {
+        self.0.fix = fix.into();
+        self.0
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}: {}; fix: {}", self.field, self.message, self.fix)
+    }
+}
+
+/// Every problem found while loading, in file order. Loading never stops at the first one.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+impl LoadError {
+    pub fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+    pub fn into_result<T>(self, ok: T) -> Result<T, LoadError> {
+        if self.problems.is_empty() {
+            Ok(ok)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(f, "{n} problem{} found:", if n == 1 { "" } else { "s" })?;
+        for p in &self.problems {
+            writeln!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Byte offset → (line, column), both 1-based, column counted in characters.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}

@@ -1,0 +1,318 @@
+//! The inventory CSV: `id,province,district,commune,carrier,address`, UTF-8, one endpoint a row.
+//!
+//! Every row is checked and every problem reported with its file, line and column name. Host
+//! names are resolved separately (see [`resolve_hosts`]) so that a syntax check (`check`) and a
+//! reload can report all row problems even when the resolver is slow.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::error::{LoadError, Problem};
+use crate::model::{Endpoint, EndpointId, Labels};
+
+/// The columns every inventory has, in any order. The header names are a contract.
+pub const REQUIRED_COLUMNS: [&str; 6] = [
+    "id", "province", "district", "commune", "carrier", "address",
+];
+
+/// An inventory row before host names are resolved.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub line: usize,
+    pub id: String,
+    pub labels: Labels,
+    pub address: RowAddress,
+}
+
+#[derive(Clone, Debug)]
+pub enum RowAddress {
+    Literal(IpAddr),
+    Host(String),
+}
+
+/// Where an id was first seen, to name both places in a duplicate error.
+pub type SeenIds = HashMap<String, (std::path::PathBuf, usize)>;
+
+/// Reads one inventory file's rows, appending problems to `errors`.
+pub fn read_rows(file: &Path, text: &str, seen: &mut SeenIds, errors: &mut LoadError) -> Vec<Row> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let header = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            errors.push(
+                Problem::new(file, 1, None, "header")
+                    .says(format!("cannot read the header row: {e}"))
+                    .fix("the first line must be: id,province,district,commune,carrier,address"),
+            );
+            return Vec::new();
+        }
+    };
+    let Some(columns) = column_indexes(file, &header, errors) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                errors.push(csv_problem(file, line, &e));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if let Some(row) = check_row(file, line, &columns, &record, seen, errors) {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn csv_problem(file: &Path, line: usize, e: &csv::Error) -> Problem {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => Problem::new(file, line, None, "row")
+            .says(format!("has {len} fields, the header has {expected_len}"))
+            .fix("give every row exactly the header's columns; quote values that contain commas"),
+        csv::ErrorKind::Utf8 { .. } => Problem::new(file, line, None, "row")
+            .says("is not valid UTF-8")
+            .fix("save the file as UTF-8 (Vietnamese names must keep their diacritics)"),
+        _ => Problem::new(file, line, None, "row")
+            .says(format!("cannot be read: {e}"))
+            .fix("correct the CSV syntax of this row"),
+    }
+}
+
+struct Columns {
+    id: usize,
+    province: usize,
+    district: usize,
+    commune: usize,
+    carrier: usize,
+    address: usize,
+}
+
+fn column_indexes(
+    file: &Path,
+    header: &csv::StringRecord,
+    errors: &mut LoadError,
+) -> Option<Columns> {
+    let mut found: HashMap<&str, usize> = HashMap::new();
+    let mut ok = true;
+    for (i, name) in header.iter().enumerate() {
+        let name = name.trim();
+        if !REQUIRED_COLUMNS.contains(&name) {
+            errors.push(
+                Problem::new(file, 1, None, format!("column '{name}'"))
+                    .says("is not an inventory column")
+                    .fix(
+                        "remove the column; allowed: id,province,district,commune,carrier,address",
+                    ),
+            );
+            ok = false;
+        } else if found.insert(name, i).is_some() {
+            errors.push(
+                Problem::new(file, 1, None, format!("column '{name}'"))
+                    .says("appears twice in the header")
+                    .fix("keep one column of each name"),
+            );
+            ok = false;
+        }
+    }
+    for name in REQUIRED_COLUMNS {
+        if !found.contains_key(name) {
+            errors.push(
+                Problem::new(file, 1, None, format!("column '{name}'"))
+                    .says("is missing from the header")
+                    .fix("the first line must be: id,province,district,commune,carrier,address"),
+            );
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Columns {
+        id: found["id"],
+        province: found["province"],
+        district: found["district"],
+        commune: found["commune"],
+        carrier: found["carrier"],
+        address: found["address"],
+    })
+}
+
+fn check_row(
+    file: &Path,
+    line: usize,
+    c: &Columns,
+    record: &csv::StringRecord,
+    seen: &mut SeenIds,
+    errors: &mut LoadError,
+) -> Option<Row> {
+    let before = errors.problems.len();
+    let mut field = |index: usize, name: &str| -> String {
+        let value = record.get(index).unwrap_or("").trim().to_string();
+        if value.is_empty() {
+            errors.push(
+                Problem::new(file, line, None, name)
+                    .says("is empty")
+                    .fix(format!("give every endpoint a {name}")),
+            );
+        }
+        value
+    };
+    let id = field(c.id, "id");
+    let province = field(c.province, "province");
+    let district = field(c.district, "district");
+    let commune = field(c.commune, "commune");
+    let carrier = field(c.carrier, "carrier");
+    let address = field(c.address, "address");
+
+    if !id.is_empty() {
+        if let Some(bad) = id
+            .chars()
+            .find(|ch| ch.is_whitespace() || ch.is_control() || *ch == '"')
+        {
+            errors.push(
+                Problem::new(file, line, None, "id")
+                    .says(format!("{id:?} contains the character {bad:?}"))
+                    .fix("use letters, digits and punctuation such as - _ . : in ids"),
+            );
+        } else if let Some((first_file, first_line)) = seen.get(&id) {
+            errors.push(
+                Problem::new(file, line, None, "id")
+                    .says(format!(
+                        "duplicate id {id:?}, first used at {}:{first_line}",
+                        first_file.display()
+                    ))
+                    .fix("give every endpoint its own id"),
+            );
+        } else {
+            seen.insert(id.clone(), (file.to_path_buf(), line));
+        }
+    }
+    let parsed = if address.is_empty() {
+        None
+    } else {
+        parse_address(file, line, &address, errors)
+    };
+    if errors.problems.len() > before {
+        return None;
+    }
+    Some(Row {
+        line,
+        id,
+        labels: Labels {
+            province: province.into(),
+            district: district.into(),
+            commune: commune.into(),
+            carrier: carrier.into(),
+        },
+        address: parsed?,
+    })
+}
+
+fn parse_address(
+    file: &Path,
+    line: usize,
+    text: &str,
+    errors: &mut LoadError,
+) -> Option<RowAddress> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
+            errors.push(
+                Problem::new(file, line, None, "address")
+                    .says(format!("{text} is not a unicast address"))
+                    .fix("write the endpoint's own unicast address"),
+            );
+            return None;
+        }
+        return Some(RowAddress::Literal(ip));
+    }
+    if is_host_name(text) {
+        return Some(RowAddress::Host(text.to_string()));
+    }
+    errors.push(
+        Problem::new(file, line, None, "address")
+            .says(format!(
+                "{text:?} is neither an IPv4/IPv6 address nor a host name"
+            ))
+            .fix("write an address such as 10.1.2.3 or 2001:db8::1, or a DNS name"),
+    );
+    None
+}
+
+/// RFC 1123 host name syntax: dot-separated labels of letters, digits and inner hyphens.
+fn is_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && !s.split('.').all(|l| l.chars().all(|c| c.is_ascii_digit()))
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+/// Turns rows into endpoints, resolving host names through the system resolver. Every name that
+/// does not resolve is reported; the rest of the inventory is still returned in the error case.
+pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec<Endpoint> {
+    let mut endpoints = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (address, host) = match row.address {
+            RowAddress::Literal(ip) => (ip, None),
+            RowAddress::Host(name) => match (name.as_str(), 0).to_socket_addrs() {
+                Ok(mut addrs) => match addrs.next() {
+                    Some(a) => (a.ip(), Some(Arc::<str>::from(name))),
+                    None => {
+                        errors.push(unresolved(file, row.line, &name, "no address"));
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    errors.push(unresolved(file, row.line, &name, &e.to_string()));
+                    continue;
+                }
+            },
+        };
+        endpoints.push(Endpoint {
+            id: EndpointId(row.id.into()),
+            labels: row.labels,
+            address,
+            host,
+        });
+    }
+    endpoints
+}
+
+fn unresolved(file: &Path, line: usize, name: &str, why: &str) -> Problem {
+    Problem::new(file, line, None, "address")
+        .says(format!("host name {name:?} does not resolve ({why})"))
+        .fix("correct the name, add it to DNS or /etc/hosts, or write the IP address")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_name_syntax() {
+        assert!(is_host_name("dc-01.hcm.vnpt.vn"));
+        assert!(is_host_name("localhost"));
+        assert!(!is_host_name("10.0.0.300"));
+        assert!(!is_host_name("bad_name.vn"));
+        assert!(!is_host_name("-x.vn"));
+        assert!(!is_host_name("a..b"));
+    }
+}

@@ -1,0 +1,473 @@
+//! Configuration: the TOML file, the inventory CSVs it names, and their validation into typed
+//! values. Raw input is read in [`toml_file`] and [`inventory`]; this module turns it into a
+//! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
+
+pub mod error;
+pub mod inventory;
+pub mod toml_file;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{LoadError, Problem};
+use toml::Spanned;
+
+use crate::health::{DegradedLimits, HealthPolicy};
+use crate::model::Endpoint;
+use toml_file::{RawConfig, position};
+
+/// The config used when `diemcau run` is given no `--config`: the demo inventory on loopback.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../examples/diemcau.toml");
+/// The demo inventory named by [`EMBEDDED_CONFIG`].
+pub const EMBEDDED_INVENTORY: &str = include_str!("../../examples/inventory.csv");
+
+/// Which kind of ICMP socket to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketPreference {
+    /// Unprivileged ping socket first, raw socket as fallback.
+    Auto,
+    Dgram,
+    Raw,
+}
+
+/// How each endpoint is probed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProbeConfig {
+    /// One round of echo requests per endpoint per interval.
+    pub interval: Duration,
+    /// Echo requests per round.
+    pub packets: u32,
+    /// Time between the echo requests of one round.
+    pub packet_spacing: Duration,
+    /// How long to wait for each reply.
+    pub timeout: Duration,
+    pub socket: SocketPreference,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            interval: Duration::from_secs(10),
+            packets: 3,
+            packet_spacing: Duration::from_millis(200),
+            timeout: Duration::from_secs(1),
+            socket: SocketPreference::Auto,
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// Longest time one round can take: last request sent plus its timeout.
+    pub fn round_span(&self) -> Duration {
+        self.packet_spacing * self.packets.saturating_sub(1) + self.timeout
+    }
+}
+
+/// Most echo requests one socket may have waiting for a reply: the ICMP sequence number is 16
+/// bits, and sequence numbers must stay unique among requests in flight. Kept below 65,536 so a
+/// late reply can never be taken for a newer request.
+pub const MAX_IN_FLIGHT_PER_FAMILY: f64 = 60_000.0;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebConfig {
+    pub listen_address: SocketAddr,
+}
+
+/// A validated configuration with its resolved inventory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The file it came from (`None` for the embedded defaults).
+    pub source: Option<PathBuf>,
+    pub web: WebConfig,
+    pub inventory_files: Vec<PathBuf>,
+    pub probe: ProbeConfig,
+    pub health: HealthPolicy,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Config {
+    /// Loads the config file and every inventory file it names.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(LoadError {
+                    problems: vec![
+                        Problem::new(path, 0, None, "file")
+                            .says(format!("cannot be read: {e}"))
+                            .fix("pass the path of a readable TOML config with --config"),
+                    ],
+                });
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        load_text(path, &text, base, &|p| std::fs::read_to_string(p))
+    }
+
+    /// The embedded defaults: demo inventory on loopback addresses.
+    pub fn embedded() -> Result<Config, LoadError> {
+        let origin = Path::new("<embedded>/diemcau.toml");
+        load_text(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &|p| {
+            if p == Path::new("<embedded>/inventory.csv") {
+                Ok(EMBEDDED_INVENTORY.to_string())
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not embedded",
+                ))
+            }
+        })
+    }
+
+    /// Endpoints per province and carrier, for `diemcau check`.
+    pub fn summary(&self) -> BTreeMap<(String, String), usize> {
+        let mut counts = BTreeMap::new();
+        for e in &self.endpoints {
+            *counts
+                .entry((e.labels.province.to_string(), e.labels.carrier.to_string()))
+                .or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<String> + 'a;
+
+/// Validates config text; inventory files are read through `read` (relative to `base`).
+pub fn load_text(
+    file: &Path,
+    text: &str,
+    base: &Path,
+    read: &ReadFile<'_>,
+) -> Result<Config, LoadError> {
+    let mut errors = LoadError::default();
+    let raw = toml_file::parse(file, text, &mut errors).unwrap_or_default();
+    let mut v = Validator {
+        file,
+        text,
+        errors: &mut errors,
+    };
+
+    let listen_address = match &raw.web.listen_address {
+        None => SocketAddr::from(([127, 0, 0, 1], 9808)),
+        Some(s) => v
+            .parse(
+                s,
+                "web.listen_address",
+                |t| t.parse::<SocketAddr>().ok(),
+                "write host:port, e.g. \"127.0.0.1:9808\" or \"[::]:9808\"",
+            )
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9808))),
+    };
+    let probe = v.probe(&raw);
+    let health = v.health(&raw);
+
+    let mut inventory_files = Vec::new();
+    let mut rows = Vec::new();
+    let mut seen = inventory::SeenIds::new();
+    match &raw.inventory.files {
+        None => v.problem_at(
+            0,
+            0,
+            "inventory.files",
+            "is missing",
+            "add [inventory] files = [\"inventory.csv\"] (paths relative to the config file)",
+        ),
+        Some(files) if files.get_ref().is_empty() => {
+            let (l, c) = position(text, files);
+            v.problem_at(
+                l,
+                c,
+                "inventory.files",
+                "is empty",
+                "name at least one inventory CSV file",
+            );
+        }
+        Some(files) => {
+            for f in files.get_ref() {
+                let path = base.join(f.get_ref());
+                match read(&path) {
+                    Ok(csv) => rows.push((
+                        path.clone(),
+                        inventory::read_rows(&path, &csv, &mut seen, v.errors),
+                    )),
+                    Err(e) => {
+                        let (l, c) = position(text, f);
+                        v.problem_at(
+                            l,
+                            c,
+                            "inventory.files",
+                            &format!("{} cannot be read: {e}", path.display()),
+                            "correct the path (relative to the config file) or create the file",
+                        );
+                    }
+                }
+                inventory_files.push(path);
+            }
+        }
+    }
+    if !errors.is_empty() {
+        // Host names are resolved only for an otherwise valid config: a bad file should fail fast.
+        return Err(errors);
+    }
+    let mut endpoints = Vec::new();
+    for (path, file_rows) in rows {
+        endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
+    }
+    check_capacity(file, &probe, &endpoints, &mut errors);
+    errors.into_result(Config {
+        source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
+        web: WebConfig { listen_address },
+        inventory_files,
+        probe,
+        health,
+        endpoints,
+    })
+}
+
+/// Sequence numbers must stay unique among requests in flight on one socket.
+fn check_capacity(
+    file: &Path,
+    probe: &ProbeConfig,
+    endpoints: &[Endpoint],
+    errors: &mut LoadError,
+) {
+    let v4 = endpoints.iter().filter(|e| e.address.is_ipv4()).count();
+    let most = v4.max(endpoints.len() - v4) as f64;
+    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64()
+        / probe.interval.as_secs_f64();
+    if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
+        errors.push(
+            Problem::new(file, 0, None, "probe")
+                .says(format!(
+                    "{most} endpoints × {} packets per {:?} with a {:?} timeout keep about {in_flight:.0} requests in flight; at most {MAX_IN_FLIGHT_PER_FAMILY} fit in the 16-bit ICMP sequence space",
+                    probe.packets, probe.interval, probe.timeout
+                ))
+                .fix("lengthen probe.interval, or shorten probe.timeout, or send fewer probe.packets"),
+        );
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    errors: &'a mut LoadError,
+}
+
+impl Validator<'_> {
+    fn problem_at(&mut self, line: usize, column: usize, field: &str, message: &str, fix: &str) {
+        let column = (line > 0).then_some(column);
+        self.errors.push(
+            Problem::new(self.file, line, column, field)
+                .says(message)
+                .fix(fix),
+        );
+    }
+
+    fn parse<T, U>(
+        &mut self,
+        value: &Spanned<T>,
+        field: &str,
+        f: impl Fn(&T) -> Option<U>,
+        fix: &str,
+    ) -> Option<U>
+    where
+        T: std::fmt::Debug,
+    {
+        let out = f(value.get_ref());
+        if out.is_none() {
+            let (l, c) = position(self.text, value);
+            self.problem_at(
+                l,
+                c,
+                field,
+                &format!("{:?} is not valid", value.get_ref()),
+                fix,
+            );
+        }
+        out
+    }
+
+    fn duration(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        field: &str,
+        default: Duration,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
+        let Some(value) = value else { return default };
+        let (l, c) = position(self.text, value);
+        match humantime::parse_duration(value.get_ref()) {
+            Err(_) => {
+                self.problem_at(
+                    l,
+                    c,
+                    field,
+                    &format!("{:?} is not a duration", value.get_ref()),
+                    "write a duration with a unit, e.g. \"10s\", \"250ms\", \"1m\"",
+                );
+                default
+            }
+            Ok(d) if d < min || d > max => {
+                self.problem_at(
+                    l,
+                    c,
+                    field,
+                    &format!("{:?} is out of range", value.get_ref()),
+                    &format!(
+                        "choose a value from {} to {}",
+                        humantime::format_duration(min),
+                        humantime::format_duration(max)
+                    ),
+                );
+                default
+            }
+            Ok(d) => d,
+        }
+    }
+
+    fn integer(
+        &mut self,
+        value: &Option<Spanned<i64>>,
+        field: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> u32 {
+        let Some(value) = value else { return default };
+        let n = *value.get_ref();
+        if n < i64::from(min) || n > i64::from(max) {
+            let (l, c) = position(self.text, value);
+            self.problem_at(
+                l,
+                c,
+                field,
+                &format!("{n} is out of range"),
+                &format!("choose a whole number from {min} to {max}"),
+            );
+            return default;
+        }
+        n as u32
+    }
+
+    fn probe(&mut self, raw: &RawConfig) -> ProbeConfig {
+        let d = ProbeConfig::default();
+        let p = &raw.probe;
+        let ms = Duration::from_millis;
+        let probe = ProbeConfig {
+            interval: self.duration(
+                &p.interval,
+                "probe.interval",
+                d.interval,
+                ms(100),
+                Duration::from_secs(3600),
+            ),
+            packets: self.integer(
+                &p.packets,
+                "probe.packets",
+                d.packets,
+                1,
+                crate::probe::icmp::MAX_PACKETS_PER_ROUND,
+            ),
+            packet_spacing: self.duration(
+                &p.packet_spacing,
+                "probe.packet_spacing",
+                d.packet_spacing,
+                ms(1),
+                Duration::from_secs(60),
+            ),
+            timeout: self.duration(
+                &p.timeout,
+                "probe.timeout",
+                d.timeout,
+                ms(1),
+                Duration::from_secs(60),
+            ),
+            socket: match &p.socket {
+                None => SocketPreference::Auto,
+                Some(s) => self
+                    .parse(
+                        s,
+                        "probe.socket",
+                        |t| match t.as_str() {
+                            "auto" => Some(SocketPreference::Auto),
+                            "dgram" => Some(SocketPreference::Dgram),
+                            "raw" => Some(SocketPreference::Raw),
+                            _ => None,
+                        },
+                        "write \"auto\", \"dgram\" or \"raw\"",
+                    )
+                    .unwrap_or(SocketPreference::Auto),
+            },
+        };
+        if probe.round_span() >= probe.interval {
+            let (l, c) = p
+                .interval
+                .as_ref()
+                .map_or((0, 0), |i| position(self.text, i));
+            self.problem_at(
+                l,
+                c,
+                "probe.interval",
+                &format!(
+                    "{} is not longer than one round ({} packets spaced {} plus a {} timeout)",
+                    humantime::format_duration(probe.interval),
+                    probe.packets,
+                    humantime::format_duration(probe.packet_spacing),
+                    humantime::format_duration(probe.timeout)
+                ),
+                "lengthen probe.interval or shorten probe.packet_spacing / probe.timeout",
+            );
+        }
+        probe
+    }
+
+    fn health(&mut self, raw: &RawConfig) -> HealthPolicy {
+        let d = HealthPolicy::default();
+        let s = &raw.state;
+        let g = &s.degraded;
+        let loss_ratio = match &g.loss_ratio {
+            None => d.degraded.loss_ratio,
+            Some(v) => self
+                .parse(
+                    v,
+                    "state.degraded.loss_ratio",
+                    |r| (0.0..=1.0).contains(r).then_some(*r),
+                    "write a ratio from 0.0 to 1.0, e.g. 0.2 for 20 %",
+                )
+                .unwrap_or(d.degraded.loss_ratio),
+        };
+        let max = Duration::from_secs(60);
+        HealthPolicy {
+            down_after: self.integer(&s.down_after, "state.down_after", d.down_after, 1, 1000),
+            up_after: self.integer(&s.up_after, "state.up_after", d.up_after, 1, 1000),
+            degraded: DegradedLimits {
+                loss_ratio,
+                rtt: self.duration(
+                    &g.rtt,
+                    "state.degraded.rtt",
+                    d.degraded.rtt,
+                    Duration::ZERO,
+                    max,
+                ),
+                jitter: self.duration(
+                    &g.jitter,
+                    "state.degraded.jitter",
+                    d.degraded.jitter,
+                    Duration::ZERO,
+                    max,
+                ),
+                window: self.integer(
+                    &g.window,
+                    "state.degraded.window",
+                    d.degraded.window,
+                    1,
+                    100,
+                ),
+            },
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The TOML config file: raw serde structs (every value spanned, so errors can point at it) and
+//! the search for unknown keys.
+//!
+//! Unknown keys are collected with `serde_ignored` rather than `deny_unknown_fields`, so that
+//! every misspelt key in the file is reported in one go, each with its line and column.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::error::{LoadError, Problem, line_col};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub web: RawWeb,
+    #[serde(default)]
+    pub inventory: RawInventory,
+    #[serde(default)]
+    pub probe: RawProbe,
+    #[serde(default)]
+    pub state: RawState,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawWeb {
+    pub listen_address: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawInventory {
+    pub files: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProbe {
+    pub interval: Option<Spanned<String>>,
+    pub packets: Option<Spanned<i64>>,
+    pub packet_spacing: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub socket: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawState {
+    pub down_after: Option<Spanned<i64>>,
+    pub up_after: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub degraded: RawDegraded,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDegraded {
+    pub loss_ratio: Option<Spanned<f64>>,
+    pub rtt: Option<Spanned<String>>,
+    pub jitter: Option<Spanned<String>>,
+    pub window: Option<Spanned<i64>>,
+}
+
+/// Parses the text; syntax and type errors end the parse (TOML cannot be read past them), but
+/// unknown keys are all collected and reported together with any later validation problems.
+pub fn parse(file: &Path, text: &str, errors: &mut LoadError) -> Option<RawConfig> {
+    let deserializer = toml::Deserializer::parse(text);
+    let deserializer = match deserializer {
+        Ok(d) => d,
+        Err(e) => {
+            errors.push(toml_problem(file, text, &e));
+            return None;
+        }
+    };
+    let mut unknown: Vec<Vec<String>> = Vec::new();
+    let raw: Result<RawConfig, _> = serde_ignored::deserialize(deserializer, |path| {
+        unknown.push(segments(&path));
+    });
+    for keys in unknown {
+        let (line, column) = key_span(text, &keys).map_or((0, 0), |s| line_col(text, s.start));
+        errors.push(
+            Problem::new(file, line, Some(column), keys.join("."))
+                .says("unknown key")
+                .fix("remove it or correct its spelling; the README lists every key"),
+        );
+    }
+    match raw {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            errors.push(toml_problem(file, text, &e));
+            None
+        }
+    }
+}
+
+fn toml_problem(file: &Path, text: &str, e: &toml::de::Error) -> Problem {
+    let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+    let message = e.message().trim().replace('\n', " ");
+    Problem::new(file, line, Some(column), "toml")
+        .says(message)
+        .fix("correct the value's type or the TOML syntax at this place")
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
+    use serde_ignored::Path as P;
+    match path {
+        P::Root => Vec::new(),
+        P::Seq { parent, index } => {
+            let mut v = segments(parent);
+            v.push(index.to_string());
+            v
+        }
+        P::Map { parent, key } => {
+            let mut v = segments(parent);
+            v.push(key.clone());
+            v
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            segments(parent)
+        }
+    }
+}
+
+/// Where the last key of `keys` is written, found by walking the spanned document.
+fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let (last, parents) = keys.split_last()?;
+    for key in parents {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        match value.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref() == last)
+        .map(|(k, _)| k.span())
+}
+
+/// Position of a spanned value as (line, column).
+pub fn position<T>(text: &str, value: &Spanned<T>) -> (usize, usize) {
+    line_col(text, value.span().start)
+}

@@ -1,0 +1,275 @@
+//! Per-endpoint state machine: Unknown → Up/Degraded/Down, with flap damping.
+//!
+//! A round "answers" when at least one echo reply came back. Down needs `down_after`
+//! consecutive silent rounds; leaving Down needs `up_after` consecutive answering rounds.
+//! Degraded is judged over a sliding window of the last `window` rounds, so one unlucky round of
+//! three packets does not flip the state.
+
+use std::time::Duration;
+
+use crate::model::RoundStats;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum State {
+    Unknown = 0,
+    Up = 1,
+    Degraded = 2,
+    Down = 3,
+}
+
+impl State {
+    pub const ALL: [State; 4] = [State::Unknown, State::Up, State::Degraded, State::Down];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unknown => "unknown",
+            State::Up => "up",
+            State::Degraded => "degraded",
+            State::Down => "down",
+        }
+    }
+
+    /// Reachable in the sense of `diemcau_endpoint_up`: `None` while unknown.
+    pub fn reachable(self) -> Option<bool> {
+        match self {
+            State::Unknown => None,
+            State::Up | State::Degraded => Some(true),
+            State::Down => Some(false),
+        }
+    }
+}
+
+/// Limits beyond which an answering endpoint counts as Degraded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DegradedLimits {
+    /// Packet loss over the window, 0..1.
+    pub loss_ratio: f64,
+    /// Mean RTT over the window.
+    pub rtt: Duration,
+    /// Mean jitter over the window.
+    pub jitter: Duration,
+    /// Rounds in the window.
+    pub window: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthPolicy {
+    pub down_after: u32,
+    pub up_after: u32,
+    pub degraded: DegradedLimits,
+}
+
+impl Default for HealthPolicy {
+    fn default() -> Self {
+        HealthPolicy {
+            down_after: 3,
+            up_after: 2,
+            degraded: DegradedLimits {
+                loss_ratio: 0.2,
+                rtt: Duration::from_millis(150),
+                jitter: Duration::from_millis(30),
+                window: 6,
+            },
+        }
+    }
+}
+
+/// One round as kept in the quality window.
+#[derive(Clone, Copy, Debug, Default)]
+struct WindowRound {
+    sent: u32,
+    received: u32,
+    rtt_sum: f64,
+    jitter: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+}
+
+/// The health of one endpoint.
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub state: State,
+    silent_rounds: u32,
+    answering_rounds: u32,
+    window: Vec<WindowRound>,
+    next: usize,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            state: State::Unknown,
+            silent_rounds: 0,
+            answering_rounds: 0,
+            window: Vec::new(),
+            next: 0,
+        }
+    }
+}
+
+impl Health {
+    /// Folds one round in; returns the transition if the state changed.
+    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy) -> Option<Transition> {
+        self.remember(round, policy.degraded.window as usize);
+        let answered = round.received > 0;
+        let from = self.state;
+        if answered {
+            self.silent_rounds = 0;
+            self.answering_rounds = self.answering_rounds.saturating_add(1);
+            let quality = self.quality(&policy.degraded);
+            if from != State::Down || self.answering_rounds >= policy.up_after {
+                self.state = quality;
+            }
+        } else {
+            self.answering_rounds = 0;
+            self.silent_rounds = self.silent_rounds.saturating_add(1);
+            if self.silent_rounds >= policy.down_after {
+                self.state = State::Down;
+            }
+        }
+        (self.state != from).then_some(Transition {
+            from,
+            to: self.state,
+        })
+    }
+
+    fn remember(&mut self, round: &RoundStats, size: usize) {
+        let entry = WindowRound {
+            sent: round.sent,
+            received: round.received,
+            rtt_sum: round.rtt_avg.unwrap_or(0.0) * f64::from(round.received),
+            jitter: round.jitter,
+        };
+        if self.window.len() < size {
+            self.window.push(entry);
+        } else if size > 0 {
+            self.window[self.next % size] = entry;
+        }
+        self.next = (self.next + 1) % size.max(1);
+    }
+
+    /// Up or Degraded, judged over the window.
+    fn quality(&self, limits: &DegradedLimits) -> State {
+        let sent: u32 = self.window.iter().map(|r| r.sent).sum();
+        let received: u32 = self.window.iter().map(|r| r.received).sum();
+        let loss = if sent == 0 {
+            0.0
+        } else {
+            f64::from(sent - received) / f64::from(sent)
+        };
+        let rtt = if received == 0 {
+            0.0
+        } else {
+            self.window.iter().map(|r| r.rtt_sum).sum::<f64>() / f64::from(received)
+        };
+        let (jitter_sum, jitter_n) = self
+            .window
+            .iter()
+            .filter_map(|r| r.jitter)
+            .fold((0.0, 0u32), |(s, n), j| (s + j, n + 1));
+        let jitter = if jitter_n == 0 {
+            0.0
+        } else {
+            jitter_sum / f64::from(jitter_n)
+        };
+        if loss > limits.loss_ratio
+            || rtt > limits.rtt.as_secs_f64()
+            || jitter > limits.jitter.as_secs_f64()
+        {
+            State::Degraded
+        } else {
+            State::Up
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> RoundStats {
+        RoundStats::from_rtts([Some(0.01), Some(0.01), Some(0.01)])
+    }
+    fn silent() -> RoundStats {
+        RoundStats::from_rtts([None, None, None])
+    }
+
+    #[test]
+    fn unknown_until_first_round_then_up() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        assert_eq!(h.state, State::Unknown);
+        assert_eq!(
+            h.observe(&good(), &p),
+            Some(Transition {
+                from: State::Unknown,
+                to: State::Up
+            })
+        );
+    }
+
+    #[test]
+    fn down_after_n_silent_rounds_and_up_after_m_good_ones() {
+        let p = HealthPolicy {
+            down_after: 3,
+            up_after: 2,
+            ..Default::default()
+        };
+        let mut h = Health::default();
+        h.observe(&good(), &p);
+        assert_eq!(h.observe(&silent(), &p), None);
+        assert_eq!(h.observe(&silent(), &p), None);
+        assert_eq!(
+            h.observe(&silent(), &p),
+            Some(Transition {
+                from: State::Up,
+                to: State::Down
+            })
+        );
+        assert_eq!(h.observe(&good(), &p), None, "one good round is not enough");
+        let t = h.observe(&good(), &p).unwrap();
+        assert_eq!(t.from, State::Down);
+        // The window still remembers three silent rounds out of six: loss 50 % → Degraded.
+        assert_eq!(t.to, State::Degraded);
+    }
+
+    #[test]
+    fn silent_start_goes_down_from_unknown() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        h.observe(&silent(), &p);
+        h.observe(&silent(), &p);
+        assert_eq!(h.state, State::Unknown);
+        assert_eq!(h.observe(&silent(), &p).map(|t| t.to), Some(State::Down));
+    }
+
+    #[test]
+    fn slow_or_jittery_or_lossy_is_degraded() {
+        let p = HealthPolicy::default();
+        for round in [
+            RoundStats::from_rtts([Some(0.2), Some(0.2), Some(0.2)]),
+            RoundStats::from_rtts([Some(0.01), Some(0.09), Some(0.01)]),
+            RoundStats::from_rtts([Some(0.01), None, None]),
+        ] {
+            let mut h = Health::default();
+            h.observe(&round, &p);
+            assert_eq!(h.state, State::Degraded, "{round:?}");
+        }
+    }
+
+    #[test]
+    fn one_lossy_round_in_a_window_stays_up() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        for _ in 0..5 {
+            h.observe(&good(), &p);
+        }
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p);
+        assert_eq!(h.state, State::Up);
+    }
+}

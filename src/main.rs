@@ -1,0 +1,314 @@
+//! The command line. Everything else lives in the library.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use diemcau::config::{Config, ProbeConfig, SocketPreference};
+use diemcau::inventory_gen::{self, Era, GenerateOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "diemcau",
+    version,
+    about = "Monitors video-conference endpoints (điểm cầu) by ICMP and exports Prometheus metrics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (without --config: the embedded demo inventory on loopback).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Overrides [web] listen_address.
+        #[arg(long = "web.listen-address")]
+        listen_address: Option<SocketAddr>,
+        #[arg(long = "log.level", default_value = "info", env = "DIEMCAU_LOG")]
+        log_level: String,
+        #[arg(long = "log.format", value_enum, default_value = "text")]
+        log_format: LogFormat,
+        /// Probe from a private network namespace of its own (tests, benchmarks, lab); the web
+        /// port stays in the caller's namespace.
+        #[arg(long)]
+        private_netns: bool,
+    },
+    /// Validate a config and its inventory; print endpoints per province and carrier.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Send one round of echo requests to ADDRESS and print the figures (exit 0 answered, 1 not).
+    Probe {
+        /// IPv4/IPv6 address or host name.
+        address: String,
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+        #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+        spacing: Duration,
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        #[arg(long, value_enum, default_value = "auto")]
+        socket: SocketArg,
+        #[arg(long, hide = true)]
+        private_netns: bool,
+    },
+    /// Inventory tools.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SocketArg {
+    Auto,
+    Dgram,
+    Raw,
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Write a national-size example inventory (real province names, synthetic communes).
+    Generate {
+        #[arg(long, value_enum, default_value = "2025")]
+        era: Era,
+        /// Endpoints in all (default: the era's commune count).
+        #[arg(long)]
+        endpoints: Option<usize>,
+        /// First IPv4 address; the rest follow. Keep to loopback (127.0.0.0/8) unless the
+        /// addresses exist only in a network namespace of yours.
+        #[arg(long, default_value = "127.16.0.1")]
+        first_address: std::net::Ipv4Addr,
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            listen_address,
+            log_level,
+            log_format,
+            private_netns,
+        } => {
+            init_logging(&log_level, log_format);
+            run(config, listen_address, private_netns)
+        }
+        Command::Check { config } => check(&config),
+        Command::Probe {
+            address,
+            count,
+            spacing,
+            timeout,
+            socket,
+            private_netns,
+        } => {
+            init_logging("warn", LogFormat::Text);
+            let socket = match socket {
+                SocketArg::Auto => SocketPreference::Auto,
+                SocketArg::Dgram => SocketPreference::Dgram,
+                SocketArg::Raw => SocketPreference::Raw,
+            };
+            if !(1..=diemcau::probe::icmp::MAX_PACKETS_PER_ROUND).contains(&count) {
+                eprintln!(
+                    "--count must be from 1 to {}",
+                    diemcau::probe::icmp::MAX_PACKETS_PER_ROUND
+                );
+                return ExitCode::from(2);
+            }
+            let probe = ProbeConfig {
+                interval: Duration::from_secs(3600),
+                packets: count,
+                packet_spacing: spacing,
+                timeout,
+                socket,
+            };
+            probe_cmd(&address, &probe, private_netns)
+        }
+        Command::Inventory {
+            command:
+                InventoryCommand::Generate {
+                    era,
+                    endpoints,
+                    first_address,
+                    out,
+                },
+        } => {
+            let opts = GenerateOptions {
+                era,
+                endpoints: endpoints.unwrap_or_else(|| GenerateOptions::default_endpoints(era)),
+                first_address,
+            };
+            let result = match &out {
+                Some(path) => std::fs::File::create(path).and_then(|f| {
+                    let mut w = std::io::BufWriter::new(f);
+                    inventory_gen::generate(&opts, &mut w)?;
+                    std::io::Write::flush(&mut w)
+                }),
+                None => inventory_gen::generate(&opts, &mut std::io::stdout().lock()),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cannot write the inventory: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|e| {
+        eprintln!("invalid log level {level:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load(config: Option<&PathBuf>) -> Option<Config> {
+    let loaded = match config {
+        Some(path) => Config::load(path),
+        None => Config::embedded(),
+    };
+    match loaded {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprint!("{e}");
+            None
+        }
+    }
+}
+
+fn run(config: Option<PathBuf>, listen: Option<SocketAddr>, private_netns: bool) -> ExitCode {
+    let Some(mut config) = load(config.as_ref()) else {
+        return ExitCode::FAILURE;
+    };
+    if let Some(addr) = listen {
+        config.web.listen_address = addr;
+    }
+    let listener = match std::net::TcpListener::bind(config.web.listen_address) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "cannot listen on {}: {e}; choose another [web] listen_address or --web.listen-address",
+                config.web.listen_address
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    // Before any thread exists: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
+    if private_netns {
+        if let Err(e) = diemcau::netns::enter_private_network() {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(diemcau::daemon::run(config, listener, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("diemcau: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn check(path: &PathBuf) -> ExitCode {
+    let Some(config) = load(Some(path)) else {
+        return ExitCode::FAILURE;
+    };
+    println!(
+        "{}: valid, {} endpoints",
+        path.display(),
+        config.endpoints.len()
+    );
+    println!("{:<40} {:<10} {:>9}", "province", "carrier", "endpoints");
+    for ((province, carrier), n) in config.summary() {
+        println!("{province:<40} {carrier:<10} {n:>9}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn probe_cmd(address: &str, probe: &ProbeConfig, private_netns: bool) -> ExitCode {
+    let ip = match address.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match (address, 0).to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(a)) => a.ip(),
+            _ => {
+                eprintln!("{address:?} is neither an IP address nor a host name that resolves");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if private_netns {
+        if let Err(e) = diemcau::netns::enter_private_network() {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    }
+    match diemcau::oneshot::probe_once(ip, probe) {
+        Ok((stats, kind)) => {
+            println!(
+                "{} (socket: {})",
+                diemcau::oneshot::describe(ip, &stats),
+                kind.name()
+            );
+            if stats.received > 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Every metric family the daemon exports, in one place.
+//!
+//! Small families (the daemon itself, regions) live in a `prometheus` registry. Per-endpoint
+//! families are written straight from the monitor's endpoint table by [`endpoint_text`]: with
+//! 10,000+ endpoints, one registry child per series would cost tens of megabytes, while the table
+//! already holds every figure.
+
+pub mod endpoint_text;
+
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
+};
+
+use crate::probe::icmp::EngineTelemetry;
+
+/// RTT buckets, seconds: loopback and LAN up to a congested satellite link.
+pub const RTT_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
+];
+
+pub struct DaemonMetrics {
+    pub registry: Registry,
+    pub endpoints: IntGauge,
+    pub ready: IntGauge,
+    pub rounds: IntCounter,
+    pub transitions: IntCounterVec,
+    pub region_endpoints: IntGaugeVec,
+    pub region_rtt: HistogramVec,
+    pub reload_successful: IntGauge,
+    pub reload_success_time: Gauge,
+    pub engine: EngineTelemetry,
+}
+
+impl DaemonMetrics {
+    pub fn new() -> DaemonMetrics {
+        Self::build().expect("metric definitions are static and valid")
+    }
+
+    fn build() -> prometheus::Result<DaemonMetrics> {
+        let registry = Registry::new();
+        let r = &registry;
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(
+            r: &Registry,
+            m: T,
+        ) -> prometheus::Result<T> {
+            r.register(Box::new(m.clone()))?;
+            Ok(m)
+        }
+        let build_info = reg(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "diemcau_build_info",
+                    "Build of the running daemon; always 1.",
+                ),
+                &["version"],
+            )?,
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let rejected = reg(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "diemcau_icmp_packets_rejected_total",
+                    "ICMP packets received and not used, by reason.",
+                ),
+                &["reason"],
+            )?,
+        )?;
+        let lag_buckets = vec![0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
+        let engine = EngineTelemetry {
+            scheduler_lag: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "diemcau_scheduler_lag_seconds",
+                        "How late each echo request left, against its place on the timeline.",
+                    )
+                    .buckets(lag_buckets),
+                )?,
+            )?,
+            in_flight: reg(
+                r,
+                IntGauge::new(
+                    "diemcau_probes_in_flight",
+                    "Echo requests sent and still waiting for a reply or timeout.",
+                )?,
+            )?,
+            rejected_malformed: rejected.with_label_values(&["malformed"]),
+            rejected_unmatched: rejected.with_label_values(&["unmatched"]),
+            rejected_late: rejected.with_label_values(&["late"]),
+            icmp_errors: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_icmp_errors_received_total",
+                    "ICMP unreachable/time-exceeded messages about our requests.",
+                )?,
+            )?,
+            send_errors: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_icmp_send_errors_total",
+                    "Echo requests that could not be sent (counted as lost).",
+                )?,
+            )?,
+            cycles: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_scheduler_cycles_total",
+                    "Full passes of the timeline over every endpoint.",
+                )?,
+            )?,
+        };
+        let m = DaemonMetrics {
+            endpoints: reg(
+                r,
+                IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?,
+            )?,
+            ready: reg(
+                r,
+                IntGauge::new(
+                    "diemcau_ready",
+                    "1 once every endpoint has finished its first round.",
+                )?,
+            )?,
+            rounds: reg(
+                r,
+                IntCounter::new("diemcau_rounds_total", "Endpoint probe rounds completed.")?,
+            )?,
+            transitions: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_state_transitions_total",
+                        "Endpoint state changes, by old and new state.",
+                    ),
+                    &["from", "to"],
+                )?,
+            )?,
+            region_endpoints: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "diemcau_region_endpoints",
+                        "Endpoints per province and carrier, by state.",
+                    ),
+                    &["province", "carrier", "state"],
+                )?,
+            )?,
+            region_rtt: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "diemcau_region_rtt_seconds",
+                        "Round-trip time of every echo reply, per province and carrier.",
+                    )
+                    .buckets(RTT_BUCKETS.to_vec()),
+                    &["province", "carrier"],
+                )?,
+            )?,
+            reload_successful: reg(
+                r,
+                IntGauge::new(
+                    "diemcau_config_last_reload_successful",
+                    "1 if the last config load or reload succeeded.",
+                )?,
+            )?,
+            reload_success_time: reg(
+                r,
+                Gauge::new(
+                    "diemcau_config_last_reload_success_timestamp_seconds",
+                    "Unix time of the last successful config load or reload.",
+                )?,
+            )?,
+            engine,
+            registry,
+        };
+        for reason in ["malformed", "unmatched", "late"] {
+            rejected.with_label_values(&[reason]);
+        }
+        m.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(m)
+    }
+
+    /// The registry's families in the text format.
+    pub fn render_registry(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 * 1024);
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = prometheus::Encoder::encode(&encoder, &self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out
+    }
+}
+
+impl Default for DaemonMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

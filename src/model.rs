@@ -1,0 +1,125 @@
+//! Shared vocabulary: endpoints, their labels and the figures of one probe round.
+//!
+//! Everything above this module (config, probing, health, metrics, server) speaks these types, so
+//! they carry no behaviour beyond small conversions.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Stable identity of an endpoint across reloads (the inventory `id` column).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(pub Arc<str>);
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl EndpointId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an endpoint sits in the administrative tree and which carrier links it.
+/// Values are UTF-8 Vietnamese names, kept exactly as written in the inventory.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Labels {
+    pub province: Arc<str>,
+    pub district: Arc<str>,
+    pub commune: Arc<str>,
+    pub carrier: Arc<str>,
+}
+
+/// One monitored video-conference endpoint ("điểm cầu").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub labels: Labels,
+    /// The address probed: the literal from the inventory, or the first address its host name
+    /// resolved to at load time.
+    pub address: IpAddr,
+    /// The host name as written in the inventory, when the address was not a literal.
+    pub host: Option<Arc<str>>,
+}
+
+/// The figures of one completed round of echo requests to one endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RoundStats {
+    pub sent: u32,
+    pub received: u32,
+    /// Seconds; `None` when no reply came back.
+    pub rtt_min: Option<f64>,
+    pub rtt_avg: Option<f64>,
+    pub rtt_max: Option<f64>,
+    /// Mean absolute difference of consecutive RTTs, in send order, over the replies received.
+    /// `None` with fewer than two replies.
+    pub jitter: Option<f64>,
+}
+
+impl RoundStats {
+    /// Builds the figures from per-packet RTTs in send order (`None` = no reply).
+    pub fn from_rtts(rtts: impl IntoIterator<Item = Option<f64>>) -> RoundStats {
+        let mut stats = RoundStats::default();
+        let (mut sum, mut diff_sum, mut diffs) = (0.0, 0.0, 0u32);
+        let mut previous: Option<f64> = None;
+        for rtt in rtts {
+            stats.sent += 1;
+            let Some(rtt) = rtt else { continue };
+            stats.received += 1;
+            sum += rtt;
+            stats.rtt_min = Some(stats.rtt_min.map_or(rtt, |m: f64| m.min(rtt)));
+            stats.rtt_max = Some(stats.rtt_max.map_or(rtt, |m: f64| m.max(rtt)));
+            if let Some(p) = previous {
+                diff_sum += (rtt - p).abs();
+                diffs += 1;
+            }
+            previous = Some(rtt);
+        }
+        if stats.received > 0 {
+            stats.rtt_avg = Some(sum / f64::from(stats.received));
+        }
+        if diffs > 0 {
+            stats.jitter = Some(diff_sum / f64::from(diffs));
+        }
+        stats
+    }
+
+    /// Fraction of echo requests that got no reply (0 when nothing was sent).
+    pub fn loss_ratio(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            f64::from(self.sent - self.received) / f64::from(self.sent)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_figures_follow_send_order() {
+        let s = RoundStats::from_rtts([Some(0.010), None, Some(0.014), Some(0.012)]);
+        assert_eq!((s.sent, s.received), (4, 3));
+        assert_eq!(s.rtt_min, Some(0.010));
+        assert_eq!(s.rtt_max, Some(0.014));
+        assert!((s.rtt_avg.unwrap() - 0.012).abs() < 1e-12);
+        // |14-10| and |12-14| over two pairs of consecutive replies
+        assert!((s.jitter.unwrap() - 0.003).abs() < 1e-12);
+        assert!((s.loss_ratio() - 0.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn silent_round_has_no_rtt() {
+        let s = RoundStats::from_rtts([None, None, None]);
+        assert_eq!(
+            (s.sent, s.received, s.rtt_avg, s.jitter),
+            (3, 0, None, None)
+        );
+        assert_eq!(s.loss_ratio(), 1.0);
+    }
+}

@@ -1,0 +1,473 @@
+//! The ICMP engine: one OS thread, one socket per address family, one paced timeline.
+//!
+//! Each wake-up it (1) drains both sockets in `recvmmsg` batches, (2) sends every packet that has
+//! come due, (3) expires requests whose timeout passed, then sleeps until the next due packet or
+//! deadline — but never wakes more often than every [`TICK`], because a wake-up costs more CPU
+//! than a send. Kernel receive timestamps keep RTTs exact however late a reply is read.
+//!
+//! Requests in flight live in a ring indexed by the 16-bit sequence number. Sequence numbers are
+//! handed out in send order, so the oldest request is always at the ring's tail and expiry is a
+//! walk from there. A reply is matched by (sequence, source address): two endpoints behind one
+//! NAT address never collide because their requests carry different sequence numbers.
+
+use std::net::IpAddr;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::packet::{self, REQUEST_LEN, Reply};
+use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
+use crate::config::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
+use crate::model::RoundStats;
+use crate::schedule::{Timeline, even_offsets};
+
+/// Shortest sleep between wake-ups: sends due within one tick go out together.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Receives every finished round. Called on the engine thread: keep it short and never block.
+pub trait RoundSink: Send + 'static {
+    /// `rtts` holds each packet's RTT in seconds, in send order (`NaN` = no reply).
+    fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime);
+}
+
+/// Counters the engine keeps about itself (cheap prometheus handles).
+#[derive(Clone)]
+pub struct EngineTelemetry {
+    pub scheduler_lag: prometheus::Histogram,
+    pub in_flight: prometheus::IntGauge,
+    pub rejected_malformed: prometheus::IntCounter,
+    pub rejected_unmatched: prometheus::IntCounter,
+    pub rejected_late: prometheus::IntCounter,
+    pub icmp_errors: prometheus::IntCounter,
+    pub send_errors: prometheus::IntCounter,
+    pub cycles: prometheus::IntCounter,
+}
+
+impl EngineTelemetry {
+    /// Handles registered nowhere: for one-off probes and tests.
+    pub fn detached() -> EngineTelemetry {
+        let counter = |n: &str| prometheus::IntCounter::new(n, n).expect("static metric name");
+        EngineTelemetry {
+            scheduler_lag: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
+                "lag", "lag",
+            ))
+            .expect("static metric name"),
+            in_flight: prometheus::IntGauge::new("in_flight", "in flight")
+                .expect("static metric name"),
+            rejected_malformed: counter("malformed"),
+            rejected_unmatched: counter("unmatched"),
+            rejected_late: counter("late"),
+            icmp_errors: counter("errors"),
+            send_errors: counter("send_errors"),
+            cycles: counter("cycles"),
+        }
+    }
+}
+
+enum Command {
+    Stop,
+}
+
+/// Owner's side of a running engine.
+pub struct EngineHandle {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EngineHandle {
+    /// Stops the engine and waits for its thread; rounds still open are dropped.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+/// The ICMP sockets in use, one per family that the inventory needs.
+pub struct Sockets {
+    pub v4: Option<IcmpSocket>,
+    pub v6: Option<IcmpSocket>,
+}
+
+/// Starts probing `targets` (index = endpoint index) on its own thread.
+pub fn start(
+    targets: Vec<IpAddr>,
+    probe: &ProbeConfig,
+    sockets: Sockets,
+    sink: Box<dyn RoundSink>,
+    telemetry: EngineTelemetry,
+) -> std::io::Result<EngineHandle> {
+    let (tx, rx) = channel();
+    let mut engine = Engine::new(targets, probe, sockets, sink, telemetry);
+    let thread = std::thread::Builder::new()
+        .name("icmp-engine".into())
+        .spawn(move || engine.run(rx))?;
+    Ok(EngineHandle {
+        commands: tx,
+        thread: Some(thread),
+    })
+}
+
+const EMPTY: u32 = u32::MAX;
+
+/// A request waiting for its reply.
+#[derive(Clone, Copy)]
+struct InFlight {
+    endpoint: u32,
+    packet: u8,
+    round: u32,
+    sent_ns: u64,
+    deadline: Instant,
+}
+
+/// Requests in flight on one socket, indexed by sequence number.
+struct Lane {
+    socket: IcmpSocket,
+    ident: u16,
+    ring: Vec<InFlight>,
+    oldest: u16,
+    next: u16,
+}
+
+impl Lane {
+    fn new(socket: IcmpSocket, now: Instant) -> Lane {
+        let empty = InFlight {
+            endpoint: EMPTY,
+            packet: 0,
+            round: 0,
+            sent_ns: 0,
+            deadline: now,
+        };
+        Lane {
+            socket,
+            ident: rand::random(),
+            ring: vec![empty; 1 << 16],
+            oldest: 0,
+            next: 0,
+        }
+    }
+
+    fn span(&self) -> usize {
+        self.next.wrapping_sub(self.oldest) as usize
+    }
+}
+
+/// The round an endpoint is in.
+#[derive(Clone, Copy, Default)]
+struct RoundState {
+    id: u32,
+    sent: u8,
+    pending: u8,
+    open: bool,
+}
+
+struct Engine {
+    targets: Vec<IpAddr>,
+    packets: u8,
+    timeout: Duration,
+    timeline: Timeline,
+    lanes: [Option<Lane>; 2],
+    rounds: Vec<RoundState>,
+    /// `packets` RTTs per endpoint, seconds; NaN = none (yet).
+    rtts: Vec<f32>,
+    batch: RecvBatch,
+    sink: Box<dyn RoundSink>,
+    telemetry: EngineTelemetry,
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn lane_index(family: Family) -> usize {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+impl Engine {
+    fn new(
+        targets: Vec<IpAddr>,
+        probe: &ProbeConfig,
+        sockets: Sockets,
+        sink: Box<dyn RoundSink>,
+        telemetry: EngineTelemetry,
+    ) -> Engine {
+        let now = Instant::now();
+        let n = targets.len();
+        let packets = probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
+        let offsets = even_offsets(n, probe.interval);
+        Engine {
+            timeline: Timeline::new(
+                &offsets,
+                u32::from(packets),
+                probe.interval,
+                probe.packet_spacing,
+                now,
+            ),
+            targets,
+            packets,
+            timeout: probe.timeout,
+            lanes: [
+                sockets.v4.map(|s| Lane::new(s, now)),
+                sockets.v6.map(|s| Lane::new(s, now)),
+            ],
+            rounds: vec![RoundState::default(); n],
+            rtts: vec![f32::NAN; n * usize::from(packets)],
+            batch: RecvBatch::new(),
+            sink,
+            telemetry,
+        }
+    }
+
+    fn run(&mut self, commands: Receiver<Command>) {
+        let mut last_wake = Instant::now();
+        loop {
+            let now = Instant::now();
+            self.receive();
+            self.send_due(now);
+            self.expire(Instant::now());
+            let in_flight: usize = self.lanes.iter().flatten().map(Lane::span).sum();
+            self.telemetry.in_flight.set(in_flight as i64);
+
+            let wake = self.next_wake().max(last_wake + TICK);
+            last_wake = now;
+            let sleep = wake.saturating_duration_since(Instant::now());
+            match commands.recv_timeout(sleep) {
+                Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let mut wake = Instant::now() + Duration::from_secs(1);
+        if let Some(due) = self.timeline.next_due() {
+            wake = wake.min(due);
+        }
+        for lane in self.lanes.iter().flatten() {
+            if lane.span() > 0 {
+                wake = wake.min(lane.ring[lane.oldest as usize].deadline);
+            }
+        }
+        wake
+    }
+
+    fn receive(&mut self) {
+        for li in 0..2 {
+            loop {
+                let Some(lane) = self.lanes[li].as_ref() else {
+                    break;
+                };
+                let mut replies: [(Reply, u64); super::socket::BATCH] =
+                    [(Reply::Ignored, 0); super::socket::BATCH];
+                let mut count = 0;
+                let kind = lane.socket.kind;
+                let telemetry = &self.telemetry;
+                let read = self.batch.receive(&lane.socket, |d| {
+                    match packet::parse(d.data, d.from, kind) {
+                        Ok(reply) => {
+                            replies[count] = (reply, d.received_ns);
+                            count += 1;
+                        }
+                        Err(_) => telemetry.rejected_malformed.inc(),
+                    }
+                });
+                let read = match read {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the ICMP socket failed");
+                        break;
+                    }
+                };
+                for &(reply, received_ns) in &replies[..count] {
+                    self.on_reply(li, reply, received_ns);
+                }
+                if read < super::socket::BATCH {
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_reply(&mut self, li: usize, reply: Reply, received_ns: u64) {
+        let Some(lane) = self.lanes[li].as_mut() else {
+            return;
+        };
+        let (addr, ident, seq, is_error) = match reply {
+            Reply::Echo { from, ident, seq } => (from, ident, seq, false),
+            Reply::Error { to, ident, seq } => (to, ident, seq, true),
+            Reply::Ignored => return,
+        };
+        // Ping sockets: the kernel already matched the identifier to this socket.
+        if lane.socket.kind == SocketKind::Raw && ident != lane.ident {
+            return;
+        }
+        let entry = lane.ring[seq as usize];
+        if entry.endpoint == EMPTY || self.targets[entry.endpoint as usize] != addr {
+            self.telemetry.rejected_unmatched.inc();
+            return;
+        }
+        let received_ns = if received_ns == 0 {
+            wall_ns()
+        } else {
+            received_ns
+        };
+        let rtt_ns = received_ns.saturating_sub(entry.sent_ns);
+        if is_error {
+            self.telemetry.icmp_errors.inc();
+        } else if rtt_ns > self.timeout.as_nanos() as u64 {
+            // Arrived after its timeout: the expiry walk will count it lost.
+            self.telemetry.rejected_late.inc();
+            return;
+        }
+        lane.ring[seq as usize].endpoint = EMPTY;
+        let e = entry.endpoint as usize;
+        let round = &mut self.rounds[e];
+        if !round.open || round.id != entry.round {
+            return;
+        }
+        if !is_error {
+            self.rtts[e * usize::from(self.packets) + usize::from(entry.packet)] =
+                rtt_ns as f32 / 1e9;
+        }
+        round.pending -= 1;
+        self.finish_if_complete(e);
+    }
+
+    fn send_due(&mut self, now: Instant) {
+        let mut buf = [0u8; REQUEST_LEN];
+        while let Some((slot, due)) = self.timeline.pop_due(now) {
+            self.telemetry
+                .scheduler_lag
+                .observe(now.saturating_duration_since(due).as_secs_f64());
+            let e = slot.endpoint as usize;
+            if slot.packet == 0 {
+                if self.rounds[e].open {
+                    // Cannot happen with a validated config (a round is shorter than the interval).
+                    self.finish(e);
+                }
+                let r = &mut self.rounds[e];
+                *r = RoundState {
+                    id: r.id.wrapping_add(1),
+                    sent: 0,
+                    pending: 0,
+                    open: true,
+                };
+                let k = usize::from(self.packets);
+                self.rtts[e * k..(e + 1) * k].fill(f32::NAN);
+            } else if !self.rounds[e].open || self.rounds[e].sent != slot.packet {
+                continue; // a follow-up packet of a round that never started
+            }
+            let target = self.targets[e];
+            let round_id = self.rounds[e].id;
+            self.rounds[e].sent += 1;
+            let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
+                self.telemetry.send_errors.inc();
+                self.finish_if_complete(e);
+                continue;
+            };
+            if lane.span() as f64 >= MAX_IN_FLIGHT_PER_FAMILY
+                || lane.ring[lane.next as usize].endpoint != EMPTY
+            {
+                self.telemetry.send_errors.inc();
+                self.finish_if_complete(e);
+                continue;
+            }
+            let seq = lane.next;
+            packet::build_request(
+                &mut buf,
+                lane.socket.family,
+                lane.socket.kind,
+                lane.ident,
+                seq,
+            );
+            let sent_ns = wall_ns();
+            match lane.socket.send_to(&buf, target) {
+                Ok(_) => {
+                    lane.ring[seq as usize] = InFlight {
+                        endpoint: slot.endpoint,
+                        packet: slot.packet,
+                        round: round_id,
+                        sent_ns,
+                        deadline: Instant::now() + self.timeout,
+                    };
+                    lane.next = seq.wrapping_add(1);
+                    self.rounds[e].pending += 1;
+                }
+                Err(err) => {
+                    self.telemetry.send_errors.inc();
+                    tracing::debug!(endpoint = e, %target, error = %err, "sending an echo request failed");
+                    self.finish_if_complete(e);
+                }
+            }
+        }
+        self.telemetry
+            .cycles
+            .inc_by(self.timeline.cycles() - self.telemetry.cycles.get());
+    }
+
+    fn expire(&mut self, now: Instant) {
+        for li in 0..2 {
+            loop {
+                let Some(lane) = self.lanes[li].as_mut() else {
+                    break;
+                };
+                if lane.span() == 0 {
+                    break;
+                }
+                let entry = lane.ring[lane.oldest as usize];
+                if entry.endpoint != EMPTY {
+                    if entry.deadline > now {
+                        break;
+                    }
+                    lane.ring[lane.oldest as usize].endpoint = EMPTY;
+                }
+                lane.oldest = lane.oldest.wrapping_add(1);
+                if entry.endpoint == EMPTY {
+                    continue;
+                }
+                let e = entry.endpoint as usize;
+                let round = &mut self.rounds[e];
+                if round.open && round.id == entry.round {
+                    round.pending -= 1;
+                    self.finish_if_complete(e);
+                }
+            }
+        }
+    }
+
+    fn finish_if_complete(&mut self, e: usize) {
+        let r = self.rounds[e];
+        if r.open && r.sent == self.packets && r.pending == 0 {
+            self.finish(e);
+        }
+    }
+
+    fn finish(&mut self, e: usize) {
+        self.rounds[e].open = false;
+        let k = usize::from(self.packets);
+        let rtts = &self.rtts[e * k..(e + 1) * k];
+        let sent = usize::from(self.rounds[e].sent);
+        let stats = RoundStats::from_rtts(
+            rtts[..sent]
+                .iter()
+                .map(|r| (!r.is_nan()).then_some(f64::from(*r))),
+        );
+        self.sink.round(e, &stats, &rtts[..sent], SystemTime::now());
+    }
+}

@@ -1,0 +1,34 @@
+//! ICMP echo probing at national scale: see [`engine`] for the design.
+
+pub mod engine;
+pub mod packet;
+pub mod socket;
+
+pub use engine::{EngineHandle, EngineTelemetry, RoundSink, Sockets};
+pub use socket::{Family, IcmpSocket, OpenError, SocketKind};
+
+use std::net::IpAddr;
+
+use crate::config::SocketPreference;
+
+/// Echo requests one round may send (bounded so per-endpoint state stays small).
+pub const MAX_PACKETS_PER_ROUND: u32 = 16;
+
+/// Opens one socket per address family that `targets` use.
+pub fn open_sockets(
+    targets: &[IpAddr],
+    preference: SocketPreference,
+) -> Result<Sockets, OpenError> {
+    let needs = |f: Family| targets.iter().any(|a| Family::of(a) == f);
+    let v4 = if needs(Family::V4) {
+        Some(socket::open(Family::V4, preference)?)
+    } else {
+        None
+    };
+    let v6 = if needs(Family::V6) {
+        Some(socket::open(Family::V6, preference)?)
+    } else {
+        None
+    };
+    Ok(Sockets { v4, v6 })
+}

@@ -1,0 +1,277 @@
+//! The HTTP side: /metrics, /-/healthy, /-/ready, /-/reload and a landing page, on hyper.
+//!
+//! Guards against slow or many clients: a connection cap (excess connections wait for a free
+//! slot rather than starving the ones being served), a header read timeout, and a request
+//! timeout, so a scrape always gets through.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::metrics::endpoint_text::{Cursor, render_chunk};
+use crate::monitor::Monitor;
+
+pub type HttpBody = BoxBody<Bytes, Infallible>;
+
+/// Most connections served at once.
+pub const MAX_CONNECTIONS: usize = 256;
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A request to reload the configuration, answered with the outcome.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub monitor: Arc<Monitor>,
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// Serves until `shutdown` resolves, then lets requests in progress finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (stream, _) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move {
+                match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
+                    Ok(r) => Ok::<_, Infallible>(r),
+                    Err(_) => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")),
+                }
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!("connections still open at shutdown were closed"),
+    }
+}
+
+async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
+    let path = req.uri().path();
+    match (req.method(), path) {
+        (&Method::GET | &Method::HEAD, "/") => html(LANDING_PAGE),
+        (&Method::GET | &Method::HEAD, "/metrics") => metrics(&app, &req),
+        (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy\n"),
+        (&Method::GET | &Method::HEAD, "/-/ready") => {
+            if app.monitor.is_ready() {
+                text(StatusCode::OK, "Ready\n")
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not ready: first round of probes not finished\n",
+                )
+            }
+        }
+        (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
+        (_, "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload") => {
+            let allow = if path == "/-/reload" {
+                "POST, PUT"
+            } else {
+                "GET, HEAD"
+            };
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn reload(app: &AppState) -> Response<HttpBody> {
+    let (tx, rx) = oneshot::channel();
+    if app.reload.send(tx).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match rx.await {
+        Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Err(e)) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("config not reloaded, the old one stays in force:\n{e}"),
+        ),
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
+
+pub fn text(status: StatusCode, body: &str) -> Response<HttpBody> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_owned())).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn html(body: &'static str) -> Response<HttpBody> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+const LANDING_PAGE: &str = r#"<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>diemcau</title></head>
+<body><h1>diemcau</h1>
+<p>Giám sát điểm cầu truyền hình hội nghị — video-conference endpoint monitor.</p>
+<ul>
+<li><a href="metrics">/metrics</a> — Prometheus metrics</li>
+<li><a href="-/healthy">/-/healthy</a> — liveness</li>
+<li><a href="-/ready">/-/ready</a> — readiness (after the first full round)</li>
+</ul></body></html>
+"#;
+
+fn accepts_gzip(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|enc| {
+            let mut parts = enc.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+fn metrics(app: &AppState, req: &Request<Incoming>) -> Response<HttpBody> {
+    let gzip = accepts_gzip(req);
+    let body = MetricsBody {
+        monitor: app.monitor.clone(),
+        head: Some(app.monitor.metrics.render_registry()),
+        cursor: Cursor::default(),
+        gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
+        finished: false,
+    };
+    let mut r = Response::new(body.boxed());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    if gzip {
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    r
+}
+
+/// Bytes of per-endpoint series rendered per chunk (and per hold of the monitor lock).
+const CHUNK: usize = 64 * 1024;
+
+/// Streams /metrics: the registry's families first, then the per-endpoint families chunk by
+/// chunk, optionally through one gzip stream.
+struct MetricsBody {
+    monitor: Arc<Monitor>,
+    head: Option<Vec<u8>>,
+    cursor: Cursor,
+    gzip: Option<GzEncoder<Vec<u8>>>,
+    finished: bool,
+}
+
+impl MetricsBody {
+    fn next_plain(&mut self) -> Option<Vec<u8>> {
+        if let Some(head) = self.head.take() {
+            return Some(head);
+        }
+        if self.cursor.done() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(CHUNK + 512);
+        render_chunk(&self.monitor.lock(), &mut self.cursor, &mut out, CHUNK);
+        Some(out)
+    }
+}
+
+impl Body for MetricsBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            let plain = this.next_plain();
+            let Some(encoder) = this.gzip.as_mut() else {
+                this.finished = plain.is_none();
+                return Poll::Ready(plain.map(|p| Ok(Frame::data(Bytes::from(p)))));
+            };
+            match plain {
+                Some(p) => {
+                    // Writing into a Vec cannot fail.
+                    let _ = encoder.write_all(&p);
+                    let produced = std::mem::take(encoder.get_mut());
+                    if !produced.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(Bytes::from(produced)))));
+                    }
+                }
+                None => {
+                    this.finished = true;
+                    let tail = this
+                        .gzip
+                        .take()
+                        .and_then(|e| e.finish().ok())
+                        .unwrap_or_default();
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(tail)))));
+                }
+            }
+        }
+    }
+}
