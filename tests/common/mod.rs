@@ -1,0 +1,293 @@
+//! Shared test harness: run the real `diemcau` binary in private network namespaces, reach its
+//! web port from the test, apply nftables rules inside its namespace.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_diemcau")
+}
+
+/// True when the tool exists. Missing tools fail the test in CI (CI=true) and skip it elsewhere.
+pub fn require_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{tool} is required in CI: install it (see .ci/run)");
+        }
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local address").port()
+}
+
+/// A running daemon in its own network namespace.
+pub struct Daemon {
+    pub child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Writes `config` (with `{port}` replaced) and `inventory.csv`, starts the daemon and waits
+    /// until it answers /-/healthy.
+    pub fn start(config: &str, inventory: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("diemcau.toml"),
+            config.replace("{port}", &port.to_string()),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("inventory.csv"), inventory).unwrap();
+        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(dir.path().join("diemcau.toml"))
+            .args(["--private-netns", "--log.level", "info"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn diemcau");
+        let mut d = Daemon { child, port, dir };
+        d.wait_until(Duration::from_secs(20), "the web port to answer", |d| {
+            d.get("/-/healthy").0 == 200
+        });
+        d
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.port, "GET", path, &[])
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "GET /metrics");
+        Metrics(body)
+    }
+
+    /// Polls `cond` every 200 ms; panics with the daemon's log if it stays false.
+    pub fn wait_until(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        mut cond: impl FnMut(&mut Daemon) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            if cond(self) {
+                return start.elapsed();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "diemcau exited ({status}) while waiting for {what}; log:\n{}",
+                    self.log()
+                );
+            }
+            if start.elapsed() > limit {
+                panic!(
+                    "timed out after {limit:?} waiting for {what}; log tail:\n{}",
+                    tail(&self.log(), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Runs an nftables script inside the daemon's network namespace.
+    pub fn nft(&self, script: &str) {
+        let pid = self.child.id().to_string();
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &pid, "-n"]);
+        if !same_user_namespace(self.child.id()) {
+            cmd.args(["-U", "--preserve-credentials"]);
+        }
+        let mut child = cmd
+            .args(["nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("spawn nsenter nft");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "nft script failed:\n{script}");
+    }
+
+    pub fn stop(mut self) -> String {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(
+                    status.success(),
+                    "diemcau did not exit cleanly on SIGTERM: {status}\n{}",
+                    self.log()
+                );
+                return self.log();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("diemcau did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn same_user_namespace(pid: u32) -> bool {
+    let ours = std::fs::read_link("/proc/self/ns/user").ok();
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+    ours == theirs
+}
+
+pub fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, body read to the end.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(_) => return (0, String::new()),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (status, String::new());
+    };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
+    }
+    out
+}
+
+/// A scrape, with lookups by metric name and label matchers.
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// Values of every series of `name` whose label set contains all `matchers` (`k="v"`).
+    pub fn values(&self, name: &str, matchers: &[&str]) -> Vec<f64> {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let (n, labels) = series.split_once('{').unwrap_or((series, ""));
+                (n == name && matchers.iter().all(|m| labels.contains(m)))
+                    .then(|| value.parse().ok())?
+            })
+            .collect()
+    }
+
+    pub fn value(&self, name: &str, matchers: &[&str]) -> Option<f64> {
+        self.values(name, matchers).first().copied()
+    }
+
+    pub fn sum(&self, name: &str, matchers: &[&str]) -> f64 {
+        self.values(name, matchers).iter().sum()
+    }
+}
+
+/// Inventory lines `id,province,district,commune,carrier,address` for `n` loopback endpoints
+/// starting at 127.1.0.1, ids `E00000`…
+pub fn loopback_inventory(n: usize) -> String {
+    let mut s = String::from("id,province,district,commune,carrier,address\n");
+    for i in 0..n {
+        let ip =
+            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 1, 0, 1)) + i as u32);
+        let (province, district, commune) = match i % 3 {
+            0 => (
+                "Thành phố Hồ Chí Minh",
+                "Thành phố Thủ Đức",
+                format!("Phường Cát Lái {i}"),
+            ),
+            1 => (
+                "Thành phố Hà Nội",
+                "Quận Ba Đình",
+                format!("Phường Phúc Xá {i}"),
+            ),
+            _ => ("Tỉnh Hà Giang", "Huyện Đồng Văn", format!("Xã Lũng Cú {i}")),
+        };
+        let carrier = if i % 2 == 0 { "VNPT" } else { "Viettel" };
+        s.push_str(&format!(
+            "E{i:05},{province},{district},{commune},{carrier},{ip}\n"
+        ));
+    }
+    s
+}
+
+/// A config for fast tests: one round per `interval`, three packets.
+pub fn fast_config(interval: &str, down_after: u32, up_after: u32) -> String {
+    format!(
+        "[web]\nlisten_address = \"127.0.0.1:{{port}}\"\n[inventory]\nfiles = [\"inventory.csv\"]\n\
+         [probe]\ninterval = \"{interval}\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n\
+         [state]\ndown_after = {down_after}\nup_after = {up_after}\n"
+    )
+}
+
+pub fn path_of(p: &Path) -> PathBuf {
+    p.to_path_buf()
+}
