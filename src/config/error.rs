@@ -73,6 +73,19 @@ impl LoadError {
     pub fn push(&mut self, p: Problem) {
         self.problems.push(p);
     }
+    /// Orders problems by file (in order of first mention), then line and column, so the report
+    /// reads top to bottom like the files do.
+    pub fn sort(&mut self) {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for p in &self.problems {
+            if !files.contains(&p.file) {
+                files.push(p.file.clone());
+            }
+        }
+        self.problems
+            .sort_by_key(|p| (files.iter().position(|f| *f == p.file), p.line, p.column));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty()
     }

@@ -36,12 +36,17 @@ pub enum RowAddress {
 pub type SeenIds = HashMap<String, (std::path::PathBuf, usize)>;
 
 /// Reads one inventory file's rows, appending problems to `errors`.
-pub fn read_rows(file: &Path, text: &str, seen: &mut SeenIds, errors: &mut LoadError) -> Vec<Row> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+pub fn read_rows(
+    file: &Path,
+    bytes: &[u8],
+    seen: &mut SeenIds,
+    errors: &mut LoadError,
+) -> Vec<Row> {
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(text.as_bytes());
+        .from_reader(bytes);
     let header = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -164,7 +169,7 @@ fn check_row(
             errors.push(
                 Problem::new(file, line, None, name)
                     .says("is empty")
-                    .fix(format!("give every endpoint a {name}")),
+                    .fix(format!("give every endpoint its {name}")),
             );
         }
         value

@@ -103,7 +103,7 @@ impl Config {
             }
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        load_text(path, &text, base, &|p| std::fs::read_to_string(p))
+        load_text(path, &text, base, &|p| std::fs::read(p))
     }
 
     /// The embedded defaults: demo inventory on loopback addresses.
@@ -111,7 +111,7 @@ impl Config {
         let origin = Path::new("<embedded>/diemcau.toml");
         load_text(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &|p| {
             if p == Path::new("<embedded>/inventory.csv") {
-                Ok(EMBEDDED_INVENTORY.to_string())
+                Ok(EMBEDDED_INVENTORY.as_bytes().to_vec())
             } else {
                 Err(std::io::Error::new(
                     std::io::ErrorKind::NotFound,
@@ -133,7 +133,7 @@ impl Config {
     }
 }
 
-type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<String> + 'a;
+type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
 
 /// Validates config text; inventory files are read through `read` (relative to `base`).
 pub fn load_text(
@@ -143,7 +143,10 @@ pub fn load_text(
     read: &ReadFile<'_>,
 ) -> Result<Config, LoadError> {
     let mut errors = LoadError::default();
-    let raw = toml_file::parse(file, text, &mut errors).unwrap_or_default();
+    let Some(raw) = toml_file::parse(file, text, &mut errors) else {
+        // Past a syntax or type error nothing else in the file can be trusted.
+        return Err(errors);
+    };
     let mut v = Validator {
         file,
         text,
@@ -209,6 +212,7 @@ pub fn load_text(
         }
     }
     if !errors.is_empty() {
+        errors.sort();
         // Host names are resolved only for an otherwise valid config: a bad file should fail fast.
         return Err(errors);
     }
@@ -217,6 +221,7 @@ pub fn load_text(
         endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
     }
     check_capacity(file, &probe, &endpoints, &mut errors);
+    errors.sort();
     errors.into_result(Config {
         source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
         web: WebConfig { listen_address },
