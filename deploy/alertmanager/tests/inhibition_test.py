@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Live inhibition test for deploy/alertmanager/alertmanager.yml.
+
+amtool cannot evaluate inhibit_rules, so this starts a throw-away
+prometheus-alertmanager on 127.0.0.1 (random free port, temporary storage,
+clustering off), posts alerts through the v2 API and checks every child
+alert's status.state / inhibitedBy. Bounded: each wait is <= 20 s, the whole
+run <= ~60 s; alertmanager is always killed at the end.
+
+Usage: inhibition_test.py [path/to/alertmanager.yml]
+Exit 0 when every case passes. Prints one "ok"/"FAIL" line per case.
+"""
+import datetime
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+CONFIG = sys.argv[1] if len(sys.argv) > 1 else "deploy/alertmanager/alertmanager.yml"
+BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+HCM, TD, Q1 = "Thành phố Hồ Chí Minh", "Thành phố Thủ Đức", "Quận 1"
+LC, SP = "Tỉnh Lào Cai", "Thị xã Sa Pa"
+
+
+def ep(alert, endpoint, province, district, commune, carrier, severity="page"):
+    return {"alertname": alert, "severity": severity, "endpoint": endpoint,
+            "province": province, "district": district, "commune": commune,
+            "carrier": carrier, "job": "diemcau", "instance": "127.0.0.1:9808"}
+
+
+# Phase 1: wide outages inhibit their children, unrelated alerts stay active.
+PHASE1_SOURCES = [
+    {"alertname": "DiemcauDistrictOutage", "severity": "page", "province": HCM, "district": TD},
+    {"alertname": "DiemcauProvinceOutage", "severity": "page", "province": LC},
+    {"alertname": "DiemcauCarrierOutage", "severity": "page", "province": HCM, "carrier": "Viettel"},
+]
+PHASE1_EXPECT = [  # (description, labels, expected state)
+    ("endpoint down in outaged district is inhibited",
+     ep("DiemcauEndpointDown", "79-26803", HCM, TD, "Phường Cát Lái", "VNPT"), "suppressed"),
+    ("degraded endpoint in outaged district is inhibited",
+     ep("DiemcauEndpointDegraded", "79-26791", HCM, TD, "Phường Thảo Điền", "VNPT", "ticket"), "suppressed"),
+    ("endpoint down in outaged province is inhibited",
+     ep("DiemcauEndpointDown", "10-02845", LC, SP, "Xã Tả Van", "Viettel"), "suppressed"),
+    ("district outage inside outaged province is inhibited",
+     {"alertname": "DiemcauDistrictOutage", "severity": "page", "province": LC, "district": SP}, "suppressed"),
+    ("Viettel endpoint in province with Viettel outage is inhibited",
+     ep("DiemcauEndpointDown", "79-26743", HCM, Q1, "Phường Bến Thành", "Viettel"), "suppressed"),
+    ("VNPT endpoint in another district stays active",
+     ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "active"),
+    ("district outage itself stays active",
+     PHASE1_SOURCES[0], "active"),
+]
+# Phase 2: the prober is down -> everything else is inhibited.
+PHASE2_SOURCES = [{"alertname": "DiemcauProberDown", "severity": "page", "cause": "scrape_failed",
+                   "job": "diemcau", "instance": "127.0.0.1:9808"}]
+PHASE2_EXPECT = [
+    ("prober down inhibits an unrelated endpoint alert",
+     ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "suppressed"),
+    ("prober down inhibits a district outage",
+     PHASE1_SOURCES[0], "suppressed"),
+    ("prober down alert itself stays active", PHASE2_SOURCES[0], "active"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Never go through an HTTP proxy for 127.0.0.1.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def api(base, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method="POST" if data else "GET",
+                                 headers={"Content-Type": "application/json"})
+    with OPENER.open(req, timeout=5) as r:
+        raw = r.read()
+        if "json" not in r.headers.get("Content-Type", ""):
+            return raw.decode()
+        return json.loads(raw) if raw else None
+
+
+def post(base, labelsets):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    end = now + datetime.timedelta(minutes=30)
+    api(base, "/api/v2/alerts", [{
+        "labels": l,
+        "annotations": {"summary": "inhibition test"},
+        "startsAt": now.isoformat(), "endsAt": end.isoformat(),
+    } for l in labelsets])
+
+
+def state_of(alerts, labels):
+    for a in alerts:
+        if a["labels"] == labels:
+            return a["status"]["state"], a["status"].get("inhibitedBy") or []
+    return None, []
+
+
+def check(base, expect, deadline_s=20):
+    """Poll until every expectation holds or the deadline passes."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        alerts = api(base, "/api/v2/alerts")
+        results = []
+        for desc, labels, want in expect:
+            got, by = state_of(alerts, labels)
+            ok = got == want and (want != "suppressed" or len(by) > 0)
+            results.append((ok, desc, want, got, by))
+        if all(r[0] for r in results) or time.monotonic() > deadline:
+            return results
+        time.sleep(0.5)
+
+
+def main():
+    if not BIN:
+        print("FAIL: prometheus-alertmanager binary not found")
+        return 1
+    port = free_port()
+    base = "http://127.0.0.1:%d" % port
+    tmp = tempfile.mkdtemp(prefix="diemcau-am-")
+    log = open(os.path.join(tmp, "alertmanager.log"), "w")
+    proc = subprocess.Popen([BIN, "--config.file=" + CONFIG, "--storage.path=" + tmp,
+                             "--web.listen-address=127.0.0.1:%d" % port,
+                             "--cluster.listen-address=", "--log.level=warn"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    failed = 0
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                api(base, "/-/ready")
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.flush()
+                    print("FAIL: alertmanager did not start:\n" + open(log.name).read())
+                    return 1
+                time.sleep(0.2)
+        for sources, expect in ((PHASE1_SOURCES, PHASE1_EXPECT), (PHASE2_SOURCES, PHASE2_EXPECT)):
+            post(base, sources + [e[1] for e in expect if e[1] not in sources])
+            for ok, desc, want, got, by in check(base, expect):
+                print("%s: %s (want %s, got %s%s)" % ("ok" if ok else "FAIL", desc, want, got,
+                      ", inhibitedBy %d" % len(by) if by else ""))
+                failed += 0 if ok else 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Generate the diemcau Grafana dashboards in grafana/dashboards/*.json.
+
+The JSON files are committed (Grafana provisioning reads them directly); this
+script is their source. Edit here, then run:
+
+    python3 grafana/generate.py          # rewrite the JSON files
+    python3 grafana/generate.py --check  # exit 1 if the files are out of date
+
+Every panel and query uses the `${datasource}` template variable. Recording
+rules used here are defined in deploy/prometheus/rules/diemcau-recording.yml.
+"""
+import json
+import os
+import sys
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboards")
+DS = {"type": "prometheus", "uid": "${datasource}"}
+SLO_TARGET = 0.995  # keep in sync with diemcau:slo_availability_target:ratio
+
+STATE_MAPPINGS = [{
+    "type": "value",
+    "options": {
+        "0": {"text": "Chưa rõ (unknown)", "color": "text", "index": 0},
+        "1": {"text": "Hoạt động (up)", "color": "green", "index": 1},
+        "2": {"text": "Suy giảm (degraded)", "color": "orange", "index": 2},
+        "3": {"text": "Mất kết nối (down)", "color": "red", "index": 3},
+    },
+}]
+RATIO_THRESHOLDS = {"mode": "absolute", "steps": [
+    {"color": "red", "value": None}, {"color": "orange", "value": 0.9},
+    {"color": "yellow", "value": 0.99}, {"color": "green", "value": SLO_TARGET}]}
+
+
+# ---------------------------------------------------------------- variables
+def v_datasource():
+    return {"type": "datasource", "name": "datasource", "label": "Nguồn dữ liệu",
+            "query": "prometheus", "current": {}, "hide": 0, "refresh": 1,
+            "regex": "", "options": [], "includeAll": False, "multi": False}
+
+
+def v_query(name, label, query, multi=True, include_all=True):
+    return {"type": "query", "name": name, "label": label, "datasource": DS,
+            "definition": query,
+            "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+            "refresh": 2, "sort": 1, "regex": "", "hide": 0,
+            "multi": multi, "includeAll": include_all,
+            "allValue": ".*" if include_all else None,
+            "current": {}, "options": []}
+
+
+V_PROVINCE = lambda multi=True: v_query(  # noqa: E731
+    "province", "Tỉnh/thành phố", "label_values(diemcau_endpoint_up, province)", multi, multi)
+V_DISTRICT = v_query("district", "Quận/huyện",
+                     'label_values(diemcau_endpoint_up{province=~"$province"}, district)')
+V_CARRIER = v_query("carrier", "Nhà mạng", "label_values(diemcau_endpoint_up, carrier)")
+V_ENDPOINT = v_query(
+    "endpoint", "Điểm cầu",
+    'label_values(diemcau_endpoint_up{province=~"$province", district=~"$district", carrier=~"$carrier"}, endpoint)',
+    multi=False, include_all=False)
+
+
+# ------------------------------------------------------------------- panels
+def target(expr, legend="", ref="A", instant=False, fmt="time_series"):
+    t = {"datasource": DS, "refId": ref, "expr": expr, "legendFormat": legend,
+         "range": not instant, "instant": instant, "format": fmt}
+    return t
+
+
+def panel(kind, title, x, y, w, h, targets, description="", unit=None, **extra):
+    p = {"type": kind, "title": title, "description": description, "datasource": DS,
+         "gridPos": {"x": x, "y": y, "w": w, "h": h}, "targets": targets,
+         "fieldConfig": {"defaults": {}, "overrides": []}, "options": {}}
+    if unit:
+        p["fieldConfig"]["defaults"]["unit"] = unit
+    for k, v in extra.items():
+        if k == "defaults":
+            p["fieldConfig"]["defaults"].update(v)
+        else:
+            p[k] = v
+    return p
+
+
+def stat(title, x, y, w, h, expr, color="green", unit=None, description="", defaults=None, **kw):
+    d = {"color": {"mode": "fixed", "fixedColor": color}}
+    d.update(defaults or {})
+    return panel("stat", title, x, y, w, h, [target(expr, instant=True)], description, unit,
+                 defaults=d,
+                 options={"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background",
+                          "graphMode": "none", "textMode": "value"}, **kw)
+
+
+def ts(title, x, y, w, h, targets, unit=None, description="", **kw):
+    return panel("timeseries", title, x, y, w, h, targets, description, unit,
+                 options={"legend": {"displayMode": "table", "placement": "right",
+                                     "calcs": ["lastNotNull", "min"]},
+                          "tooltip": {"mode": "multi", "sort": "desc"}}, **kw)
+
+
+def table(title, x, y, w, h, targets, description="", transformations=None, **kw):
+    return panel("table", title, x, y, w, h, targets, description,
+                 transformations=transformations or [], options={"showHeader": True}, **kw)
+
+
+def dashboard(uid, title, description, variables, panels, links=()):
+    for i, p in enumerate(panels, 1):
+        p["id"] = i
+    return {
+        "uid": uid, "title": title, "description": description,
+        "tags": ["diemcau"], "timezone": "Asia/Ho_Chi_Minh", "editable": True,
+        "schemaVersion": 39, "version": 1, "refresh": "1m",
+        "time": {"from": "now-6h", "to": "now"}, "graphTooltip": 1,
+        "links": [{"type": "dashboards", "tags": ["diemcau"], "asDropdown": True,
+                   "title": "Diemcau", "includeVars": True, "keepTime": True}] + list(links),
+        "annotations": {"list": []},
+        "templating": {"list": variables},
+        "panels": panels,
+    }
+
+
+def link(title, uid, params=""):
+    return {"title": title, "url": "/d/%s?${__url_time_range}%s" % (uid, params)}
+
+
+# --------------------------------------------------------------- dashboards
+def overview():
+    up = 'diemcau_region_endpoints{carrier=~"$carrier", state="%s"}'
+    geo_expr = ('avg by (province) (province_carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"})\n'
+                '* on(province) group_left(lat, lon) diemcau_province_info')
+    geomap = panel(
+        "geomap", "Bản đồ khả dụng theo tỉnh/thành", 0, 5, 14, 14,
+        [target(geo_expr, instant=True, fmt="table")],
+        "Tỷ lệ điểm cầu hoạt động theo tỉnh/thành. Toạ độ lấy từ metric "
+        "diemcau_province_info{province,lat,lon} (centroid tỉnh), metric này sẽ có trong "
+        "một thay đổi sau của daemon; trước đó bản đồ trống, các panel khác vẫn chạy.",
+        "percentunit",
+        defaults={"thresholds": RATIO_THRESHOLDS, "color": {"mode": "thresholds"}, "min": 0, "max": 1},
+        transformations=[{"id": "convertFieldType", "options": {"conversions": [
+            {"targetField": "lat", "destinationType": "number"},
+            {"targetField": "lon", "destinationType": "number"}], "fields": {}}}],
+    )
+    geomap["options"] = {
+        "view": {"id": "coords", "lat": 16.0, "lon": 106.0, "zoom": 5},
+        "controls": {"showZoom": True, "mouseWheelZoom": True},
+        "basemap": {"type": "default", "name": "Basemap"},
+        "layers": [{
+            "type": "markers", "name": "Tỉnh/thành",
+            "location": {"mode": "coords", "latitude": "lat", "longitude": "lon"},
+            "config": {"showLegend": True,
+                       "size": {"fixed": 8, "min": 6, "max": 14},
+                       "color": {"field": "Value", "fixed": "green"},
+                       "text": {"field": "province", "mode": "field"}},
+            "tooltip": True,
+        }],
+        "tooltip": {"mode": "details"},
+    }
+    panels = [
+        stat("Hoạt động (up)", 0, 0, 4, 5, "sum(%s)" % (up % "up"), "green"),
+        stat("Suy giảm (degraded)", 4, 0, 4, 5, "sum(%s)" % (up % "degraded"), "orange"),
+        stat("Mất kết nối (down)", 8, 0, 4, 5, "sum(%s)" % (up % "down"), "red"),
+        stat("Chưa rõ (unknown)", 12, 0, 4, 5, "sum(%s)" % (up % "unknown"), "text"),
+        stat("Tỷ lệ khả dụng toàn quốc", 16, 0, 4, 5,
+             'avg(diemcau_endpoint_up{carrier=~"$carrier"} unless on(endpoint) (diemcau_endpoint_maintenance == 1))',
+             unit="percentunit", defaults={"thresholds": RATIO_THRESHOLDS, "color": {"mode": "thresholds"}}),
+        stat("Đang bảo trì (maintenance)", 20, 0, 4, 5,
+             'sum(diemcau_endpoint_maintenance{carrier=~"$carrier"}) or vector(0)', "blue"),
+        geomap,
+        table("Tỉnh/thành kém nhất", 14, 5, 10, 14,
+              [target('bottomk(15, avg by (province) (province_carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}))',
+                      instant=True, fmt="table")],
+              "15 tỉnh/thành có tỷ lệ điểm cầu hoạt động thấp nhất. Bấm để xem chi tiết.",
+              defaults={"unit": "percentunit", "thresholds": RATIO_THRESHOLDS,
+                        "links": [{"title": "Chi tiết tỉnh",
+                                   "url": "/d/diemcau-province?var-province=${__data.fields.province}&${__url_time_range}"}]}),
+        table("Sự cố đang diễn ra (active incidents)", 0, 19, 24, 9,
+              [target('ALERTS{alertstate="firing", alertname=~"Diemcau.*"}', instant=True, fmt="table")],
+              "Cảnh báo diemcau đang kích hoạt trong Prometheus (chưa áp dụng inhibit của Alertmanager)."),
+        ts("Số điểm cầu mất kết nối theo nhà mạng", 0, 28, 12, 8,
+           [target('sum by (carrier) (%s)' % (up % "down"), "{{carrier}}")]),
+        ts("Tỷ lệ khả dụng theo nhà mạng", 12, 28, 12, 8,
+           [target('carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}', "{{carrier}}")],
+           "percentunit"),
+    ]
+    return dashboard("diemcau-overview", "Diemcau / Tổng quan toàn quốc",
+                     "Tổng quan trạng thái ~10.600 điểm cầu truyền hình xã/phường.",
+                     [v_datasource(), V_CARRIER], panels,
+                     [link("Tỉnh/thành", "diemcau-province"), link("SLA nhà mạng", "diemcau-carrier-sla")])
+
+
+def province():
+    sel = 'province=~"$province", district=~"$district"'
+    esel = 'province=~"$province", district=~"$district", carrier=~"$carrier"'
+    panels = [
+        ts("Tỷ lệ hoạt động theo quận/huyện", 0, 0, 12, 9,
+           [target('province_district:diemcau_endpoint_up:ratio{%s}' % sel, "{{district}}")],
+           "percentunit", defaults={"min": 0, "max": 1}),
+        table("Quận/huyện: số điểm cầu mất kết nối / tổng", 12, 0, 12, 9, [
+            target('province_district:diemcau_endpoints_down:count{%s}' % sel, ref="A", instant=True, fmt="table"),
+            target('province_district:diemcau_endpoints:count{%s}' % sel, ref="B", instant=True, fmt="table"),
+            target('province_district:diemcau_endpoint_up:ratio{%s}' % sel, ref="C", instant=True, fmt="table"),
+        ], transformations=[{"id": "merge", "options": {}},
+                            {"id": "organize", "options": {
+                                "excludeByName": {"Time": True},
+                                "renameByName": {"Value #A": "Mất kết nối", "Value #B": "Tổng",
+                                                 "Value #C": "Tỷ lệ hoạt động"}}}]),
+        table("Điểm cầu đang mất kết nối", 0, 9, 12, 10,
+              [target('diemcau_endpoint_up{%s} == 0' % esel, instant=True, fmt="table")],
+              defaults={"links": [{"title": "Chi tiết điểm cầu",
+                                   "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}]}),
+        table("Trạng thái từng xã/phường", 12, 9, 12, 10,
+              [target('diemcau_endpoint_state{%s}' % esel, instant=True, fmt="table")],
+              defaults={"mappings": STATE_MAPPINGS,
+                        "links": [{"title": "Chi tiết điểm cầu",
+                                   "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}]}),
+        ts("Độ trễ trung bình (RTT) theo quận/huyện", 0, 19, 8, 8,
+           [target('province_district:diemcau_endpoint_rtt_seconds:avg{%s}' % sel, "{{district}}")], "s"),
+        ts("Jitter trung bình theo quận/huyện", 8, 19, 8, 8,
+           [target('province_district:diemcau_endpoint_jitter_seconds:avg{%s}' % sel, "{{district}}")], "s"),
+        ts("Mất gói trung bình theo quận/huyện", 16, 19, 8, 8,
+           [target('province_district:diemcau_endpoint_loss_ratio:avg{%s}' % sel, "{{district}}")], "percentunit"),
+    ]
+    return dashboard("diemcau-province", "Diemcau / Chi tiết tỉnh/thành",
+                     "Quận/huyện và xã/phường của một tỉnh/thành.",
+                     [v_datasource(), V_PROVINCE(multi=False), V_DISTRICT, V_CARRIER], panels,
+                     [link("Tổng quan", "diemcau-overview")])
+
+
+def endpoint():
+    e = 'endpoint="$endpoint"'
+    panels = [
+        panel("state-timeline", "Dòng thời gian trạng thái", 0, 0, 24, 5,
+              [target('diemcau_endpoint_state{%s}' % e, "{{commune}}, {{district}}, {{province}} ({{carrier}})")],
+              defaults={"mappings": STATE_MAPPINGS, "color": {"mode": "thresholds"},
+                        "thresholds": {"mode": "absolute", "steps": [
+                            {"color": "text", "value": None}, {"color": "green", "value": 1},
+                            {"color": "orange", "value": 2}, {"color": "red", "value": 3}]}},
+              options={"showValue": "never", "mergeValues": True}),
+        stat("Trạng thái hiện tại", 0, 5, 6, 4, 'diemcau_endpoint_state{%s}' % e,
+             defaults={"mappings": STATE_MAPPINGS, "color": {"mode": "thresholds"},
+                       "thresholds": {"mode": "absolute", "steps": [
+                           {"color": "text", "value": None}, {"color": "green", "value": 1},
+                           {"color": "orange", "value": 2}, {"color": "red", "value": 3}]}}),
+        stat("Thời gian từ lần đổi trạng thái cuối", 6, 5, 6, 4,
+             'time() - diemcau_endpoint_last_transition_timestamp_seconds{%s}' % e, "blue", "s"),
+        stat("Số lần đổi trạng thái (24h)", 12, 5, 6, 4,
+             'increase(diemcau_endpoint_transitions_total{%s}[24h])' % e, "purple"),
+        stat("Bảo trì", 18, 5, 6, 4,
+             'max(diemcau_endpoint_maintenance{%s}) or vector(0)' % e, "blue",
+             defaults={"mappings": [{"type": "value", "options": {
+                 "0": {"text": "Không"}, "1": {"text": "Đang bảo trì"}}}]}),
+        ts("Độ trễ (RTT)", 0, 9, 8, 8, [target('diemcau_endpoint_rtt_seconds{%s}' % e, "RTT")], "s"),
+        ts("Jitter", 8, 9, 8, 8, [target('diemcau_endpoint_jitter_seconds{%s}' % e, "jitter")], "s"),
+        ts("Mất gói (loss)", 16, 9, 8, 8, [target('diemcau_endpoint_loss_ratio{%s}' % e, "loss")],
+           "percentunit", defaults={"min": 0, "max": 1}),
+        ts("Gói gửi/nhận", 0, 17, 24, 7, [
+            target('rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % e, "gửi", "A"),
+            target('rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])' % e, "nhận", "B"),
+        ], "pps"),
+    ]
+    return dashboard("diemcau-endpoint", "Diemcau / Chi tiết điểm cầu",
+                     "RTT, jitter, mất gói và trạng thái của một điểm cầu.",
+                     [v_datasource(), V_PROVINCE(), V_DISTRICT, V_CARRIER, V_ENDPOINT], panels,
+                     [link("Tỉnh/thành", "diemcau-province")])
+
+
+def carrier_sla():
+    pc = 'carrier=~"$carrier", province=~"$province"'
+    avail = [target('province_carrier:diemcau_endpoint_up:ratio_avg%s{%s}' % (w, pc), ref=r,
+                    instant=True, fmt="table") for w, r in (("1h", "A"), ("1d", "B"), ("30d", "C"))]
+    burn_steps = {"mode": "absolute", "steps": [{"color": "green", "value": None},
+                                                {"color": "orange", "value": 1},
+                                                {"color": "red", "value": 14.4}]}
+    panels = [
+        table("Khả dụng theo tỉnh × nhà mạng (mục tiêu %.1f%%)" % (SLO_TARGET * 100), 0, 0, 24, 11, avail,
+              "Khả dụng = tỷ lệ thời gian điểm cầu hoạt động (không tính thời gian bảo trì). "
+              "Mục tiêu SLO: diemcau:slo_availability_target:ratio.",
+              transformations=[{"id": "merge", "options": {}},
+                               {"id": "organize", "options": {
+                                   "excludeByName": {"Time": True},
+                                   "renameByName": {"Value #A": "1 giờ", "Value #B": "1 ngày",
+                                                    "Value #C": "30 ngày"}}}],
+              defaults={"unit": "percentunit", "decimals": 3, "thresholds": RATIO_THRESHOLDS,
+                        "custom": {"cellOptions": {"type": "color-background"}}}),
+        stat("Ngân sách lỗi 30 ngày còn lại theo nhà mạng", 0, 11, 24, 5,
+             '1 - (1 - avg_over_time(carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}[30d]))'
+             ' / on() group_left() (1 - diemcau:slo_availability_target:ratio)',
+             unit="percentunit",
+             defaults={"color": {"mode": "thresholds"}, "thresholds": {"mode": "absolute", "steps": [
+                 {"color": "red", "value": None}, {"color": "orange", "value": 0.25},
+                 {"color": "green", "value": 0.5}]}}),
+        ts("Burn rate theo nhà mạng (1h, 6h, 1d, 3d)", 0, 16, 12, 9, [
+            target('carrier:diemcau_slo_burn_rate:%s{carrier=~"$carrier"}' % w, "{{carrier}} %s" % w, r)
+            for w, r in (("1h", "A"), ("6h", "B"), ("1d", "C"), ("3d", "D"))],
+           description="Ngưỡng cảnh báo: page 14.4 (1h&5m) hoặc 6 (6h&30m); ticket 3 (1d&2h) hoặc 1 (3d&6h).",
+           defaults={"thresholds": burn_steps, "custom": {"thresholdsStyle": {"mode": "line"}}}),
+        ts("Burn rate 1h theo tỉnh/thành", 12, 16, 12, 9, [
+            target('province:diemcau_slo_burn_rate:1h{province=~"$province"}', "{{province}}")],
+           defaults={"thresholds": burn_steps, "custom": {"thresholdsStyle": {"mode": "line"}}}),
+        ts("RTT p95 theo tỉnh × nhà mạng", 0, 25, 12, 8, [
+            target('province_carrier:diemcau_region_rtt_seconds:p95_5m{%s}' % pc, "{{province}} {{carrier}}")], "s"),
+        ts("Mất gói theo tỉnh × nhà mạng", 12, 25, 12, 8, [
+            target('province_carrier:diemcau_packet_loss:ratio_rate5m{%s}' % pc, "{{province}} {{carrier}}")],
+           "percentunit"),
+    ]
+    return dashboard("diemcau-carrier-sla", "Diemcau / SLA nhà mạng",
+                     "Khả dụng so với mục tiêu SLO và burn rate theo nhà mạng và tỉnh/thành.",
+                     [v_datasource(), V_CARRIER, V_PROVINCE()], panels,
+                     [link("Tổng quan", "diemcau-overview")])
+
+
+def prober():
+    i = 'job="diemcau", instance=~"$instance"'
+    panels = [
+        stat("Scrape up", 0, 0, 4, 4, 'up{%s}' % i, defaults={
+            "color": {"mode": "thresholds"}, "mappings": [{"type": "value", "options": {
+                "0": {"text": "DOWN", "color": "red"}, "1": {"text": "UP", "color": "green"}}}]}),
+        stat("Ready", 4, 0, 4, 4, 'diemcau_ready{%s}' % i, defaults={
+            "color": {"mode": "thresholds"}, "mappings": [{"type": "value", "options": {
+                "0": {"text": "Chưa sẵn sàng", "color": "orange"}, "1": {"text": "Sẵn sàng", "color": "green"}}}]}),
+        stat("Điểm cầu cấu hình", 8, 0, 4, 4, 'diemcau_endpoints{%s}' % i, "blue"),
+        stat("Nạp cấu hình gần nhất", 12, 0, 4, 4, 'diemcau_config_last_reload_successful{%s}' % i, defaults={
+            "color": {"mode": "thresholds"}, "mappings": [{"type": "value", "options": {
+                "0": {"text": "LỖI", "color": "red"}, "1": {"text": "OK", "color": "green"}}}]}),
+        stat("Từ lần nạp cấu hình thành công", 16, 0, 4, 4,
+             'time() - diemcau_config_last_reload_success_timestamp_seconds{%s}' % i, "blue", "s"),
+        table("Phiên bản", 20, 0, 4, 4, [target('diemcau_build_info{%s}' % i, instant=True, fmt="table")]),
+        ts("Vòng đo hoàn thành / giây", 0, 4, 12, 8,
+           [target('rate(diemcau_rounds_total{%s}[$__rate_interval])' % i, "{{instance}}")], "ops"),
+        ts("Độ trễ lập lịch (scheduler lag)", 12, 4, 12, 8, [
+            target('histogram_quantile(0.5, sum by (le) (rate(diemcau_scheduler_lag_seconds_bucket{%s}[$__rate_interval])))' % i, "p50", "A"),
+            target('histogram_quantile(0.99, sum by (le) (rate(diemcau_scheduler_lag_seconds_bucket{%s}[$__rate_interval])))' % i, "p99", "B"),
+        ], "s"),
+        ts("Probe đang chạy (in flight)", 0, 12, 8, 8,
+           [target('diemcau_probes_in_flight{%s}' % i, "{{instance}}")]),
+        ts("Gói ICMP bị loại theo lý do", 8, 12, 8, 8,
+           [target('sum by (reason) (rate(diemcau_icmp_packets_rejected_total{%s}[$__rate_interval]))' % i, "{{reason}}")],
+           "pps"),
+        ts("Chuyển trạng thái / giây", 16, 12, 8, 8,
+           [target('sum by (from, to) (rate(diemcau_state_transitions_total{%s}[$__rate_interval]))' % i, "{{from}} → {{to}}")],
+           "ops"),
+        ts("CPU", 0, 20, 8, 7, [target('rate(process_cpu_seconds_total{%s}[$__rate_interval])' % i, "{{instance}}")], "percentunit"),
+        ts("Bộ nhớ (RSS)", 8, 20, 8, 7, [target('process_resident_memory_bytes{%s}' % i, "{{instance}}")], "bytes"),
+        ts("File descriptor đang mở", 16, 20, 8, 7, [
+            target('process_open_fds{%s}' % i, "open", "A"),
+            target('process_max_fds{%s}' % i, "max", "B")]),
+    ]
+    inst = v_query("instance", "Instance", 'label_values(up{job="diemcau"}, instance)')
+    return dashboard("diemcau-prober", "Diemcau / Sức khoẻ bộ giám sát (prober self-health)",
+                     "Tình trạng của chính tiến trình diemcau.",
+                     [v_datasource(), inst], panels, [link("Tổng quan", "diemcau-overview")])
+
+
+DASHBOARDS = {"overview.json": overview, "province.json": province, "endpoint.json": endpoint,
+              "carrier-sla.json": carrier_sla, "prober.json": prober}
+
+
+def main():
+    check = "--check" in sys.argv[1:]
+    stale = []
+    for name, fn in DASHBOARDS.items():
+        text = json.dumps(fn(), ensure_ascii=False, indent=2) + "\n"
+        path = os.path.join(OUT, name)
+        if check:
+            old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+            if old != text:
+                stale.append(path)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+    if stale:
+        print("out of date (run python3 grafana/generate.py): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
