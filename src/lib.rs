@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod inventory_gen;
+pub mod lab;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
