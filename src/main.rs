@@ -44,6 +44,31 @@ enum Command {
         #[arg(long)]
         private_netns: bool,
     },
+    /// The daemon against an emulated national network with realistic faults, in a private
+    /// network namespace; the web port opens on this machine (default http://127.0.0.1:9808/).
+    Demo {
+        /// Probe settings and inventory (default: embedded settings, generated inventory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Emulator scenario TOML (default: one generated from the inventory).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Write the emulator's ground truth (JSON lines) here.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        #[arg(long = "web.listen-address")]
+        listen_address: Option<SocketAddr>,
+        /// Era of the generated inventory.
+        #[arg(long, value_enum, default_value = "2025")]
+        era: Era,
+        /// Endpoints in the generated inventory (default: the era's commune count).
+        #[arg(long)]
+        endpoints: Option<usize>,
+        #[arg(long = "log.level", default_value = "info", env = "DIEMCAU_LOG")]
+        log_level: String,
+        #[arg(long = "log.format", value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Validate a config and its inventory; print endpoints per province and carrier.
     Check {
         #[arg(long, short)]
@@ -110,6 +135,17 @@ fn main() -> ExitCode {
             run(config, listen_address, private_netns)
         }
         Command::Check { config } => check(&config),
+        Command::Demo { config, scenario, truth, listen_address, era, endpoints, log_level, log_format } => {
+            init_logging(&log_level, log_format);
+            let opts = diemcau::demo::DemoOptions { config, scenario, truth, listen: listen_address, era, endpoints };
+            match diemcau::demo::run(opts, shutdown_signal()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("diemcau demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Probe {
             address,
             count,
