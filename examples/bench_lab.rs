@@ -8,8 +8,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diemcau::lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
@@ -59,11 +59,13 @@ fn main() {
         std::process::exit(st.code().unwrap_or(1));
     }
     let _ = tracing_subscriber::fmt().with_env_filter("warn").try_init();
-    assert!(Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .expect("ip")
-        .success());
+    assert!(
+        Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .expect("ip")
+            .success()
+    );
 
     let mut endpoints = Vec::with_capacity((N_V4 + N_V6) as usize);
     let base4 = u32::from(Ipv4Addr::new(198, 18, 0, 1));

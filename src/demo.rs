@@ -39,8 +39,12 @@ impl Drop for Scratch {
 }
 
 /// Runs until `shutdown` resolves. Must be called while the process is single-threaded.
-pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
-    let scratch = Scratch(std::env::temp_dir().join(format!("diemcau-demo-{}", std::process::id())));
+pub fn run(
+    opts: DemoOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("diemcau-demo-{}", std::process::id())));
     let config_path = match &opts.config {
         Some(p) => p.clone(),
         None => write_generated(&scratch.0, &opts)?,
@@ -50,25 +54,43 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         config.web.listen_address = listen;
     }
     let scenario_text = match &opts.scenario {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => generated_scenario(&config.endpoints),
     };
-    let origin = opts.scenario.as_ref().map_or("<generated scenario>".to_string(), |p| p.display().to_string());
+    let origin = opts
+        .scenario
+        .as_ref()
+        .map_or("<generated scenario>".to_string(), |p| {
+            p.display().to_string()
+        });
     let scenario = Scenario::from_toml_str(&scenario_text, &origin)?;
     let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(emulated).collect();
     scenario.validate(&emulated)?;
 
-    let listener = std::net::TcpListener::bind(config.web.listen_address)
-        .with_context(|| format!("cannot listen on {}; pass --web.listen-address", config.web.listen_address))?;
+    let listener = std::net::TcpListener::bind(config.web.listen_address).with_context(|| {
+        format!(
+            "cannot listen on {}; pass --web.listen-address",
+            config.web.listen_address
+        )
+    })?;
     crate::netns::enter_private_network()?;
-    let lab = Lab::start(emulated, scenario, LabOptions {
-        tun_name: "diemcau-lab".into(),
-        // Everything but loopback goes to the emulator: the namespace has no other interface.
-        v4_routes: vec![(Ipv4Addr::UNSPECIFIED, 1), (Ipv4Addr::new(128, 0, 0, 0), 1)],
-        v6_routes: vec![(Ipv6Addr::UNSPECIFIED, 1), (Ipv6Addr::new(0x8000, 0, 0, 0, 0, 0, 0, 0), 1)],
-        truth_path: opts.truth.clone(),
-        ..LabOptions::default()
-    })
+    let lab = Lab::start(
+        emulated,
+        scenario,
+        LabOptions {
+            tun_name: "diemcau-lab".into(),
+            // Everything but loopback goes to the emulator: the namespace has no other interface.
+            v4_routes: vec![(Ipv4Addr::UNSPECIFIED, 1), (Ipv4Addr::new(128, 0, 0, 0), 1)],
+            v6_routes: vec![
+                (Ipv6Addr::UNSPECIFIED, 1),
+                (Ipv6Addr::new(0x8000, 0, 0, 0, 0, 0, 0, 0), 1),
+            ],
+            truth_path: opts.truth.clone(),
+            ..LabOptions::default()
+        },
+    )
     .context("starting the endpoint emulator (needs root, or user namespaces with /dev/net/tun)")?;
     tracing::info!(
         endpoints = config.endpoints.len(),
@@ -76,7 +98,10 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         "demo network up: open http://{}/ (Ctrl-C stops it)",
         config.web.listen_address
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(crate::daemon::run(config, listener, shutdown));
     let stats = lab.stop()?;
     tracing::info!(
@@ -105,13 +130,19 @@ fn emulated(e: &Endpoint) -> EmulatedEndpoint {
 /// the demo's namespace) and a config with the embedded probe settings.
 fn write_generated(dir: &std::path::Path, opts: &DemoOptions) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let endpoints = opts.endpoints.unwrap_or_else(|| GenerateOptions::default_endpoints(opts.era));
+    let endpoints = opts
+        .endpoints
+        .unwrap_or_else(|| GenerateOptions::default_endpoints(opts.era));
     if endpoints > 131_000 {
         bail!("at most 131,000 endpoints fit in 198.18.0.0/15");
     }
     let mut csv = Vec::new();
     inventory_gen::generate(
-        &GenerateOptions { era: opts.era, endpoints, first_address: Ipv4Addr::new(198, 18, 0, 1) },
+        &GenerateOptions {
+            era: opts.era,
+            endpoints,
+            first_address: Ipv4Addr::new(198, 18, 0, 1),
+        },
         &mut csv,
     )?;
     std::fs::write(dir.join("inventory.csv"), csv)?;
@@ -156,8 +187,10 @@ pub fn generated_scenario(endpoints: &[Endpoint]) -> String {
             );
         }
     }
-    if let Some(p) = provinces.get(2) {
-        if let Some(e) = endpoints.iter().find(|e| &*e.labels.province == *p) {
+    if let Some(p) = provinces.get(2)
+        && let Some(e) = endpoints.iter().find(|e| &*e.labels.province == *p)
+    {
+        {
             let _ = write!(
                 s,
                 "\n# Carrier-wide degradation in one province\n[[rule]]\nselect = {{ province = {}, carrier = {} }}\noutages = [ {{ degrade = {{ start_s = 60, end_s = 1800, loss_from = 0.0, loss_to = 0.35, extra_delay_ms_to = 120.0 }} }} ]\n",
@@ -168,18 +201,38 @@ pub fn generated_scenario(endpoints: &[Endpoint]) -> String {
     }
     let n = endpoints.len();
     let pick = |k: usize| -> Vec<String> {
-        (0..k).map(|i| endpoints[(n / 7 + i * (n / 11).max(1)) % n].id.as_str().to_string()).collect()
+        (0..k)
+            .map(|i| {
+                endpoints[(n / 7 + i * (n / 11).max(1)) % n]
+                    .id
+                    .as_str()
+                    .to_string()
+            })
+            .collect()
     };
     if n >= 20 {
-        let ids = |v: &[String]| v.iter().map(|i| toml_string(i)).collect::<Vec<_>>().join(", ");
+        let ids = |v: &[String]| {
+            v.iter()
+                .map(|i| toml_string(i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let all = pick(11);
-        let _ = write!(s, "\n# Lossy communes\n[[rule]]\nselect = {{ ids = [{}] }}\nloss = 0.25\n", ids(&all[0..5]));
+        let _ = write!(
+            s,
+            "\n# Lossy communes\n[[rule]]\nselect = {{ ids = [{}] }}\nloss = 0.25\n",
+            ids(&all[0..5])
+        );
         let _ = write!(
             s,
             "\n# Flapping communes\n[[rule]]\nselect = {{ ids = [{}] }}\noutages = [ {{ flap = {{ period_s = 180, down_s = 60 }} }} ]\n",
             ids(&all[5..10])
         );
-        let _ = write!(s, "\n# A commune that never answers\n[[rule]]\nselect = {{ ids = [{}] }}\nnever = true\n", ids(&all[10..11]));
+        let _ = write!(
+            s,
+            "\n# A commune that never answers\n[[rule]]\nselect = {{ ids = [{}] }}\nnever = true\n",
+            ids(&all[10..11])
+        );
     }
     s
 }

@@ -157,7 +157,7 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> std::io::Result<
         for c in 0..count {
             let d = c / COMMUNES_PER_DISTRICT + 1;
             let district = match opts.era {
-                Era::Y2021 if d % 4 == 0 => format!("Quận {d}"),
+                Era::Y2021 if d.is_multiple_of(4) => format!("Quận {d}"),
                 Era::Y2021 => format!("Huyện {d}"),
                 Era::Y2025 => format!("Cụm {d}"),
             };

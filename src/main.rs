@@ -135,9 +135,25 @@ fn main() -> ExitCode {
             run(config, listen_address, private_netns)
         }
         Command::Check { config } => check(&config),
-        Command::Demo { config, scenario, truth, listen_address, era, endpoints, log_level, log_format } => {
+        Command::Demo {
+            config,
+            scenario,
+            truth,
+            listen_address,
+            era,
+            endpoints,
+            log_level,
+            log_format,
+        } => {
             init_logging(&log_level, log_format);
-            let opts = diemcau::demo::DemoOptions { config, scenario, truth, listen: listen_address, era, endpoints };
+            let opts = diemcau::demo::DemoOptions {
+                config,
+                scenario,
+                truth,
+                listen: listen_address,
+                era,
+                endpoints,
+            };
             match diemcau::demo::run(opts, shutdown_signal()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -148,7 +148,7 @@ impl Pinger {
     /// Next echo reply with our id: seq and kernel receive timestamp (SO_TIMESTAMPNS),
     /// so the RTT does not include this thread's wakeup latency.
     fn recv_ts(&self, timeout: Duration) -> Option<(u16, SystemTime)> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 2048];
         loop {
@@ -254,13 +254,14 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
     }
     // Not an endpoint: dropped and counted.
     let p = Pinger::new(false, 0x4343);
-    assert!(p
-        .ping(
+    assert!(
+        p.ping(
             "198.18.0.2".parse().expect("addr"),
             1,
             Duration::from_millis(100)
         )
-        .is_none());
+        .is_none()
+    );
     let live = lab.stats();
     assert!(live.unknown_destination >= 1, "{live:?}");
     let stats = lab.stop().expect("stop");

@@ -19,7 +19,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
+    pub fn at(
         file: &Path,
         line: usize,
         column: Option<usize>,
@@ -36,7 +36,7 @@ impl Problem {
     }
 }
 
-/// Small builder so call sites read as one sentence: `Problem::new(..).says(..).fix(..)`.
+/// Small builder so call sites read as one sentence: `Problem::at(..).says(..).fix(..)`.
 pub struct ProblemBuilder(Problem);
 
 impl ProblemBuilder {

@@ -51,7 +51,7 @@ pub fn read_rows(
         Ok(h) => h.clone(),
         Err(e) => {
             errors.push(
-                Problem::new(file, 1, None, "header")
+                Problem::at(file, 1, None, "header")
                     .says(format!("cannot read the header row: {e}"))
                     .fix("the first line must be: id,province,district,commune,carrier,address"),
             );
@@ -83,13 +83,13 @@ fn csv_problem(file: &Path, line: usize, e: &csv::Error) -> Problem {
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
-        } => Problem::new(file, line, None, "row")
+        } => Problem::at(file, line, None, "row")
             .says(format!("has {len} fields, the header has {expected_len}"))
             .fix("give every row exactly the header's columns; quote values that contain commas"),
-        csv::ErrorKind::Utf8 { .. } => Problem::new(file, line, None, "row")
+        csv::ErrorKind::Utf8 { .. } => Problem::at(file, line, None, "row")
             .says("is not valid UTF-8")
             .fix("save the file as UTF-8 (Vietnamese names must keep their diacritics)"),
-        _ => Problem::new(file, line, None, "row")
+        _ => Problem::at(file, line, None, "row")
             .says(format!("cannot be read: {e}"))
             .fix("correct the CSV syntax of this row"),
     }
@@ -115,7 +115,7 @@ fn column_indexes(
         let name = name.trim();
         if !REQUIRED_COLUMNS.contains(&name) {
             errors.push(
-                Problem::new(file, 1, None, format!("column '{name}'"))
+                Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is not an inventory column")
                     .fix(
                         "remove the column; allowed: id,province,district,commune,carrier,address",
@@ -124,7 +124,7 @@ fn column_indexes(
             ok = false;
         } else if found.insert(name, i).is_some() {
             errors.push(
-                Problem::new(file, 1, None, format!("column '{name}'"))
+                Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("appears twice in the header")
                     .fix("keep one column of each name"),
             );
@@ -134,7 +134,7 @@ fn column_indexes(
     for name in REQUIRED_COLUMNS {
         if !found.contains_key(name) {
             errors.push(
-                Problem::new(file, 1, None, format!("column '{name}'"))
+                Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is missing from the header")
                     .fix("the first line must be: id,province,district,commune,carrier,address"),
             );
@@ -167,7 +167,7 @@ fn check_row(
         let value = record.get(index).unwrap_or("").trim().to_string();
         if value.is_empty() {
             errors.push(
-                Problem::new(file, line, None, name)
+                Problem::at(file, line, None, name)
                     .says("is empty")
                     .fix(format!("give every endpoint its {name}")),
             );
@@ -187,13 +187,13 @@ fn check_row(
             .find(|ch| ch.is_whitespace() || ch.is_control() || *ch == '"')
         {
             errors.push(
-                Problem::new(file, line, None, "id")
+                Problem::at(file, line, None, "id")
                     .says(format!("{id:?} contains the character {bad:?}"))
                     .fix("use letters, digits and punctuation such as - _ . : in ids"),
             );
         } else if let Some((first_file, first_line)) = seen.get(&id) {
             errors.push(
-                Problem::new(file, line, None, "id")
+                Problem::at(file, line, None, "id")
                     .says(format!(
                         "duplicate id {id:?}, first used at {}:{first_line}",
                         first_file.display()
@@ -234,7 +234,7 @@ fn parse_address(
     if let Ok(ip) = text.parse::<IpAddr>() {
         if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
             errors.push(
-                Problem::new(file, line, None, "address")
+                Problem::at(file, line, None, "address")
                     .says(format!("{text} is not a unicast address"))
                     .fix("write the endpoint's own unicast address"),
             );
@@ -246,7 +246,7 @@ fn parse_address(
         return Some(RowAddress::Host(text.to_string()));
     }
     errors.push(
-        Problem::new(file, line, None, "address")
+        Problem::at(file, line, None, "address")
             .says(format!(
                 "{text:?} is neither an IPv4/IPv6 address nor a host name"
             ))
@@ -302,7 +302,7 @@ pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec
 }
 
 fn unresolved(file: &Path, line: usize, name: &str, why: &str) -> Problem {
-    Problem::new(file, line, None, "address")
+    Problem::at(file, line, None, "address")
         .says(format!("host name {name:?} does not resolve ({why})"))
         .fix("correct the name, add it to DNS or /etc/hosts, or write the IP address")
 }

@@ -95,7 +95,7 @@ impl Config {
             Err(e) => {
                 return Err(LoadError {
                     problems: vec![
-                        Problem::new(path, 0, None, "file")
+                        Problem::at(path, 0, None, "file")
                             .says(format!("cannot be read: {e}"))
                             .fix("pass the path of a readable TOML config with --config"),
                     ],
@@ -245,7 +245,7 @@ fn check_capacity(
         / probe.interval.as_secs_f64();
     if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
         errors.push(
-            Problem::new(file, 0, None, "probe")
+            Problem::at(file, 0, None, "probe")
                 .says(format!(
                     "{most} endpoints × {} packets per {:?} with a {:?} timeout keep about {in_flight:.0} requests in flight; at most {MAX_IN_FLIGHT_PER_FAMILY} fit in the 16-bit ICMP sequence space",
                     probe.packets, probe.interval, probe.timeout
@@ -265,7 +265,7 @@ impl Validator<'_> {
     fn problem_at(&mut self, line: usize, column: usize, field: &str, message: &str, fix: &str) {
         let column = (line > 0).then_some(column);
         self.errors.push(
-            Problem::new(self.file, line, column, field)
+            Problem::at(self.file, line, column, field)
                 .says(message)
                 .fix(fix),
         );

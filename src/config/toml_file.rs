@@ -77,7 +77,7 @@ pub fn parse(file: &Path, text: &str, errors: &mut LoadError) -> Option<RawConfi
     for keys in unknown {
         let (line, column) = key_span(text, &keys).map_or((0, 0), |s| line_col(text, s.start));
         errors.push(
-            Problem::new(file, line, Some(column), keys.join("."))
+            Problem::at(file, line, Some(column), keys.join("."))
                 .says("unknown key")
                 .fix("remove it or correct its spelling; the README lists every key"),
         );
@@ -94,7 +94,7 @@ pub fn parse(file: &Path, text: &str, errors: &mut LoadError) -> Option<RawConfi
 fn toml_problem(file: &Path, text: &str, e: &toml::de::Error) -> Problem {
     let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
     let message = e.message().trim().replace('\n', " ");
-    Problem::new(file, line, Some(column), "toml")
+    Problem::at(file, line, Some(column), "toml")
         .says(message)
         .fix("correct the value's type or the TOML syntax at this place")
 }

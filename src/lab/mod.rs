@@ -20,8 +20,8 @@ use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -364,10 +364,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if self.thread.is_some() {
-            if let Err(e) = self.shutdown() {
-                tracing::error!(error = %e, "lab stopped with error");
-            }
+        if self.thread.is_some()
+            && let Err(e) = self.shutdown()
+        {
+            tracing::error!(error = %e, "lab stopped with error");
         }
     }
 }

@@ -700,13 +700,13 @@ impl Profile {
                 loss_to,
                 extra_ms: to,
             } = *w
+                && t >= start
+                && t < end
             {
-                if t >= start && t < end {
-                    let f = (t - start) as f64 / (end - start) as f64;
-                    let l = loss_from + (loss_to - loss_from) * f;
-                    loss = 1.0 - (1.0 - loss) * (1.0 - l);
-                    extra_ms += to * f;
-                }
+                let f = (t - start) as f64 / (end - start) as f64;
+                let l = loss_from + (loss_to - loss_from) * f;
+                loss = 1.0 - (1.0 - loss) * (1.0 - l);
+                extra_ms += to * f;
             }
         }
         if loss > 0.0 && rng.random::<f64>() < loss {

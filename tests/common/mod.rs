@@ -44,19 +44,43 @@ impl Daemon {
     /// Writes `config` (with `{port}` replaced) and `inventory.csv`, starts the daemon and waits
     /// until it answers /-/healthy.
     pub fn start(config: &str, inventory: &str) -> Daemon {
+        Self::spawn(config, inventory, None)
+    }
+
+    /// Like [`Daemon::start`], but through `diemcau demo`: the endpoint emulator answers for the
+    /// inventory's addresses according to `scenario` and writes its ground truth to
+    /// [`Daemon::truth_path`] when the daemon stops.
+    pub fn start_with_lab(config: &str, inventory: &str, scenario: &str) -> Daemon {
+        Self::spawn(config, inventory, Some(scenario))
+    }
+
+    pub fn truth_path(&self) -> PathBuf {
+        self.dir.path().join("truth.jsonl")
+    }
+
+    fn spawn(config: &str, inventory: &str, scenario: Option<&str>) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        std::fs::write(
-            dir.path().join("diemcau.toml"),
-            config.replace("{port}", &port.to_string()),
-        )
-        .unwrap();
+        let config = config.replace("{port}", &port.to_string());
+        std::fs::write(dir.path().join("diemcau.toml"), config).unwrap();
         std::fs::write(dir.path().join("inventory.csv"), inventory).unwrap();
         let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let child = Command::new(bin())
-            .args(["run", "--config"])
-            .arg(dir.path().join("diemcau.toml"))
-            .args(["--private-netns", "--log.level", "info"])
+        let mut cmd = Command::new(bin());
+        match scenario {
+            None => {
+                cmd.args(["run", "--private-netns", "--config"]);
+                cmd.arg(dir.path().join("diemcau.toml"));
+            }
+            Some(s) => {
+                std::fs::write(dir.path().join("scenario.toml"), s).unwrap();
+                cmd.args(["demo", "--config"])
+                    .arg(dir.path().join("diemcau.toml"));
+                cmd.arg("--scenario").arg(dir.path().join("scenario.toml"));
+                cmd.arg("--truth").arg(dir.path().join("truth.jsonl"));
+            }
+        }
+        let child = cmd
+            .args(["--log.level", "info"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -133,7 +157,9 @@ impl Daemon {
         assert!(status.success(), "nft script failed:\n{script}");
     }
 
-    pub fn stop(mut self) -> String {
+    /// SIGTERM, then waits for a clean exit; returns the log. The work directory stays until
+    /// the `Daemon` is dropped, so files the daemon wrote at exit can still be read.
+    pub fn stop(&mut self) -> String {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,

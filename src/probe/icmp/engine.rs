@@ -269,10 +269,7 @@ impl Engine {
 
     fn receive(&mut self) {
         for li in 0..2 {
-            loop {
-                let Some(lane) = self.lanes[li].as_ref() else {
-                    break;
-                };
+            while let Some(lane) = self.lanes[li].as_ref() {
                 let mut replies: [(Reply, u64); super::socket::BATCH] =
                     [(Reply::Ignored, 0); super::socket::BATCH];
                 let mut count = 0;
@@ -423,10 +420,7 @@ impl Engine {
 
     fn expire(&mut self, now: Instant) {
         for li in 0..2 {
-            loop {
-                let Some(lane) = self.lanes[li].as_mut() else {
-                    break;
-                };
+            while let Some(lane) = self.lanes[li].as_mut() {
                 if lane.span() == 0 {
                     break;
                 }
