@@ -271,11 +271,9 @@ fn run(config: Option<PathBuf>, listen: Option<SocketAddr>, private_netns: bool)
         }
     };
     // Before any thread exists: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
-    if private_netns {
-        if let Err(e) = diemcau::netns::enter_private_network() {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
+    if private_netns && let Err(e) = diemcau::netns::enter_private_network() {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -339,11 +337,9 @@ fn probe_cmd(address: &str, probe: &ProbeConfig, private_netns: bool) -> ExitCod
             }
         },
     };
-    if private_netns {
-        if let Err(e) = diemcau::netns::enter_private_network() {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+    if private_netns && let Err(e) = diemcau::netns::enter_private_network() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
     }
     match diemcau::oneshot::probe_once(ip, probe) {
         Ok((stats, kind)) => {
