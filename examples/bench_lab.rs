@@ -34,8 +34,7 @@ fn csum(data: &[u8]) -> u16 {
 fn process_cpu_ms() -> f64 {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
         Ok(u) => {
-            let t =
-                |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 * 1e3 + tv.tv_usec() as f64 / 1e3;
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 * 1e3 + tv.tv_usec() as f64 / 1e3;
             t(u.user_time()) + t(u.system_time())
         }
         Err(_) => 0.0,
@@ -43,10 +42,7 @@ fn process_cpu_ms() -> f64 {
 }
 
 fn main() {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(20);
+    let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20);
     if std::env::var_os("LAB_IN_NS").is_none() {
         let exe = std::env::current_exe().expect("current_exe");
         let st = Command::new("unshare")
@@ -123,8 +119,7 @@ loss = 0.1
     let s6 = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)).expect("raw6");
     for s in [&s4, &s6] {
         let _ = s.set_recv_buffer_size(8 << 20);
-        s.set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
+        s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
     }
     let done = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
@@ -158,12 +153,7 @@ loss = 0.1
     // Pre-build destination addresses so the sender loop does no allocation.
     let dsts: Vec<SockAddr> = (0..N_V4)
         .map(|i| SockAddr::from(SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base4 + i)), 0)))
-        .chain((0..N_V6).map(|i| {
-            SockAddr::from(SocketAddr::new(
-                IpAddr::V6(Ipv6Addr::from(base6 + u128::from(i))),
-                0,
-            ))
-        }))
+        .chain((0..N_V6).map(|i| SockAddr::from(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(base6 + u128::from(i))), 0))))
         .collect();
     let n = dsts.len() as u64;
     let cpu0 = process_cpu_ms();
@@ -224,8 +214,6 @@ loss = 0.1
         (live.emulator_cpu_ms - lab_cpu0) / (send_secs * 10.0),
         cpu
     );
-    let lines = std::fs::read_to_string(&truth)
-        .map(|t| t.lines().count())
-        .unwrap_or(0);
+    let lines = std::fs::read_to_string(&truth).map(|t| t.lines().count()).unwrap_or(0);
     println!("truth file {} lines at {}", lines, truth.display());
 }

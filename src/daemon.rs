@@ -9,9 +9,11 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::metrics::DaemonMetrics;
+use crate::model::EndpointId;
 use crate::monitor::{Monitor, MonitorSink, unix_seconds};
-use crate::probe::icmp::{self, engine};
+use crate::probe::icmp::{self, EngineController, Replacement, engine};
 use crate::server::{self, AppState, ReloadRequest};
+use std::collections::HashMap;
 
 /// Runs the daemon until `shutdown` resolves. `listener` is already bound (so that callers can
 /// bind before entering a private network namespace).
@@ -22,24 +24,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(DaemonMetrics::new());
     metrics.reload_successful.set(1);
-    metrics
-        .reload_success_time
-        .set(unix_seconds(SystemTime::now()));
+    metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
 
     let targets: Vec<_> = config.endpoints.iter().map(|e| e.address).collect();
     let sockets = icmp::open_sockets(&targets, config.probe.socket)?;
+    let sockets_open = [sockets.v4.is_some(), sockets.v6.is_some()];
     for s in [&sockets.v4, &sockets.v6].into_iter().flatten() {
-        tracing::info!(
-            family = s.family.name(),
-            kind = s.kind.name(),
-            "ICMP socket open"
-        );
+        tracing::info!(family = s.family.name(), kind = s.kind.name(), "ICMP socket open");
     }
-    let monitor = Arc::new(Monitor::new(
-        &config.endpoints,
-        config.health.clone(),
-        metrics.clone(),
-    ));
+    let monitor = Arc::new(Monitor::new(&config.endpoints, config.health.clone(), metrics.clone()));
     let engine = engine::start(
         targets,
         &config.probe,
@@ -69,12 +62,15 @@ pub async fn run(
     let server = tokio::spawn(server::serve(listener, app, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
-    let reloader = tokio::spawn(handle_reloads(
-        config.source.clone(),
-        Arc::new(config),
-        metrics.clone(),
-        reload_rx,
-    ));
+    let reloader = Reloader {
+        path: config.source.clone(),
+        open_families: [sockets_open[0], sockets_open[1]],
+        current: config,
+        metrics: metrics.clone(),
+        monitor: monitor.clone(),
+        engine: engine.controller(),
+    };
+    let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
 
     shutdown.await;
@@ -102,45 +98,104 @@ async fn forward_sighup(reload: mpsc::Sender<ReloadRequest>) {
     }
 }
 
-/// Validates a new config on each request. Applying a changed inventory in place comes with
-/// hot reload; until then a changed config is reported as needing a restart.
-async fn handle_reloads(
+/// Applies config reloads one at a time: validate first (an invalid config changes nothing and
+/// sets `diemcau_config_last_reload_successful` to 0), then switch the engine and the monitor
+/// to the new inventory by endpoint id.
+struct Reloader {
     path: Option<PathBuf>,
-    current: Arc<Config>,
+    current: Config,
     metrics: Arc<DaemonMetrics>,
-    mut requests: mpsc::Receiver<ReloadRequest>,
-) {
-    while let Some(reply) = requests.recv().await {
-        let result = match &path {
-            None => Err(
-                "running on the embedded defaults: there is no config file to reload".to_string(),
-            ),
-            Some(p) => {
-                let p = p.clone();
-                match tokio::task::spawn_blocking(move || Config::load(&p)).await {
-                    Ok(Ok(new)) if new == *current => Ok(()),
-                    Ok(Ok(_)) => Err(
-                        "the new config is valid but differs; restart diemcau to apply it"
-                            .to_string(),
-                    ),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(e.to_string()),
+    monitor: Arc<Monitor>,
+    engine: EngineController,
+    open_families: [bool; 2],
+}
+
+impl Reloader {
+    async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>) {
+        while let Some(reply) = requests.recv().await {
+            let started = std::time::Instant::now();
+            let result = self.reload().await;
+            match &result {
+                Ok(summary) => {
+                    self.metrics.reload_successful.set(1);
+                    self.metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
+                    tracing::info!(took = ?started.elapsed(), "config reloaded: {summary}");
+                }
+                Err(e) => {
+                    self.metrics.reload_successful.set(0);
+                    tracing::error!(error = %e, "config reload failed; the old config stays in force");
                 }
             }
+            let _ = reply.send(result);
+        }
+    }
+
+    async fn reload(&mut self) -> Result<String, String> {
+        let Some(path) = self.path.clone() else {
+            return Err("running on the embedded defaults: there is no config file to reload".into());
         };
-        match &result {
-            Ok(()) => {
-                metrics.reload_successful.set(1);
-                metrics
-                    .reload_success_time
-                    .set(unix_seconds(SystemTime::now()));
-                tracing::info!("config reloaded");
-            }
-            Err(e) => {
-                metrics.reload_successful.set(0);
-                tracing::error!(error = %e, "config reload failed; the old config stays in force");
+        let new = tokio::task::spawn_blocking(move || Config::load(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if new == self.current {
+            return Ok("no change".into());
+        }
+        if new.web != self.current.web {
+            tracing::warn!("web settings changed: they take effect at the next restart");
+        }
+        if new.probe.socket != self.current.probe.socket {
+            tracing::warn!("probe.socket changed: it takes effect at the next restart");
+        }
+        let index: HashMap<&EndpointId, usize> = self
+            .current
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (&e.id, i))
+            .collect();
+        let carried_from: Vec<Option<usize>> = new.endpoints.iter().map(|e| index.get(&e.id).copied()).collect();
+        let (mut unchanged, mut changed) = (0, 0);
+        for (e, from) in new.endpoints.iter().zip(&carried_from) {
+            if let Some(o) = from {
+                if self.current.endpoints[*o] == *e {
+                    unchanged += 1
+                } else {
+                    changed += 1
+                }
             }
         }
-        let _ = reply.send(result);
+        let added = carried_from.iter().filter(|c| c.is_none()).count();
+        let removed = self.current.endpoints.len() - unchanged - changed;
+        let targets: Vec<_> = new.endpoints.iter().map(|e| e.address).collect();
+        let new_sockets = icmp::open_missing_sockets(&targets, self.current.probe.socket, self.open_families)
+            .map_err(|e| e.to_string())?;
+        self.open_families[0] |= new_sockets.v4.is_some();
+        self.open_families[1] |= new_sockets.v6.is_some();
+
+        let (applied_tx, applied_rx) = tokio::sync::oneshot::channel();
+        let monitor = self.monitor.clone();
+        let endpoints = new.endpoints.clone();
+        let policy = new.health.clone();
+        let replacement = Replacement {
+            targets,
+            carried_from,
+            probe: new.probe.clone(),
+            new_sockets,
+            on_applied: Box::new(move |carried| {
+                monitor.apply_reload(&endpoints, carried, policy);
+                let _ = applied_tx.send(());
+            }),
+        };
+        self.engine
+            .replace(replacement)
+            .map_err(|()| "the probe engine has stopped".to_string())?;
+        applied_rx
+            .await
+            .map_err(|_| "the probe engine stopped during the reload".to_string())?;
+        self.current = new;
+        Ok(format!(
+            "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"
+        ))
     }
 }

@@ -39,12 +39,8 @@ impl Drop for Scratch {
 }
 
 /// Runs until `shutdown` resolves. Must be called while the process is single-threaded.
-pub fn run(
-    opts: DemoOptions,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let scratch =
-        Scratch(std::env::temp_dir().join(format!("diemcau-demo-{}", std::process::id())));
+pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let scratch = Scratch(std::env::temp_dir().join(format!("diemcau-demo-{}", std::process::id())));
     let config_path = match &opts.config {
         Some(p) => p.clone(),
         None => write_generated(&scratch.0, &opts)?,
@@ -54,17 +50,13 @@ pub fn run(
         config.web.listen_address = listen;
     }
     let scenario_text = match &opts.scenario {
-        Some(p) => {
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
-        }
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => generated_scenario(&config.endpoints),
     };
     let origin = opts
         .scenario
         .as_ref()
-        .map_or("<generated scenario>".to_string(), |p| {
-            p.display().to_string()
-        });
+        .map_or("<generated scenario>".to_string(), |p| p.display().to_string());
     let scenario = Scenario::from_toml_str(&scenario_text, &origin)?;
     let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(emulated).collect();
     scenario.validate(&emulated)?;
@@ -202,21 +194,11 @@ pub fn generated_scenario(endpoints: &[Endpoint]) -> String {
     let n = endpoints.len();
     let pick = |k: usize| -> Vec<String> {
         (0..k)
-            .map(|i| {
-                endpoints[(n / 7 + i * (n / 11).max(1)) % n]
-                    .id
-                    .as_str()
-                    .to_string()
-            })
+            .map(|i| endpoints[(n / 7 + i * (n / 11).max(1)) % n].id.as_str().to_string())
             .collect()
     };
     if n >= 20 {
-        let ids = |v: &[String]| {
-            v.iter()
-                .map(|i| toml_string(i))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let ids = |v: &[String]| v.iter().map(|i| toml_string(i)).collect::<Vec<_>>().join(", ");
         let all = pick(11);
         let _ = write!(
             s,

@@ -132,10 +132,7 @@ impl Health {
                 self.state = State::Down;
             }
         }
-        (self.state != from).then_some(Transition {
-            from,
-            to: self.state,
-        })
+        (self.state != from).then_some(Transition { from, to: self.state })
     }
 
     fn remember(&mut self, round: &RoundStats, size: usize) {
@@ -177,10 +174,7 @@ impl Health {
         } else {
             jitter_sum / f64::from(jitter_n)
         };
-        if loss > limits.loss_ratio
-            || rtt > limits.rtt.as_secs_f64()
-            || jitter > limits.jitter.as_secs_f64()
-        {
+        if loss > limits.loss_ratio || rtt > limits.rtt.as_secs_f64() || jitter > limits.jitter.as_secs_f64() {
             State::Degraded
         } else {
             State::Up

@@ -152,8 +152,7 @@ pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> std::io::Result<
     let mut n = 0usize;
     for (pi, province) in provinces.iter().enumerate() {
         // Spread the remainder over the first provinces so the total is exact.
-        let count =
-            opts.endpoints / provinces.len() + usize::from(pi < opts.endpoints % provinces.len());
+        let count = opts.endpoints / provinces.len() + usize::from(pi < opts.endpoints % provinces.len());
         for c in 0..count {
             let d = c / COMMUNES_PER_DISTRICT + 1;
             let district = match opts.era {

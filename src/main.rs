@@ -297,10 +297,7 @@ fn run(config: Option<PathBuf>, listen: Option<SocketAddr>, private_netns: bool)
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot listen for SIGTERM/SIGINT");
         return std::future::pending().await;
     };
@@ -314,11 +311,7 @@ fn check(path: &PathBuf) -> ExitCode {
     let Some(config) = load(Some(path)) else {
         return ExitCode::FAILURE;
     };
-    println!(
-        "{}: valid, {} endpoints",
-        path.display(),
-        config.endpoints.len()
-    );
+    println!("{}: valid, {} endpoints", path.display(), config.endpoints.len());
     println!("{:<40} {:<10} {:>9}", "province", "carrier", "endpoints");
     for ((province, carrier), n) in config.summary() {
         println!("{province:<40} {carrier:<10} {n:>9}");
@@ -343,11 +336,7 @@ fn probe_cmd(address: &str, probe: &ProbeConfig, private_netns: bool) -> ExitCod
     }
     match diemcau::oneshot::probe_once(ip, probe) {
         Ok((stats, kind)) => {
-            println!(
-                "{} (socket: {})",
-                diemcau::oneshot::describe(ip, &stats),
-                kind.name()
-            );
+            println!("{} (socket: {})", diemcau::oneshot::describe(ip, &stats), kind.name());
             if stats.received > 0 {
                 ExitCode::SUCCESS
             } else {

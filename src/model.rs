@@ -116,10 +116,7 @@ mod tests {
     #[test]
     fn silent_round_has_no_rtt() {
         let s = RoundStats::from_rtts([None, None, None]);
-        assert_eq!(
-            (s.sent, s.received, s.rtt_avg, s.jitter),
-            (3, 0, None, None)
-        );
+        assert_eq!((s.sent, s.received, s.rtt_avg, s.jitter), (3, 0, None, None));
         assert_eq!(s.loss_ratio(), 1.0);
     }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use prometheus::core::Collector;
 use prometheus::{Histogram, IntGauge};
 
 use crate::health::{Health, HealthPolicy, State};
@@ -46,11 +47,7 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(
-        endpoints: &[Endpoint],
-        policy: HealthPolicy,
-        metrics: Arc<DaemonMetrics>,
-    ) -> Monitor {
+    pub fn new(endpoints: &[Endpoint], policy: HealthPolicy, metrics: Arc<DaemonMetrics>) -> Monitor {
         let views: Vec<EndpointView> = endpoints.iter().map(|e| new_view(e, &metrics)).collect();
         metrics.endpoints.set(views.len() as i64);
         let ready = views.is_empty();
@@ -75,6 +72,66 @@ impl Monitor {
     /// True once every endpoint has finished one round.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Switches to a changed inventory. Carried endpoints (same id) keep health, counters and
+    /// history; changed labels move them to their new region; added ones start Unknown;
+    /// removed ones leave every series. Runs on the engine thread (see
+    /// [`crate::probe::icmp::Replacement::on_applied`]), so no round is misattributed.
+    pub fn apply_reload(&self, endpoints: &[Endpoint], carried_from: &[Option<usize>], policy: HealthPolicy) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut old: Vec<Option<EndpointView>> = std::mem::take(&mut state.endpoints).into_iter().map(Some).collect();
+        let mut views = Vec::with_capacity(endpoints.len());
+        for (e, from) in endpoints.iter().zip(carried_from) {
+            let carried = from.and_then(|o| old.get_mut(o)).and_then(Option::take);
+            views.push(match carried {
+                Some(mut v) => {
+                    if v.endpoint.labels != e.labels {
+                        let fresh = new_view(e, &self.metrics);
+                        // new_view counted it Unknown in its new region; move the count to its state.
+                        fresh.region.by_state[State::Unknown as usize].dec();
+                        fresh.region.by_state[v.health.state as usize].inc();
+                        v.region.by_state[v.health.state as usize].dec();
+                        v.region = fresh.region;
+                        v.label_text = fresh.label_text;
+                    } else if v.endpoint.id != e.id {
+                        v.label_text = label_set(e).into_boxed_str();
+                    }
+                    v.endpoint = e.clone();
+                    v
+                }
+                None => new_view(e, &self.metrics),
+            });
+        }
+        for v in old.into_iter().flatten() {
+            v.region.by_state[v.health.state as usize].dec();
+        }
+        // Regions left without endpoints lose their series (e.g. provinces merged in a reform).
+        let live: std::collections::HashSet<(&str, &str)> = views
+            .iter()
+            .map(|v| (&*v.endpoint.labels.province, &*v.endpoint.labels.carrier))
+            .collect();
+        for family in self.metrics.region_endpoints.collect() {
+            for m in family.get_metric() {
+                let label = |n: &str| {
+                    m.get_label()
+                        .iter()
+                        .find(|l| l.name() == n)
+                        .map(|l| l.value().to_string())
+                };
+                if let (Some(p), Some(c), Some(st)) = (label("province"), label("carrier"), label("state"))
+                    && !live.contains(&(p.as_str(), c.as_str()))
+                {
+                    let _ = self.metrics.region_endpoints.remove_label_values(&[&p, &c, &st]);
+                    let _ = self.metrics.region_rtt.remove_label_values(&[&p, &c]);
+                }
+            }
+        }
+        state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
+        state.endpoints = views;
+        state.policy = policy;
+        self.metrics.endpoints.set(state.endpoints.len() as i64);
     }
 
     fn record(&self, index: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
@@ -110,7 +167,7 @@ impl Monitor {
         }
         self.metrics.rounds.inc();
         if first {
-            state.awaiting_first_round -= 1;
+            state.awaiting_first_round = state.awaiting_first_round.saturating_sub(1);
             if state.awaiting_first_round == 0 {
                 self.ready.store(true, Ordering::Relaxed);
                 self.metrics.ready.set(1);
@@ -125,11 +182,7 @@ impl Monitor {
 
 fn new_view(e: &Endpoint, metrics: &DaemonMetrics) -> EndpointView {
     let (p, c) = (&*e.labels.province, &*e.labels.carrier);
-    let by_state = State::ALL.map(|s| {
-        metrics
-            .region_endpoints
-            .with_label_values(&[p, c, s.as_str()])
-    });
+    let by_state = State::ALL.map(|s| metrics.region_endpoints.with_label_values(&[p, c, s.as_str()]));
     by_state[State::Unknown as usize].inc();
     EndpointView {
         label_text: label_set(e).into_boxed_str(),
@@ -150,8 +203,7 @@ fn new_view(e: &Endpoint, metrics: &DaemonMetrics) -> EndpointView {
 
 /// Unix seconds, for timestamps in metrics and APIs.
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The engine's handle on the monitor.

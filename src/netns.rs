@@ -42,11 +42,7 @@ pub fn set_interface_up(name: &str) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
         let mut req: libc::ifreq = std::mem::zeroed();
-        for (dst, src) in req
-            .ifr_name
-            .iter_mut()
-            .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-        {
+        for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes().take(libc::IFNAMSIZ - 1)) {
             *dst = src as libc::c_char;
         }
         let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);

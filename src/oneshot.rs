@@ -26,10 +26,7 @@ pub enum OneShotError {
 }
 
 /// Sends one round of `probe.packets` echo requests; returns the figures and the socket kind.
-pub fn probe_once(
-    address: IpAddr,
-    probe: &ProbeConfig,
-) -> Result<(RoundStats, SocketKind), OneShotError> {
+pub fn probe_once(address: IpAddr, probe: &ProbeConfig) -> Result<(RoundStats, SocketKind), OneShotError> {
     let sockets = icmp::open_sockets(&[address], probe.socket)?;
     let kind = sockets
         .v4

@@ -26,13 +26,7 @@ pub struct Timeline {
 
 impl Timeline {
     /// `offsets[i]` is endpoint i's round start within the cycle (see [`even_offsets`]).
-    pub fn new(
-        offsets: &[Duration],
-        packets: u32,
-        interval: Duration,
-        spacing: Duration,
-        start: Instant,
-    ) -> Timeline {
+    pub fn new(offsets: &[Duration], packets: u32, interval: Duration, spacing: Duration, start: Instant) -> Timeline {
         let interval_ns = interval.as_nanos().max(1) as u64;
         let mut slots = Vec::with_capacity(offsets.len() * packets as usize);
         for (i, offset) in offsets.iter().enumerate() {
@@ -53,6 +47,44 @@ impl Timeline {
             position: 0,
             cycles: 0,
         }
+    }
+
+    /// A timeline for a changed inventory that carries on where `self` stands: slots whose offset
+    /// lies before `self`'s next slot are treated as already passed in this cycle, so an
+    /// unchanged endpoint keeps its place and is neither probed twice nor skipped. A changed
+    /// interval keeps the phase (the fraction of the cycle already walked).
+    pub fn resume(
+        &self,
+        offsets: &[Duration],
+        packets: u32,
+        interval: Duration,
+        spacing: Duration,
+        now: Instant,
+    ) -> Timeline {
+        let mut next = Timeline::new(offsets, packets, interval, spacing, self.cycle_start);
+        let old_ns = self.interval.as_nanos().max(1) as f64;
+        let new_ns = interval.as_nanos().max(1) as f64;
+        // Where the walk stands in the old cycle: the next slot's offset (or, with no slots,
+        // how far into the cycle `now` is).
+        let old_phase = match self.slots.get(self.position) {
+            Some(s) => Duration::from_nanos(s.offset_ns),
+            None => Duration::from_nanos(
+                (now.saturating_duration_since(self.cycle_start).as_nanos() as f64 % old_ns) as u64,
+            ),
+        };
+        let resume_ns = (old_phase.as_nanos() as f64 * new_ns / old_ns) as u64;
+        let phase = Duration::from_nanos(resume_ns);
+        // Same moment in wall time, new cycle length.
+        next.cycle_start = (self.cycle_start + old_phase)
+            .checked_sub(phase)
+            .unwrap_or(self.cycle_start);
+        next.position = next.slots.partition_point(|s| s.offset_ns < resume_ns);
+        if next.position == next.slots.len() {
+            next.position = 0;
+            next.cycle_start += interval;
+        }
+        next.cycles = self.cycles;
+        next
     }
 
     /// When the next slot is due, or `None` for an empty inventory.
@@ -90,6 +122,54 @@ impl Timeline {
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
+}
+
+/// Round starts for a changed inventory: carried endpoints keep their offset (scaled if the
+/// interval changed); each new endpoint goes into the middle of the widest gap left, so the
+/// load stays spread out without moving anyone who is already on the timeline.
+pub fn carry_offsets(
+    old: &[Duration],
+    carried_from: &[Option<usize>],
+    old_interval: Duration,
+    interval: Duration,
+) -> Vec<Duration> {
+    use std::collections::BinaryHeap;
+    let scale = interval.as_nanos() as f64 / old_interval.as_nanos().max(1) as f64;
+    let mut offsets: Vec<Option<u64>> = carried_from
+        .iter()
+        .map(|c| c.and_then(|o| old.get(o)).map(|d| (d.as_nanos() as f64 * scale) as u64))
+        .collect();
+    let period = interval.as_nanos().max(1) as u64;
+    let mut taken: Vec<u64> = offsets.iter().flatten().copied().collect();
+    taken.sort_unstable();
+    // Gaps as (length, start); the cyclic gap wraps from the last offset to the first.
+    let mut gaps = BinaryHeap::new();
+    if taken.is_empty() {
+        gaps.push((period, 0u64));
+    } else {
+        for w in taken.windows(2) {
+            gaps.push((w[1] - w[0], w[0]));
+        }
+        let (first, last) = (taken[0], taken[taken.len() - 1]);
+        gaps.push((period - last + first, last));
+    }
+    let mut first_new = taken.is_empty();
+    for slot in offsets.iter_mut().filter(|o| o.is_none()) {
+        let Some((len, start)) = gaps.pop() else { break };
+        // With nothing on the timeline yet, the first endpoint starts the cycle.
+        let at = if first_new { start } else { start + len / 2 };
+        let (left, right) = if first_new { (0, len) } else { (len / 2, len - len / 2) };
+        first_new = false;
+        *slot = Some(at % period);
+        if left > 0 {
+            gaps.push((left, start));
+        }
+        gaps.push((right, at));
+    }
+    offsets
+        .into_iter()
+        .map(|o| Duration::from_nanos(o.unwrap_or(0)))
+        .collect()
 }
 
 /// Round starts spread evenly over the interval.
@@ -136,6 +216,45 @@ mod tests {
         );
         assert_eq!(seen[8], (0, 0, 10_000));
         assert_eq!(t.cycles(), 1);
+    }
+
+    #[test]
+    fn carried_offsets_stay_and_new_ones_fill_the_widest_gaps() {
+        let i = Duration::from_secs(10);
+        let old = even_offsets(4, i); // 0, 2.5, 5, 7.5 s
+        // Keep endpoints 0 and 2, drop 1 and 3, add two new ones.
+        let carried = [Some(0), Some(2), None, None];
+        let new = carry_offsets(&old, &carried, i, i);
+        assert_eq!(new[0], Duration::ZERO);
+        assert_eq!(new[1], Duration::from_secs(5));
+        let mut added = vec![new[2], new[3]];
+        added.sort();
+        assert_eq!(added, vec![Duration::from_millis(2500), Duration::from_millis(7500)]);
+        // From nothing: evenly spread, starting at zero.
+        let fresh = carry_offsets(&[], &[None, None, None, None], i, i);
+        let mut fresh_sorted = fresh.clone();
+        fresh_sorted.sort();
+        assert_eq!(fresh_sorted, even_offsets(4, i));
+    }
+
+    #[test]
+    fn a_resumed_timeline_neither_repeats_nor_skips_slots() {
+        let start = Instant::now();
+        let i = Duration::from_secs(10);
+        let offsets = even_offsets(4, i);
+        let mut t = Timeline::new(&offsets, 1, i, Duration::ZERO, start);
+        // Walk past endpoints 0 and 1 (offsets 0 and 2.5 s).
+        let now = start + Duration::from_secs(3);
+        while t.pop_due(now).is_some() {}
+        // Reload: same endpoints plus one new one, in the middle of a widest gap (8.75 s).
+        let carried = [Some(0), Some(1), Some(2), Some(3), None];
+        let new_offsets = carry_offsets(&offsets, &carried, i, i);
+        let mut r = t.resume(&new_offsets, 1, i, Duration::ZERO, now);
+        let mut order = Vec::new();
+        while let Some((slot, due)) = r.pop_due(start + Duration::from_secs(12)) {
+            order.push((slot.endpoint, (due - start).as_millis()));
+        }
+        assert_eq!(order, vec![(2, 5000), (3, 7500), (4, 8750), (0, 10_000)]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A request to reload the configuration, answered with the outcome.
-pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -43,11 +43,7 @@ pub struct AppState {
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: AppState,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::future::Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -113,14 +109,9 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         }
         (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
         (_, "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload") => {
-            let allow = if path == "/-/reload" {
-                "POST, PUT"
-            } else {
-                "GET, HEAD"
-            };
+            let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
             r
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -133,7 +124,7 @@ async fn reload(app: &AppState) -> Response<HttpBody> {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
     }
     match rx.await {
-        Ok(Ok(())) => text(StatusCode::OK, "config reloaded\n"),
+        Ok(Ok(summary)) => text(StatusCode::OK, &format!("config reloaded: {summary}\n")),
         Ok(Err(e)) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("config not reloaded, the old one stays in force:\n{e}"),
@@ -239,10 +230,7 @@ impl Body for MetricsBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
         if this.finished {
             return Poll::Ready(None);
@@ -264,11 +252,7 @@ impl Body for MetricsBody {
                 }
                 None => {
                     this.finished = true;
-                    let tail = this
-                        .gzip
-                        .take()
-                        .and_then(|e| e.finish().ok())
-                        .unwrap_or_default();
+                    let tail = this.gzip.take().and_then(|e| e.finish().ok()).unwrap_or_default();
                     return Poll::Ready(Some(Ok(Frame::data(Bytes::from(tail)))));
                 }
             }

@@ -25,8 +25,7 @@ fn inventory() -> String {
     let mut host = 1u32;
     for (prefix, n, province) in groups {
         for i in 0..n {
-            let ip =
-                std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host);
+            let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host);
             host += 1;
             s.push_str(&format!(
                 "{prefix}{i:02},{province},Huyện {prefix},Xã {prefix} {i},VNPT,{ip}\n"
@@ -71,10 +70,7 @@ fn config() -> String {
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -83,9 +79,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn ids(prefix: &str, n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("endpoint=\"{prefix}{i:02}\""))
-        .collect()
+    (0..n).map(|i| format!("endpoint=\"{prefix}{i:02}\"")).collect()
 }
 
 #[test]
@@ -110,9 +104,7 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         let m: Metrics = d.metrics();
         let now = unix_now();
         for id in &watched {
-            let sent = m
-                .value("diemcau_endpoint_packets_sent_total", &[id])
-                .unwrap_or(0.0);
+            let sent = m.value("diemcau_endpoint_packets_sent_total", &[id]).unwrap_or(0.0);
             if seen_round.get(id) == Some(&sent) {
                 continue;
             }
@@ -142,10 +134,8 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         .iter()
         .map(|id| {
             (
-                m.value("diemcau_endpoint_packets_sent_total", &[id])
-                    .unwrap(),
-                m.value("diemcau_endpoint_packets_received_total", &[id])
-                    .unwrap(),
+                m.value("diemcau_endpoint_packets_sent_total", &[id]).unwrap(),
+                m.value("diemcau_endpoint_packets_received_total", &[id]).unwrap(),
             )
         })
         .collect();
@@ -155,20 +145,12 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("truth lines are JSON"))
         .collect();
-    let truth_of = |id: &str, kind: &str| {
-        truth
-            .iter()
-            .find(|t| t["kind"] == kind && t["endpoint"] == id)
-            .cloned()
-    };
+    let truth_of = |id: &str, kind: &str| truth.iter().find(|t| t["kind"] == kind && t["endpoint"] == id).cloned();
 
     // RTT: median within 0.2 ms of the programmed 20 ms, and of the delay the emulator applied.
     let all: Vec<f64> = ids("F", 20).iter().flat_map(|id| rtt[id].clone()).collect();
     let rtt_median = median(all.clone());
-    eprintln!(
-        "fixed 20 ms: {} rounds, median RTT {rtt_median:.3} ms",
-        all.len()
-    );
+    eprintln!("fixed 20 ms: {} rounds, median RTT {rtt_median:.3} ms", all.len());
     assert!(all.len() >= 300, "enough rounds: {}", all.len());
     assert!(
         (rtt_median - 20.0).abs() < 0.2,
@@ -176,9 +158,7 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
     );
     for i in 0..20 {
         let id = format!("F{i:02}");
-        let applied = truth_of(&id, "endpoint").unwrap()["delay_median_ms"]
-            .as_f64()
-            .unwrap();
+        let applied = truth_of(&id, "endpoint").unwrap()["delay_median_ms"].as_f64().unwrap();
         let measured = median(rtt[&format!("endpoint=\"{id}\"")].clone());
         assert!(
             (measured - applied).abs() < 0.2,
@@ -191,10 +171,7 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         ("U", 30, 20.0 / 3.0),
         ("N", 30, 2.0 * 5.0 / std::f64::consts::PI.sqrt()),
     ] {
-        let v: Vec<f64> = ids(prefix, n)
-            .iter()
-            .flat_map(|id| jitter[id].clone())
-            .collect();
+        let v: Vec<f64> = ids(prefix, n).iter().flat_map(|id| jitter[id].clone()).collect();
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         eprintln!(
             "{prefix}: {} rounds, mean jitter {mean:.3} ms, expected {expected:.3} ms",
@@ -205,16 +182,11 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
             "{prefix}: jitter {mean} vs {expected}"
         );
     }
-    let fixed_jitter: Vec<f64> = ids("F", 20)
-        .iter()
-        .flat_map(|id| jitter[id].clone())
-        .collect();
+    let fixed_jitter: Vec<f64> = ids("F", 20).iter().flat_map(|id| jitter[id].clone()).collect();
     assert!(median(fixed_jitter) < 0.2, "a fixed delay has no jitter");
 
     // Loss: 20 % programmed; the daemon's figure within a 4σ binomial bound.
-    let (sent, received) = lossy
-        .iter()
-        .fold((0.0, 0.0), |(s, r), (a, b)| (s + a, r + b));
+    let (sent, received) = lossy.iter().fold((0.0, 0.0), |(s, r), (a, b)| (s + a, r + b));
     let lost = sent - received;
     let sd = (sent * 0.2 * 0.8).sqrt();
     let dropped: f64 = (0..100)
@@ -252,17 +224,13 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         let end = t["end_unix_ns"].as_f64().unwrap() / 1e9;
         let down = down_at[&id] - start;
         let up = up_again_at[&id] - end;
-        eprintln!(
-            "{plain}: down detected {down:.2} s after the outage began, up {up:.2} s after it ended"
-        );
+        eprintln!("{plain}: down detected {down:.2} s after the outage began, up {up:.2} s after it ended");
         assert!(
-            ((DOWN_AFTER - 1.0) * INTERVAL_S..=(DOWN_AFTER + 1.0) * INTERVAL_S + 0.8)
-                .contains(&down),
+            ((DOWN_AFTER - 1.0) * INTERVAL_S..=(DOWN_AFTER + 1.0) * INTERVAL_S + 0.8).contains(&down),
             "{plain}: down after {down} s"
         );
         assert!(
-            ((UP_AFTER - 1.0) * INTERVAL_S - 0.5..=(UP_AFTER + 1.0) * INTERVAL_S + 0.8)
-                .contains(&up),
+            ((UP_AFTER - 1.0) * INTERVAL_S - 0.5..=(UP_AFTER + 1.0) * INTERVAL_S + 0.8).contains(&up),
             "{plain}: up after {up} s"
         );
     }

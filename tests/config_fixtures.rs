@@ -14,11 +14,7 @@ fn check(case: &Path) -> (i32, String) {
         .current_dir(case)
         .output()
         .expect("run unshare");
-    let text = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
+    let text = if out.status.success() { out.stdout } else { out.stderr };
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&text).into_owned(),
@@ -28,10 +24,7 @@ fn check(case: &Path) -> (i32, String) {
 #[test]
 fn every_fixture_gives_its_exact_report() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
-    let mut cases: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
     assert!(cases.len() >= 17, "fixtures missing: {cases:?}");
     let mut failures = Vec::new();
@@ -58,10 +51,7 @@ fn a_valid_config_prints_endpoints_per_province_and_carrier() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid");
     let (status, out) = check(&case);
     assert_eq!(status, 0);
-    assert!(
-        out.contains("Thành phố Hồ Chí Minh") && out.contains("VNPT"),
-        "{out}"
-    );
+    assert!(out.contains("Thành phố Hồ Chí Minh") && out.contains("VNPT"), "{out}");
 }
 
 #[test]
@@ -72,11 +62,7 @@ fn the_embedded_and_example_configs_are_valid() {
         .arg(&example)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(diemcau::config::Config::embedded().is_ok());
 }
 
@@ -101,11 +87,7 @@ fn a_generated_national_inventory_is_valid() {
             .arg(dir.path().join("diemcau.toml"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         let expected = if era == "2021" {
             "10599 endpoints"

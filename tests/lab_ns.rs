@@ -44,11 +44,7 @@ fn in_namespace(name: &str) -> bool {
         .status()
         .expect("spawn unshare");
     assert!(st.success(), "{name} failed inside the namespace: {st}");
-    assert!(
-        t.elapsed() < Duration::from_secs(30),
-        "{name} took {:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(30), "{name} took {:?}", t.elapsed());
     false
 }
 
@@ -82,11 +78,7 @@ fn read_truth(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn find<'a>(
-    lines: &'a [serde_json::Value],
-    kind: &str,
-    endpoint: &str,
-) -> Vec<&'a serde_json::Value> {
+fn find<'a>(lines: &'a [serde_json::Value], kind: &str, endpoint: &str) -> Vec<&'a serde_json::Value> {
     lines
         .iter()
         .filter(|l| l["kind"] == kind && l["endpoint"] == endpoint)
@@ -158,18 +150,12 @@ impl Pinger {
                 .expect("timeout");
             let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let (n, mut rx) = match recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::empty(),
-            ) {
+            let (n, mut rx) = match recvmsg::<()>(self.sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) {
                 Ok(m) => {
                     let mut rx = SystemTime::now();
                     for c in m.cmsgs().expect("cmsgs") {
                         if let ControlMessageOwned::ScmTimestampns(ts) = c {
-                            rx =
-                                UNIX_EPOCH + Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32);
+                            rx = UNIX_EPOCH + Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32);
                         }
                     }
                     (m.bytes, rx)
@@ -184,10 +170,7 @@ impl Pinger {
                 &buf[ihl.min(n)..n]
             };
             let reply_type = if self.v6 { 129 } else { 0 };
-            if icmp.len() >= 8
-                && icmp[0] == reply_type
-                && u16::from_be_bytes([icmp[4], icmp[5]]) == self.id
-            {
+            if icmp.len() >= 8 && icmp[0] == reply_type && u16::from_be_bytes([icmp[4], icmp[5]]) == self.id {
                 return Some((u16::from_be_bytes([icmp[6], icmp[7]]), rx));
             }
         }
@@ -219,11 +202,8 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
         return;
     }
     let truth = truth_path("fixed");
-    let scenario = Scenario::from_toml_str(
-        "[defaults]\ndelay = { kind = \"fixed\", ms = 20.0 }\n",
-        "fixed.toml",
-    )
-    .expect("scenario");
+    let scenario = Scenario::from_toml_str("[defaults]\ndelay = { kind = \"fixed\", ms = 20.0 }\n", "fixed.toml")
+        .expect("scenario");
     let eps = vec![
         ep("HN-1", "HN", "198.18.0.1"),
         ep("HN-2", "HN", "2001:2::1"),
@@ -247,20 +227,13 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
             rtts.iter().cloned().fold(f64::MAX, f64::min),
             rtts.iter().cloned().fold(0.0, f64::max)
         );
-        assert!(
-            (m - 20.0).abs() < 0.2,
-            "{addr}: median {m} ms not within 0.2 ms of 20"
-        );
+        assert!((m - 20.0).abs() < 0.2, "{addr}: median {m} ms not within 0.2 ms of 20");
     }
     // Not an endpoint: dropped and counted.
     let p = Pinger::new(false, 0x4343);
     assert!(
-        p.ping(
-            "198.18.0.2".parse().expect("addr"),
-            1,
-            Duration::from_millis(100)
-        )
-        .is_none()
+        p.ping("198.18.0.2".parse().expect("addr"), 1, Duration::from_millis(100))
+            .is_none()
     );
     let live = lab.stats();
     assert!(live.unknown_destination >= 1, "{live:?}");
@@ -283,10 +256,7 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
         assert!((med - 20.0).abs() < 0.2, "{id} truth median {med}");
         assert!(e[0]["delay_min_ms"].as_f64().expect("min") >= 20.0);
     }
-    assert!(
-        find(&lines, "endpoint", "HN-3").is_empty(),
-        "no traffic, no line"
-    );
+    assert!(find(&lines, "endpoint", "HN-3").is_empty(), "no traffic, no line");
     let _ = std::fs::remove_file(&truth);
 }
 
@@ -353,10 +323,7 @@ never = true
     let lab = Lab::start(eps, scenario, opts(&truth)).expect("start");
     let t0 = lab.started_at();
     let p = Pinger::new(false, 0x6161);
-    let (o, nv): (IpAddr, IpAddr) = (
-        "198.18.2.1".parse().expect("a"),
-        "198.18.2.2".parse().expect("a"),
-    );
+    let (o, nv): (IpAddr, IpAddr) = ("198.18.2.1".parse().expect("a"), "198.18.2.2".parse().expect("a"));
     let mut seq = 0u16;
     let (mut inside, mut outside_ok, mut outside_total) = (0, 0, 0);
     while t0.elapsed() < Duration::from_millis(2800) {
@@ -386,10 +353,7 @@ never = true
     let start_ns = lines[0]["unix_ns"].as_u64().expect("start");
     let w = find(&lines, "outage", "O");
     assert_eq!(w.len(), 1, "{w:?}");
-    assert_eq!(
-        w[0]["start_unix_ns"].as_u64(),
-        Some(start_ns + 1_000_000_000)
-    );
+    assert_eq!(w[0]["start_unix_ns"].as_u64(), Some(start_ns + 1_000_000_000));
     assert_eq!(w[0]["end_unix_ns"].as_u64(), Some(start_ns + 2_000_000_000));
     assert!(w[0].get("open").is_none());
     let n = find(&lines, "outage", "N");
@@ -441,8 +405,7 @@ sip = "silent"
     )
     .expect("start");
     let udp = UdpSocket::bind("0.0.0.0:0").expect("bind");
-    udp.set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("timeout");
+    udp.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
     let mut buf = [0u8; 2048];
     for (addr, want) in [
         ("198.18.3.1", "SIP/2.0 200 OK\r\n"),
@@ -458,18 +421,12 @@ sip = "silent"
             text.contains("Call-ID: cid-1\r\n") && text.contains("CSeq: 1 OPTIONS\r\n"),
             "{text}"
         );
-        assert!(
-            text.contains(&format!("To: <sip:ping@{addr}>;tag=")),
-            "{text}"
-        );
+        assert!(text.contains(&format!("To: <sip:ping@{addr}>;tag=")), "{text}");
         assert!(
             text.contains("Via: SIP/2.0/UDP 100.127.255.254:5062;branch=z9hG4bKcid-1\r\n"),
             "{text}"
         );
-        assert!(
-            text.contains("From: <sip:diemcau@lab>;tag=p1\r\n")
-                && text.ends_with("Content-Length: 0\r\n\r\n")
-        );
+        assert!(text.contains("From: <sip:diemcau@lab>;tag=p1\r\n") && text.ends_with("Content-Length: 0\r\n\r\n"));
     }
     // Garbage to the SIP port: no answer, counted as malformed.
     udp.send_to(b"OPTIONS garbage\r\n\r\n", ("198.18.3.1", 5060))
@@ -479,33 +436,22 @@ sip = "silent"
     let udp6 = UdpSocket::bind("[::]:0").expect("bind6");
     udp6.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
-    udp6.send_to(
-        sip_options("[2001:2::3:3]", "cid-2").as_bytes(),
-        ("2001:2::3:3", 5060),
-    )
-    .expect("send6");
-    assert!(
-        udp6.recv_from(&mut buf).is_err(),
-        "silent endpoint answered"
-    );
+    udp6.send_to(sip_options("[2001:2::3:3]", "cid-2").as_bytes(), ("2001:2::3:3", 5060))
+        .expect("send6");
+    assert!(udp6.recv_from(&mut buf).is_err(), "silent endpoint answered");
     // TCP: open port connects, closed port refuses, on v4 and v6.
     for addr in ["198.18.3.1", "2001:2::3:3"] {
         let ip: IpAddr = addr.parse().expect("a");
-        let s = TcpStream::connect_timeout(&SocketAddr::new(ip, 80), Duration::from_secs(2))
-            .expect("open port connects");
+        let s =
+            TcpStream::connect_timeout(&SocketAddr::new(ip, 80), Duration::from_secs(2)).expect("open port connects");
         drop(s);
-        let e = TcpStream::connect_timeout(&SocketAddr::new(ip, 81), Duration::from_secs(2))
-            .expect_err("closed port");
+        let e = TcpStream::connect_timeout(&SocketAddr::new(ip, 81), Duration::from_secs(2)).expect_err("closed port");
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
     }
     // Writing data on an open connection gets reset rather than hanging.
-    let mut s = TcpStream::connect_timeout(
-        &"198.18.3.2:5061".parse().expect("sa"),
-        Duration::from_secs(2),
-    )
-    .expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .expect("timeout");
+    let mut s =
+        TcpStream::connect_timeout(&"198.18.3.2:5061".parse().expect("sa"), Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
     let _ = s.write_all(b"hello");
     let r = s.read(&mut buf);
     assert!(
@@ -530,8 +476,7 @@ fn garbage_does_not_crash() {
         LabOptions::default(),
     )
     .expect("start");
-    let raw =
-        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).expect("raw ipproto_raw");
+    let raw = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).expect("raw ipproto_raw");
     let dst = SockAddr::from(SocketAddr::new("198.18.4.1".parse().expect("a"), 0));
     let ip_hdr = |proto: u8, ihl: u8, frag: u16| -> Vec<u8> {
         let mut h = vec![0x40 | ihl, 0, 0, 0, 0, 1];
@@ -550,11 +495,7 @@ fn garbage_does_not_crash() {
     let mut sent = 0;
     for i in 0..3000u32 {
         let proto = [1u8, 6, 17, 253, 58, 0][(i % 6) as usize];
-        let ihl = if i % 7 == 0 {
-            5 + (next() % 11) as u8
-        } else {
-            5
-        };
+        let ihl = if i % 7 == 0 { 5 + (next() % 11) as u8 } else { 5 };
         let frag = if i % 11 == 0 { 0x2000 } else { 0 };
         let mut pkt = ip_hdr(proto, ihl, frag);
         let len = (next() % 64) as usize;
@@ -568,9 +509,7 @@ fn garbage_does_not_crash() {
             }
             3 => {
                 // TCP with data offset beyond the segment.
-                pkt.extend_from_slice(&[
-                    0, 80, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0xf2, 0x02, 0xff, 0xff,
-                ]);
+                pkt.extend_from_slice(&[0, 80, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0xf2, 0x02, 0xff, 0xff]);
             }
             _ => pkt.extend((0..len).map(|_| 0xff)),
         }
@@ -582,12 +521,8 @@ fn garbage_does_not_crash() {
     std::thread::sleep(Duration::from_millis(200));
     let p = Pinger::new(false, 0x7171);
     assert!(
-        p.ping(
-            "198.18.4.1".parse().expect("a"),
-            1,
-            Duration::from_millis(500)
-        )
-        .is_some(),
+        p.ping("198.18.4.1".parse().expect("a"), 1, Duration::from_millis(500))
+            .is_some(),
         "lab dead after garbage"
     );
     let stats = lab.stop().expect("stop after garbage");

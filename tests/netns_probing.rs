@@ -15,39 +15,27 @@ fn two_thousand_endpoints_come_up_with_labels_intact_and_a_clean_scrape() {
         return;
     }
     let mut d = Daemon::start(&fast_config("2s", 3, 2), &loopback_inventory(2000));
-    d.wait_until(Duration::from_secs(20), "/-/ready", |d| {
-        d.get("/-/ready").0 == 200
-    });
+    d.wait_until(Duration::from_secs(20), "/-/ready", |d| d.get("/-/ready").0 == 200);
     let m = d.metrics();
-    assert_eq!(
-        m.values(UP, &[]).len(),
-        2000,
-        "every endpoint has an up series"
-    );
+    assert_eq!(m.values(UP, &[]).len(), 2000, "every endpoint has an up series");
     assert_eq!(m.sum(UP, &[]), 2000.0, "every endpoint is up");
     assert_eq!(m.value("diemcau_endpoints", &[]), Some(2000.0));
     assert_eq!(m.value("diemcau_ready", &[]), Some(1.0));
     // UTF-8 Vietnamese names come out exactly as written in the inventory.
-    assert!(m.0.contains(r#"province="Thành phố Hồ Chí Minh",district="Thành phố Thủ Đức",commune="Phường Cát Lái 0",carrier="VNPT""#));
+    assert!(m.0.contains(
+        r#"province="Thành phố Hồ Chí Minh",district="Thành phố Thủ Đức",commune="Phường Cát Lái 0",carrier="VNPT""#
+    ));
     assert_eq!(
         m.value(
             "diemcau_region_endpoints",
-            &[
-                r#"province="Tỉnh Hà Giang""#,
-                r#"carrier="VNPT""#,
-                r#"state="up""#
-            ]
+            &[r#"province="Tỉnh Hà Giang""#, r#"carrier="VNPT""#, r#"state="up""#]
         ),
         Some(333.0)
     );
     // RTT on loopback: positive and well under a millisecond.
     let rtts = m.values("diemcau_endpoint_rtt_seconds", &[]);
     assert_eq!(rtts.len(), 2000);
-    assert!(
-        rtts.iter().all(|r| *r > 0.0 && *r < 0.05),
-        "{:?}",
-        &rtts[..5]
-    );
+    assert!(rtts.iter().all(|r| *r > 0.0 && *r < 0.05), "{:?}", &rtts[..5]);
 
     // The scrape is valid Prometheus text, plain and gzip.
     let dir = tempfile::tempdir().unwrap();
@@ -76,13 +64,8 @@ fn dropped_endpoints_go_down_within_n_rounds_and_recover_within_m() {
     }
     let interval = Duration::from_secs(1);
     let (down_after, up_after) = (3u32, 2u32);
-    let mut d = Daemon::start(
-        &fast_config("1s", down_after, up_after),
-        &loopback_inventory(200),
-    );
-    d.wait_until(Duration::from_secs(15), "/-/ready", |d| {
-        d.get("/-/ready").0 == 200
-    });
+    let mut d = Daemon::start(&fast_config("1s", down_after, up_after), &loopback_inventory(200));
+    d.wait_until(Duration::from_secs(15), "/-/ready", |d| d.get("/-/ready").0 == 200);
     let victims = ["E00005", "E00006", "E00150"];
     d.nft(
         "table inet lab {\n chain out {\n  type filter hook output priority 0; policy accept;\n  \
@@ -99,15 +82,9 @@ fn dropped_endpoints_go_down_within_n_rounds_and_recover_within_m() {
     eprintln!("down detected after {took:?} (limit {limit:?})");
     let m = d.metrics();
     assert_eq!(m.sum(UP, &[]), 197.0, "only the dropped endpoints are down");
+    assert_eq!(m.value("diemcau_endpoint_state", &["endpoint=\"E00005\""]), Some(3.0));
     assert_eq!(
-        m.value("diemcau_endpoint_state", &["endpoint=\"E00005\""]),
-        Some(3.0)
-    );
-    assert_eq!(
-        m.value(
-            "diemcau_state_transitions_total",
-            &["from=\"up\"", "to=\"down\""]
-        ),
+        m.value("diemcau_state_transitions_total", &["from=\"up\"", "to=\"down\""]),
         Some(3.0)
     );
 
@@ -119,10 +96,7 @@ fn dropped_endpoints_go_down_within_n_rounds_and_recover_within_m() {
     eprintln!("recovery detected after {took:?} (limit {limit:?})");
     let m = d.metrics();
     assert_eq!(
-        m.value(
-            "diemcau_endpoint_transitions_total",
-            &["endpoint=\"E00005\""]
-        ),
+        m.value("diemcau_endpoint_transitions_total", &["endpoint=\"E00005\""]),
         Some(3.0),
         "unknown→up→down→up/degraded"
     );
@@ -139,9 +113,7 @@ fn thirty_percent_random_loss_is_measured_and_does_not_take_endpoints_down() {
         return;
     }
     let mut d = Daemon::start(&fast_config("1s", 3, 2), &loopback_inventory(60));
-    d.wait_until(Duration::from_secs(15), "/-/ready", |d| {
-        d.get("/-/ready").0 == 200
-    });
+    d.wait_until(Duration::from_secs(15), "/-/ready", |d| d.get("/-/ready").0 == 200);
     // The 40 endpoints 127.1.0.1–127.1.0.40 lose 30 % of their echo requests.
     d.nft(
         "table inet lab {\n chain out {\n  type filter hook output priority 0; policy accept;\n  \
@@ -151,12 +123,8 @@ fn thirty_percent_random_loss_is_measured_and_does_not_take_endpoints_down() {
     let counters = |m: &common::Metrics| -> (f64, f64) {
         lossy.iter().fold((0.0, 0.0), |(s, r), l| {
             (
-                s + m
-                    .value("diemcau_endpoint_packets_sent_total", &[l])
-                    .unwrap(),
-                r + m
-                    .value("diemcau_endpoint_packets_received_total", &[l])
-                    .unwrap(),
+                s + m.value("diemcau_endpoint_packets_sent_total", &[l]).unwrap(),
+                r + m.value("diemcau_endpoint_packets_received_total", &[l]).unwrap(),
             )
         })
     };
@@ -166,11 +134,7 @@ fn thirty_percent_random_loss_is_measured_and_does_not_take_endpoints_down() {
         std::thread::sleep(Duration::from_secs(1));
         let m = d.metrics();
         for l in &lossy {
-            assert_eq!(
-                m.value(UP, &[l]),
-                Some(1.0),
-                "{l} went down under 30 % loss"
-            );
+            assert_eq!(m.value(UP, &[l]), Some(1.0), "{l} went down under 30 % loss");
         }
     }
     let (s1, r1) = counters(&d.metrics());
@@ -199,31 +163,19 @@ fn two_endpoints_behind_one_address_are_both_measured() {
         V6,Tỉnh Cà Mau,Huyện Ngọc Hiển,Xã Tân Ân,VNPT,::1\n";
     let mut d = Daemon::start(&fast_config("1s", 3, 2), inventory);
     std::thread::sleep(Duration::from_secs(5));
-    d.wait_until(Duration::from_secs(5), "/-/ready", |d| {
-        d.get("/-/ready").0 == 200
-    });
+    d.wait_until(Duration::from_secs(5), "/-/ready", |d| d.get("/-/ready").0 == 200);
     let m = d.metrics();
     for id in ["NAT-A", "NAT-B", "V6"] {
         let l = format!("endpoint=\"{id}\"");
-        let sent = m
-            .value("diemcau_endpoint_packets_sent_total", &[&l])
-            .unwrap();
-        let received = m
-            .value("diemcau_endpoint_packets_received_total", &[&l])
-            .unwrap();
+        let sent = m.value("diemcau_endpoint_packets_sent_total", &[&l]).unwrap();
+        let received = m.value("diemcau_endpoint_packets_received_total", &[&l]).unwrap();
         assert!(sent >= 9.0, "{id}: {sent} sent");
         // A round may be in flight at scrape time: received lags sent by at most one round.
-        assert!(
-            received >= sent - 3.0 && received <= sent,
-            "{id}: {received}/{sent}"
-        );
+        assert!(received >= sent - 3.0 && received <= sent, "{id}: {received}/{sent}");
         assert_eq!(m.value(UP, &[&l]), Some(1.0), "{id}");
     }
     assert_eq!(
-        m.value(
-            "diemcau_icmp_packets_rejected_total",
-            &["reason=\"unmatched\""]
-        ),
+        m.value("diemcau_icmp_packets_rejected_total", &["reason=\"unmatched\""]),
         Some(0.0)
     );
     d.stop();

@@ -19,12 +19,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn at(
-        file: &Path,
-        line: usize,
-        column: Option<usize>,
-        field: impl Into<String>,
-    ) -> ProblemBuilder {
+    pub fn at(file: &Path, line: usize, column: Option<usize>, field: impl Into<String>) -> ProblemBuilder {
         ProblemBuilder(Problem {
             file: file.to_path_buf(),
             line,
@@ -90,11 +85,7 @@ impl LoadError {
         self.problems.is_empty()
     }
     pub fn into_result<T>(self, ok: T) -> Result<T, LoadError> {
-        if self.problems.is_empty() {
-            Ok(ok)
-        } else {
-            Err(self)
-        }
+        if self.problems.is_empty() { Ok(ok) } else { Err(self) }
     }
 }
 

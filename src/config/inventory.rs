@@ -13,9 +13,7 @@ use super::error::{LoadError, Problem};
 use crate::model::{Endpoint, EndpointId, Labels};
 
 /// The columns every inventory has, in any order. The header names are a contract.
-pub const REQUIRED_COLUMNS: [&str; 6] = [
-    "id", "province", "district", "commune", "carrier", "address",
-];
+pub const REQUIRED_COLUMNS: [&str; 6] = ["id", "province", "district", "commune", "carrier", "address"];
 
 /// An inventory row before host names are resolved.
 #[derive(Clone, Debug)]
@@ -36,12 +34,7 @@ pub enum RowAddress {
 pub type SeenIds = HashMap<String, (std::path::PathBuf, usize)>;
 
 /// Reads one inventory file's rows, appending problems to `errors`.
-pub fn read_rows(
-    file: &Path,
-    bytes: &[u8],
-    seen: &mut SeenIds,
-    errors: &mut LoadError,
-) -> Vec<Row> {
+pub fn read_rows(file: &Path, bytes: &[u8], seen: &mut SeenIds, errors: &mut LoadError) -> Vec<Row> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -81,9 +74,7 @@ pub fn read_rows(
 
 fn csv_problem(file: &Path, line: usize, e: &csv::Error) -> Problem {
     match e.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => Problem::at(file, line, None, "row")
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => Problem::at(file, line, None, "row")
             .says(format!("has {len} fields, the header has {expected_len}"))
             .fix("give every row exactly the header's columns; quote values that contain commas"),
         csv::ErrorKind::Utf8 { .. } => Problem::at(file, line, None, "row")
@@ -104,11 +95,7 @@ struct Columns {
     address: usize,
 }
 
-fn column_indexes(
-    file: &Path,
-    header: &csv::StringRecord,
-    errors: &mut LoadError,
-) -> Option<Columns> {
+fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadError) -> Option<Columns> {
     let mut found: HashMap<&str, usize> = HashMap::new();
     let mut ok = true;
     for (i, name) in header.iter().enumerate() {
@@ -117,9 +104,7 @@ fn column_indexes(
             errors.push(
                 Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is not an inventory column")
-                    .fix(
-                        "remove the column; allowed: id,province,district,commune,carrier,address",
-                    ),
+                    .fix("remove the column; allowed: id,province,district,commune,carrier,address"),
             );
             ok = false;
         } else if found.insert(name, i).is_some() {
@@ -225,12 +210,7 @@ fn check_row(
     })
 }
 
-fn parse_address(
-    file: &Path,
-    line: usize,
-    text: &str,
-    errors: &mut LoadError,
-) -> Option<RowAddress> {
+fn parse_address(file: &Path, line: usize, text: &str, errors: &mut LoadError) -> Option<RowAddress> {
     if let Ok(ip) = text.parse::<IpAddr>() {
         if ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]) {
             errors.push(
@@ -247,9 +227,7 @@ fn parse_address(
     }
     errors.push(
         Problem::at(file, line, None, "address")
-            .says(format!(
-                "{text:?} is neither an IPv4/IPv6 address nor a host name"
-            ))
+            .says(format!("{text:?} is neither an IPv4/IPv6 address nor a host name"))
             .fix("write an address such as 10.1.2.3 or 2001:db8::1, or a DNS name"),
     );
     None

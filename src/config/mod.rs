@@ -113,10 +113,7 @@ impl Config {
             if p == Path::new("<embedded>/inventory.csv") {
                 Ok(EMBEDDED_INVENTORY.as_bytes().to_vec())
             } else {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    "not embedded",
-                ))
+                Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"))
             }
         })
     }
@@ -136,12 +133,7 @@ impl Config {
 type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
 
 /// Validates config text; inventory files are read through `read` (relative to `base`).
-pub fn load_text(
-    file: &Path,
-    text: &str,
-    base: &Path,
-    read: &ReadFile<'_>,
-) -> Result<Config, LoadError> {
+pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> Result<Config, LoadError> {
     let mut errors = LoadError::default();
     let Some(raw) = toml_file::parse(file, text, &mut errors) else {
         // Past a syntax or type error nothing else in the file can be trusted.
@@ -192,10 +184,7 @@ pub fn load_text(
             for f in files.get_ref() {
                 let path = base.join(f.get_ref());
                 match read(&path) {
-                    Ok(csv) => rows.push((
-                        path.clone(),
-                        inventory::read_rows(&path, &csv, &mut seen, v.errors),
-                    )),
+                    Ok(csv) => rows.push((path.clone(), inventory::read_rows(&path, &csv, &mut seen, v.errors))),
                     Err(e) => {
                         let (l, c) = position(text, f);
                         v.problem_at(
@@ -233,16 +222,10 @@ pub fn load_text(
 }
 
 /// Sequence numbers must stay unique among requests in flight on one socket.
-fn check_capacity(
-    file: &Path,
-    probe: &ProbeConfig,
-    endpoints: &[Endpoint],
-    errors: &mut LoadError,
-) {
+fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Endpoint], errors: &mut LoadError) {
     let v4 = endpoints.iter().filter(|e| e.address.is_ipv4()).count();
     let most = v4.max(endpoints.len() - v4) as f64;
-    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64()
-        / probe.interval.as_secs_f64();
+    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();
     if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
         errors.push(
             Problem::at(file, 0, None, "probe")
@@ -264,33 +247,18 @@ struct Validator<'a> {
 impl Validator<'_> {
     fn problem_at(&mut self, line: usize, column: usize, field: &str, message: &str, fix: &str) {
         let column = (line > 0).then_some(column);
-        self.errors.push(
-            Problem::at(self.file, line, column, field)
-                .says(message)
-                .fix(fix),
-        );
+        self.errors
+            .push(Problem::at(self.file, line, column, field).says(message).fix(fix));
     }
 
-    fn parse<T, U>(
-        &mut self,
-        value: &Spanned<T>,
-        field: &str,
-        f: impl Fn(&T) -> Option<U>,
-        fix: &str,
-    ) -> Option<U>
+    fn parse<T, U>(&mut self, value: &Spanned<T>, field: &str, f: impl Fn(&T) -> Option<U>, fix: &str) -> Option<U>
     where
         T: std::fmt::Debug,
     {
         let out = f(value.get_ref());
         if out.is_none() {
             let (l, c) = position(self.text, value);
-            self.problem_at(
-                l,
-                c,
-                field,
-                &format!("{:?} is not valid", value.get_ref()),
-                fix,
-            );
+            self.problem_at(l, c, field, &format!("{:?} is not valid", value.get_ref()), fix);
         }
         out
     }
@@ -334,14 +302,7 @@ impl Validator<'_> {
         }
     }
 
-    fn integer(
-        &mut self,
-        value: &Option<Spanned<i64>>,
-        field: &str,
-        default: u32,
-        min: u32,
-        max: u32,
-    ) -> u32 {
+    fn integer(&mut self, value: &Option<Spanned<i64>>, field: &str, default: u32, min: u32, max: u32) -> u32 {
         let Some(value) = value else { return default };
         let n = *value.get_ref();
         if n < i64::from(min) || n > i64::from(max) {
@@ -384,13 +345,7 @@ impl Validator<'_> {
                 ms(1),
                 Duration::from_secs(60),
             ),
-            timeout: self.duration(
-                &p.timeout,
-                "probe.timeout",
-                d.timeout,
-                ms(1),
-                Duration::from_secs(60),
-            ),
+            timeout: self.duration(&p.timeout, "probe.timeout", d.timeout, ms(1), Duration::from_secs(60)),
             socket: match &p.socket {
                 None => SocketPreference::Auto,
                 Some(s) => self
@@ -409,10 +364,7 @@ impl Validator<'_> {
             },
         };
         if probe.round_span() >= probe.interval {
-            let (l, c) = p
-                .interval
-                .as_ref()
-                .map_or((0, 0), |i| position(self.text, i));
+            let (l, c) = p.interval.as_ref().map_or((0, 0), |i| position(self.text, i));
             self.problem_at(
                 l,
                 c,
@@ -451,13 +403,7 @@ impl Validator<'_> {
             up_after: self.integer(&s.up_after, "state.up_after", d.up_after, 1, 1000),
             degraded: DegradedLimits {
                 loss_ratio,
-                rtt: self.duration(
-                    &g.rtt,
-                    "state.degraded.rtt",
-                    d.degraded.rtt,
-                    Duration::ZERO,
-                    max,
-                ),
+                rtt: self.duration(&g.rtt, "state.degraded.rtt", d.degraded.rtt, Duration::ZERO, max),
                 jitter: self.duration(
                     &g.jitter,
                     "state.degraded.jitter",
@@ -465,13 +411,7 @@ impl Validator<'_> {
                     Duration::ZERO,
                     max,
                 ),
-                window: self.integer(
-                    &g.window,
-                    "state.degraded.window",
-                    d.degraded.window,
-                    1,
-                    100,
-                ),
+                window: self.integer(&g.window, "state.degraded.window", d.degraded.window, 1, 100),
             },
         }
     }

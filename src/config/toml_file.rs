@@ -113,9 +113,7 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
             v.push(key.clone());
             v
         }
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-            segments(parent)
-        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => segments(parent),
     }
 }
 
@@ -131,10 +129,7 @@ fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
             _ => return None,
         }
     }
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref() == last)
-        .map(|(k, _)| k.span())
+    table.iter().find(|(k, _)| k.get_ref() == last).map(|(k, _)| k.span())
 }
 
 /// Position of a spanned value as (line, column).

@@ -182,12 +182,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub(crate) fn new(
-        dev: SyncDevice,
-        wake: Arc<EventFd>,
-        shared: Arc<Shared>,
-        cfg: EngineConfig,
-    ) -> Engine {
+    pub(crate) fn new(dev: SyncDevice, wake: Arc<EventFd>, shared: Arc<Shared>, cfg: EngineConfig) -> Engine {
         let index = AddrIndex::new(cfg.endpoints.iter().map(|e| &e.addr));
         let mut open_tcp = vec![0u64; 1024];
         for p in cfg.open_tcp_ports {
@@ -275,18 +270,12 @@ impl Engine {
                     PollFd::new(fd, PollFlags::POLLIN),
                     PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
                 ];
-                match nix::poll::ppoll(
-                    &mut fds,
-                    Some(TimeSpec::from(Duration::from_nanos(wait))),
-                    None,
-                ) {
+                match nix::poll::ppoll(&mut fds, Some(TimeSpec::from(Duration::from_nanos(wait))), None) {
                     Ok(0) => continue,
                     Ok(_) => {
                         let bad = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
                         if fds[0].revents().is_some_and(|r| r.intersects(bad)) {
-                            break Err(LabError::Device(io::Error::other(
-                                "TUN device error/hangup",
-                            )));
+                            break Err(LabError::Device(io::Error::other("TUN device error/hangup")));
                         }
                     }
                     Err(nix::errno::Errno::EINTR) => continue,
@@ -359,19 +348,17 @@ impl Engine {
         // Classify first (cheap, no RNG) so ignored traffic does not consume randomness.
         let (kind, sip_req, tcp_action) = match p.kind {
             Kind::Echo { .. } => (ReqKind::Echo, None, TcpAction::Ignore),
-            Kind::Udp { dport, payload, .. } if dport == self.sip_port => {
-                match sip::parse_options(payload) {
-                    Ok(r) => (ReqKind::Sip, Some(r), TcpAction::Ignore),
-                    Err(sip::Reject::Malformed) => {
-                        bump(&sh.malformed);
-                        return;
-                    }
-                    Err(sip::Reject::NotOptions) => {
-                        bump(&sh.ignored);
-                        return;
-                    }
+            Kind::Udp { dport, payload, .. } if dport == self.sip_port => match sip::parse_options(payload) {
+                Ok(r) => (ReqKind::Sip, Some(r), TcpAction::Ignore),
+                Err(sip::Reject::Malformed) => {
+                    bump(&sh.malformed);
+                    return;
                 }
-            }
+                Err(sip::Reject::NotOptions) => {
+                    bump(&sh.ignored);
+                    return;
+                }
+            },
             Kind::Tcp(t) => match packet::tcp_action(&t, self.tcp_open(t.dport)) {
                 TcpAction::Ignore => {
                     bump(&sh.ignored);
@@ -414,25 +401,14 @@ impl Engine {
         let slot = self.alloc_slot();
         let mut buf = std::mem::take(&mut self.slots[slot as usize].buf);
         let built = match (p.kind, sip_req) {
-            (Kind::Echo { id, seq, payload }, _) => {
-                packet::build_echo_reply(&p, id, seq, payload, &mut buf)
-            }
+            (Kind::Echo { id, seq, payload }, _) => packet::build_echo_reply(&p, id, seq, payload, &mut buf),
             (Kind::Udp { sport, dport, .. }, Some(req)) => {
                 let status = if sip_mode == SipMode::Unavailable503 {
                     sip::Status::Unavailable503
                 } else {
                     sip::Status::Ok200
                 };
-                packet::build_sip_reply(
-                    &p,
-                    sport,
-                    dport,
-                    &req,
-                    status,
-                    ep,
-                    &mut self.scratch,
-                    &mut buf,
-                )
+                packet::build_sip_reply(&p, sport, dport, &req, status, ep, &mut self.scratch, &mut buf)
             }
             (Kind::Tcp(t), _) => packet::build_tcp_reply(&p, &t, tcp_action, isn, &mut buf),
             _ => false,
@@ -504,11 +480,7 @@ impl Engine {
             let window = self.profiles[p as usize].windows[w as usize];
             self.pending.push_back(PendingWindow {
                 profile: p,
-                kind: if window.is_degrade() {
-                    "degrade"
-                } else {
-                    "outage"
-                },
+                kind: if window.is_degrade() { "degrade" } else { "outage" },
                 start,
                 end,
                 open: false,
@@ -529,13 +501,8 @@ impl Engine {
             let eps = &self.eps_by_profile[pw.profile as usize];
             while budget > 0 && pw.cursor < eps.len() {
                 let id = &self.endpoints[eps[pw.cursor] as usize].id;
-                self.truth.window(
-                    pw.kind,
-                    id,
-                    self.wall0_ns + pw.start,
-                    self.wall0_ns + pw.end,
-                    pw.open,
-                );
+                self.truth
+                    .window(pw.kind, id, self.wall0_ns + pw.start, self.wall0_ns + pw.end, pw.open);
                 pw.cursor += 1;
                 budget -= 1;
             }
@@ -561,11 +528,7 @@ impl Engine {
                     let window = self.profiles[p as usize].windows[w as usize];
                     self.pending.push_back(PendingWindow {
                         profile: p,
-                        kind: if window.is_degrade() {
-                            "degrade"
-                        } else {
-                            "outage"
-                        },
+                        kind: if window.is_degrade() { "degrade" } else { "outage" },
                         start,
                         end: now,
                         open: true,

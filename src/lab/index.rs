@@ -21,10 +21,7 @@ enum Part {
 
 impl Part {
     fn build(entries: &[(u128, u32)]) -> Part {
-        let (Some(min), Some(max)) = (
-            entries.iter().map(|e| e.0).min(),
-            entries.iter().map(|e| e.0).max(),
-        ) else {
+        let (Some(min), Some(max)) = (entries.iter().map(|e| e.0).min(), entries.iter().map(|e| e.0).max()) else {
             return Part::Empty;
         };
         let span = max - min + 1;

@@ -124,17 +124,11 @@ pub enum LabError {
     #[error("invalid lab options: {0}")]
     Options(String),
     #[error("creating TUN device {name:?} (need CAP_NET_ADMIN in a private netns): {source}")]
-    Tun {
-        name: String,
-        source: std::io::Error,
-    },
+    Tun { name: String, source: std::io::Error },
     #[error("`{cmd}` failed: {detail}")]
     Command { cmd: String, detail: String },
     #[error("opening truth file {path:?}: {source}")]
-    TruthOpen {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    TruthOpen { path: PathBuf, source: std::io::Error },
     #[error("writing truth file: {0}")]
     Truth(std::io::Error),
     #[error("eventfd: {0}")]
@@ -160,23 +154,16 @@ pub struct Lab {
 fn run_ip(args: &[&str]) -> Result<(), LabError> {
     let cmd = format!("ip {}", args.join(" "));
     tracing::debug!(%cmd, "lab setup");
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| LabError::Command {
-            cmd: cmd.clone(),
-            detail: e.to_string(),
-        })?;
+    let out = Command::new("ip").args(args).output().map_err(|e| LabError::Command {
+        cmd: cmd.clone(),
+        detail: e.to_string(),
+    })?;
     if out.status.success() {
         Ok(())
     } else {
         Err(LabError::Command {
             cmd,
-            detail: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
+            detail: format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim()),
         })
     }
 }
@@ -207,10 +194,7 @@ fn check_options(endpoints: &[EmulatedEndpoint], opts: &LabOptions) -> Result<()
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(LabError::Options(format!(
-            "bad tun_name {:?}",
-            opts.tun_name
-        )));
+        return Err(LabError::Options(format!("bad tun_name {:?}", opts.tun_name)));
     }
     if opts.v4_routes.iter().any(|r| r.1 > 32) || opts.v6_routes.iter().any(|r| r.1 > 128) {
         return Err(LabError::Options("route prefix length out of range".into()));
@@ -237,11 +221,7 @@ impl Lab {
     /// Creates the TUN device in the CURRENT network namespace (caller must already be in
     /// a private netns with CAP_NET_ADMIN), brings it up, adds the routes (via `ip`),
     /// spawns the emulator thread. Scenario time zero is the moment this returns.
-    pub fn start(
-        endpoints: Vec<EmulatedEndpoint>,
-        scenario: Scenario,
-        opts: LabOptions,
-    ) -> Result<Lab, LabError> {
+    pub fn start(endpoints: Vec<EmulatedEndpoint>, scenario: Scenario, opts: LabOptions) -> Result<Lab, LabError> {
         check_options(&endpoints, &opts)?;
         let (profiles, ep_profile) = scenario.resolve(&endpoints)?;
         let truth_file = match &opts.truth_path {

@@ -115,24 +115,14 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ()> {
 /// IP layer of a reply: source and destination swapped relative to the request.
 fn reply_ip(req: &Parsed<'_>) -> Option<etherparse::PacketBuilderStep<etherparse::IpHeaders>> {
     match (req.dst, req.src) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            Some(PacketBuilder::ipv4(s.octets(), d.octets(), REPLY_TTL))
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            Some(PacketBuilder::ipv6(s.octets(), d.octets(), REPLY_TTL))
-        }
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some(PacketBuilder::ipv4(s.octets(), d.octets(), REPLY_TTL)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => Some(PacketBuilder::ipv6(s.octets(), d.octets(), REPLY_TTL)),
         _ => None,
     }
 }
 
 /// Writes an ICMP(v6) echo reply with the same id/seq/payload into `out`.
-pub(crate) fn build_echo_reply(
-    req: &Parsed<'_>,
-    id: u16,
-    seq: u16,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> bool {
+pub(crate) fn build_echo_reply(req: &Parsed<'_>, id: u16, seq: u16, payload: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let Some(ip) = reply_ip(req) else {
         return false;
@@ -145,13 +135,7 @@ pub(crate) fn build_echo_reply(
 }
 
 /// Writes a UDP datagram from the request's destination back to its source.
-pub(crate) fn build_udp_reply(
-    req: &Parsed<'_>,
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-    out: &mut Vec<u8>,
-) -> bool {
+pub(crate) fn build_udp_reply(req: &Parsed<'_>, sport: u16, dport: u16, payload: &[u8], out: &mut Vec<u8>) -> bool {
     out.clear();
     let Some(ip) = reply_ip(req) else {
         return false;
@@ -175,11 +159,7 @@ pub(crate) fn tcp_action(t: &TcpInfo, open: bool) -> TcpAction {
     if t.rst {
         TcpAction::Ignore
     } else if t.syn && !t.ack {
-        if open {
-            TcpAction::SynAck
-        } else {
-            TcpAction::RstAck
-        }
+        if open { TcpAction::SynAck } else { TcpAction::RstAck }
     } else if t.ack && !t.syn && !t.fin && t.payload_len == 0 {
         TcpAction::Ignore
     } else if t.ack {
@@ -190,13 +170,7 @@ pub(crate) fn tcp_action(t: &TcpInfo, open: bool) -> TcpAction {
 }
 
 /// Builds the TCP reply for `action`. `isn` is our initial sequence number for SYN-ACKs.
-pub(crate) fn build_tcp_reply(
-    req: &Parsed<'_>,
-    t: &TcpInfo,
-    action: TcpAction,
-    isn: u32,
-    out: &mut Vec<u8>,
-) -> bool {
+pub(crate) fn build_tcp_reply(req: &Parsed<'_>, t: &TcpInfo, action: TcpAction, isn: u32, out: &mut Vec<u8>) -> bool {
     out.clear();
     let Some(ip) = reply_ip(req) else {
         return false;
@@ -241,10 +215,7 @@ mod tests {
 
     #[test]
     fn echo_roundtrip_v4_v6() {
-        for (s, d) in [
-            ("100.127.255.254", "198.18.0.7"),
-            ("fd00:1ab::1", "2001:2::7"),
-        ] {
+        for (s, d) in [("100.127.255.254", "198.18.0.7"), ("fd00:1ab::1", "2001:2::7")] {
             let (s, d): (IpAddr, IpAddr) = (s.parse().expect("ip"), d.parse().expect("ip"));
             let mut req = Vec::new();
             match (s, d) {
@@ -267,18 +238,11 @@ mod tests {
             let r = SlicedPacket::from_ip(&out).expect("reply parses");
             match r.transport {
                 Some(TransportSlice::Icmpv4(i)) => {
-                    assert!(
-                        matches!(i.icmp_type(), Icmpv4Type::EchoReply(h) if h.id == 7 && h.seq == 9)
-                    );
-                    assert_eq!(
-                        i.header().icmp_type.calc_checksum(i.payload()),
-                        i.checksum()
-                    );
+                    assert!(matches!(i.icmp_type(), Icmpv4Type::EchoReply(h) if h.id == 7 && h.seq == 9));
+                    assert_eq!(i.header().icmp_type.calc_checksum(i.payload()), i.checksum());
                 }
                 Some(TransportSlice::Icmpv6(i)) => {
-                    assert!(
-                        matches!(i.icmp_type(), Icmpv6Type::EchoReply(h) if h.id == 7 && h.seq == 9)
-                    );
+                    assert!(matches!(i.icmp_type(), Icmpv6Type::EchoReply(h) if h.id == 7 && h.seq == 9));
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -339,13 +303,9 @@ mod tests {
             .icmpv6_echo_request(1, 2)
             .write(&mut v, b"abc");
         seeds.push(std::mem::take(&mut v));
-        let _ = PacketBuilder::ipv4(s4, d4, 64)
-            .udp(5062, 5060)
-            .write(&mut v, sip);
+        let _ = PacketBuilder::ipv4(s4, d4, 64).udp(5062, 5060).write(&mut v, sip);
         seeds.push(std::mem::take(&mut v));
-        let _ = PacketBuilder::ipv6(s6, d6, 64)
-            .udp(5062, 5060)
-            .write(&mut v, sip);
+        let _ = PacketBuilder::ipv6(s6, d6, 64).udp(5062, 5060).write(&mut v, sip);
         seeds.push(std::mem::take(&mut v));
         let _ = PacketBuilder::ipv4(s4, d4, 64)
             .tcp(40000, 80, 1, 1000)
@@ -368,22 +328,9 @@ mod tests {
                 Kind::Echo { id, seq, payload } => {
                     build_echo_reply(&p, id, seq, payload, &mut out);
                 }
-                Kind::Udp {
-                    sport,
-                    dport,
-                    payload,
-                } => {
+                Kind::Udp { sport, dport, payload } => {
                     if let Ok(r) = sip::parse_options(payload) {
-                        build_sip_reply(
-                            &p,
-                            sport,
-                            dport,
-                            &r,
-                            sip::Status::Ok200,
-                            1,
-                            &mut scratch,
-                            &mut out,
-                        );
+                        build_sip_reply(&p, sport, dport, &r, sip::Status::Ok200, 1, &mut scratch, &mut out);
                     }
                 }
                 Kind::Tcp(t) => {

@@ -35,11 +35,7 @@ pub enum ScenarioError {
     },
     /// A `[[rule]]` whose selector matches no endpoint: almost always a typo.
     #[error("{origin}:{line}: rule #{rule} selects no endpoint")]
-    EmptySelection {
-        origin: String,
-        line: usize,
-        rule: usize,
-    },
+    EmptySelection { origin: String, line: usize, rule: usize },
     /// A rule names an endpoint id that does not exist.
     #[error("{origin}:{line}: rule #{rule} names unknown endpoint id {id:?}")]
     UnknownId {
@@ -267,10 +263,7 @@ impl Ctx<'_> {
         if good {
             Ok(())
         } else {
-            Err(self.invalid(
-                off,
-                format!("invalid delay {d:?} (need finite ms >= 0, min <= max)"),
-            ))
+            Err(self.invalid(off, format!("invalid delay {d:?} (need finite ms >= 0, min <= max)")))
         }
     }
 
@@ -357,11 +350,7 @@ impl Ctx<'_> {
         }
         let windows = match outages {
             None => None,
-            Some(list) => Some(
-                list.iter()
-                    .map(|o| self.window(o))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
+            Some(list) => Some(list.iter().map(|o| self.window(o)).collect::<Result<Vec<_>, _>>()?),
         };
         Ok(ProfilePatch {
             delay,
@@ -438,10 +427,7 @@ impl Scenario {
 
     /// Resolves per-endpoint profiles. Returns the distinct profiles and, per endpoint,
     /// the index of its profile. Endpoints matched by the same set of rules share a profile.
-    pub(crate) fn resolve(
-        &self,
-        endpoints: &[EmulatedEndpoint],
-    ) -> Result<(Vec<Profile>, Vec<u32>), ScenarioError> {
+    pub(crate) fn resolve(&self, endpoints: &[EmulatedEndpoint]) -> Result<(Vec<Profile>, Vec<u32>), ScenarioError> {
         let mut ids = HashSet::with_capacity(endpoints.len());
         let mut addrs = HashSet::with_capacity(endpoints.len());
         for ep in endpoints {
@@ -457,12 +443,7 @@ impl Scenario {
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            if let Some(unknown) = rule
-                .select
-                .id_list
-                .iter()
-                .find(|id| !ids.contains(id.as_str()))
-            {
+            if let Some(unknown) = rule.select.id_list.iter().find(|id| !ids.contains(id.as_str())) {
                 return Err(ScenarioError::UnknownId {
                     origin: self.origin.clone(),
                     line: rule.line,
@@ -572,9 +553,7 @@ impl Window {
     /// Used by the truth writer to report windows exactly as the hot path applies them.
     pub(crate) fn occurrence(&self, k: u64) -> Option<(u64, u64)> {
         match *self {
-            Window::Down { start, end } | Window::Degrade { start, end, .. } => {
-                (k == 0).then_some((start, end))
-            }
+            Window::Down { start, end } | Window::Degrade { start, end, .. } => (k == 0).then_some((start, end)),
             Window::Flap {
                 start,
                 period,
@@ -785,12 +764,7 @@ sip = "silent"
         let p1 = &profiles[assign[1] as usize];
         assert_eq!(p1.sip, SipMode::Silent);
         let p2 = &profiles[assign[2] as usize];
-        assert_eq!(
-            p2.decide(0, &mut rng),
-            Decision::Reply {
-                delay_ns: 5_000_000
-            }
-        );
+        assert_eq!(p2.decide(0, &mut rng), Decision::Reply { delay_ns: 5_000_000 });
     }
 
     #[test]
@@ -805,32 +779,21 @@ sip = "silent"
         let msg = e.to_string();
         assert!(msg.starts_with("f.toml:3:"), "{msg}");
         let text = "[[rule]]\nselect = { ids = [\"a\"] }\ndelay = { kind = \"fixed\", ms = 1, extra = 2 }\n";
-        let msg = Scenario::from_toml_str(text, "g.toml")
-            .expect_err("fail")
-            .to_string();
+        let msg = Scenario::from_toml_str(text, "g.toml").expect_err("fail").to_string();
         assert!(msg.starts_with("g.toml:3:"), "{msg}");
         let text = "[[rule]]\nselect = { ids = [\"a\"] }\noutages = [ { start_s = 1, end_s = 2, flap = { period_s = 1, down_s = 1 } } ]\n";
-        let msg = Scenario::from_toml_str(text, "h.toml")
-            .expect_err("fail")
-            .to_string();
+        let msg = Scenario::from_toml_str(text, "h.toml").expect_err("fail").to_string();
         assert!(msg.starts_with("h.toml:3:"), "{msg}");
     }
 
     #[test]
     fn empty_selection_and_unknown_id() {
         let eps = vec![ep("A", "HN", "VT", "198.18.0.1")];
-        let s = Scenario::from_toml_str(
-            "[[rule]]\nselect = { province = \"XX\" }\nloss = 0.5\n",
-            "r.toml",
-        )
-        .expect("parse");
+        let s =
+            Scenario::from_toml_str("[[rule]]\nselect = { province = \"XX\" }\nloss = 0.5\n", "r.toml").expect("parse");
         let e = s.validate(&eps).expect_err("empty");
-        assert!(
-            matches!(e, ScenarioError::EmptySelection { line: 1, .. }),
-            "{e}"
-        );
-        let s = Scenario::from_toml_str("\n[[rule]]\nselect = { ids = [\"B\"] }\n", "r.toml")
-            .expect("parse");
+        assert!(matches!(e, ScenarioError::EmptySelection { line: 1, .. }), "{e}");
+        let s = Scenario::from_toml_str("\n[[rule]]\nselect = { ids = [\"B\"] }\n", "r.toml").expect("parse");
         let e = s.validate(&eps).expect_err("unknown");
         assert!(matches!(e, ScenarioError::UnknownId { line: 2, .. }), "{e}");
     }

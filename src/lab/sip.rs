@@ -60,15 +60,10 @@ pub(crate) fn parse_options(payload: &[u8]) -> Result<OptionsRequest<'_>, Reject
     }
     let mut parts = request_line.split(' ');
     let (method, uri, version) = (parts.next(), parts.next(), parts.next());
-    let (Some(method), Some(uri), Some(version), None) = (method, uri, version, parts.next())
-    else {
+    let (Some(method), Some(uri), Some(version), None) = (method, uri, version, parts.next()) else {
         return Err(Reject::Malformed);
     };
-    if version != "SIP/2.0"
-        || uri.is_empty()
-        || method.is_empty()
-        || !method.bytes().all(|b| b.is_ascii_uppercase())
-    {
+    if version != "SIP/2.0" || uri.is_empty() || method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(Reject::Malformed);
     }
     if method != "OPTIONS" {
@@ -120,12 +115,7 @@ pub(crate) fn parse_options(payload: &[u8]) -> Result<OptionsRequest<'_>, Reject
         }
         *slot = value;
     }
-    if !ended
-        || req.via_count == 0
-        || req.from.is_empty()
-        || req.to.is_empty()
-        || req.call_id.is_empty()
-    {
+    if !ended || req.via_count == 0 || req.from.is_empty() || req.to.is_empty() || req.call_id.is_empty() {
         return Err(Reject::Malformed);
     }
     let mut cseq = req.cseq.split_ascii_whitespace();
@@ -137,12 +127,7 @@ pub(crate) fn parse_options(payload: &[u8]) -> Result<OptionsRequest<'_>, Reject
 }
 
 /// Writes the response into `out` (cleared first). `tag` makes the To-tag unique per endpoint.
-pub(crate) fn write_response(
-    req: &OptionsRequest<'_>,
-    status: Status,
-    tag: u32,
-    out: &mut Vec<u8>,
-) {
+pub(crate) fn write_response(req: &OptionsRequest<'_>, status: Status, tag: u32, out: &mut Vec<u8>) {
     out.clear();
     let status_line = match status {
         Status::Ok200 => "SIP/2.0 200 OK",
@@ -154,11 +139,7 @@ pub(crate) fn write_response(
         let _ = write!(out, "Via: {via}\r\n");
     }
     let _ = write!(out, "From: {}\r\n", req.from);
-    let has_tag = req
-        .to
-        .as_bytes()
-        .windows(5)
-        .any(|w| w.eq_ignore_ascii_case(b";tag="));
+    let has_tag = req.to.as_bytes().windows(5).any(|w| w.eq_ignore_ascii_case(b";tag="));
     if has_tag {
         let _ = write!(out, "To: {}\r\n", req.to);
     } else {
@@ -199,25 +180,13 @@ mod tests {
             Some(Reject::Malformed)
         );
         let invite = REQ.replacen("OPTIONS sip", "INVITE sip", 1);
-        assert_eq!(
-            parse_options(invite.as_bytes()).err(),
-            Some(Reject::NotOptions)
-        );
+        assert_eq!(parse_options(invite.as_bytes()).err(), Some(Reject::NotOptions));
         let no_callid = REQ.replace("Call-ID: 42@lab\r\n", "");
-        assert_eq!(
-            parse_options(no_callid.as_bytes()).err(),
-            Some(Reject::Malformed)
-        );
-        let dup = REQ.replace(
-            "CSeq: 1 OPTIONS\r\n",
-            "CSeq: 1 OPTIONS\r\nCSeq: 2 OPTIONS\r\n",
-        );
+        assert_eq!(parse_options(no_callid.as_bytes()).err(), Some(Reject::Malformed));
+        let dup = REQ.replace("CSeq: 1 OPTIONS\r\n", "CSeq: 1 OPTIONS\r\nCSeq: 2 OPTIONS\r\n");
         assert_eq!(parse_options(dup.as_bytes()).err(), Some(Reject::Malformed));
         let resp = "SIP/2.0 200 OK\r\n\r\n";
-        assert_eq!(
-            parse_options(resp.as_bytes()).err(),
-            Some(Reject::NotOptions)
-        );
+        assert_eq!(parse_options(resp.as_bytes()).err(), Some(Reject::NotOptions));
         let mut big = REQ.as_bytes().to_vec();
         big.resize(MAX_REQUEST + 1, b'a');
         assert_eq!(parse_options(&big).err(), Some(Reject::Malformed));

@@ -112,11 +112,7 @@ impl LateHist {
 
     /// Percentiles in µs (p in 0..=1). Returns 0 when empty.
     pub(crate) fn percentiles(&self, ps: &[f64]) -> Vec<u64> {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
+        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
         let total: u64 = counts.iter().sum();
         ps.iter()
             .map(|&p| {

@@ -134,11 +134,7 @@ pub fn render_chunk(state: &MonitorState, cursor: &mut Cursor, out: &mut Vec<u8>
     while !cursor.done() && out.len() - start < budget {
         let f = &FAMILIES[cursor.family];
         if cursor.endpoint == 0 {
-            let _ = writeln!(
-                out,
-                "# HELP {} {}\n# TYPE {} {}",
-                f.name, f.help, f.name, f.kind
-            );
+            let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
         }
         while let Some(view) = state.endpoints.get(cursor.endpoint) {
             cursor.endpoint += 1;

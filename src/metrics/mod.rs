@@ -8,8 +8,7 @@
 pub mod endpoint_text;
 
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 use crate::probe::icmp::EngineTelemetry;
@@ -40,26 +39,18 @@ impl DaemonMetrics {
     fn build() -> prometheus::Result<DaemonMetrics> {
         let registry = Registry::new();
         let r = &registry;
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(
-            r: &Registry,
-            m: T,
-        ) -> prometheus::Result<T> {
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> prometheus::Result<T> {
             r.register(Box::new(m.clone()))?;
             Ok(m)
         }
         let build_info = reg(
             r,
             IntGaugeVec::new(
-                Opts::new(
-                    "diemcau_build_info",
-                    "Build of the running daemon; always 1.",
-                ),
+                Opts::new("diemcau_build_info", "Build of the running daemon; always 1."),
                 &["version"],
             )?,
         )?;
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         let rejected = reg(
             r,
             IntCounterVec::new(
@@ -115,16 +106,10 @@ impl DaemonMetrics {
             )?,
         };
         let m = DaemonMetrics {
-            endpoints: reg(
-                r,
-                IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?,
-            )?,
+            endpoints: reg(r, IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?)?,
             ready: reg(
                 r,
-                IntGauge::new(
-                    "diemcau_ready",
-                    "1 once every endpoint has finished its first round.",
-                )?,
+                IntGauge::new("diemcau_ready", "1 once every endpoint has finished its first round.")?,
             )?,
             rounds: reg(
                 r,
@@ -181,9 +166,8 @@ impl DaemonMetrics {
         for reason in ["malformed", "unmatched", "late"] {
             rejected.with_label_values(&[reason]);
         }
-        m.registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
+        m.registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(m)
     }
 

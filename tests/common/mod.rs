@@ -73,8 +73,7 @@ impl Daemon {
             }
             Some(s) => {
                 std::fs::write(dir.path().join("scenario.toml"), s).unwrap();
-                cmd.args(["demo", "--config"])
-                    .arg(dir.path().join("diemcau.toml"));
+                cmd.args(["demo", "--config"]).arg(dir.path().join("diemcau.toml"));
                 cmd.arg("--scenario").arg(dir.path().join("scenario.toml"));
                 cmd.arg("--truth").arg(dir.path().join("truth.jsonl"));
             }
@@ -107,12 +106,7 @@ impl Daemon {
     }
 
     /// Polls `cond` every 200 ms; panics with the daemon's log if it stays false.
-    pub fn wait_until(
-        &mut self,
-        limit: Duration,
-        what: &str,
-        mut cond: impl FnMut(&mut Daemon) -> bool,
-    ) -> Duration {
+    pub fn wait_until(&mut self, limit: Duration, what: &str, mut cond: impl FnMut(&mut Daemon) -> bool) -> Duration {
         let start = Instant::now();
         loop {
             if cond(self) {
@@ -147,12 +141,7 @@ impl Daemon {
             .stdin(Stdio::piped())
             .spawn()
             .expect("spawn nsenter nft");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
         let status = child.wait().unwrap();
         assert!(status.success(), "nft script failed:\n{script}");
     }
@@ -205,9 +194,7 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u
         Err(_) => return (0, String::new()),
     };
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n"
-    );
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: 0\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -218,18 +205,11 @@ pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return (status, String::new());
     };
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
         body.to_string()
@@ -262,8 +242,7 @@ impl Metrics {
             .filter_map(|l| {
                 let (series, value) = l.rsplit_once(' ')?;
                 let (n, labels) = series.split_once('{').unwrap_or((series, ""));
-                (n == name && matchers.iter().all(|m| labels.contains(m)))
-                    .then(|| value.parse().ok())?
+                (n == name && matchers.iter().all(|m| labels.contains(m))).then(|| value.parse().ok())?
             })
             .collect()
     }
@@ -282,25 +261,18 @@ impl Metrics {
 pub fn loopback_inventory(n: usize) -> String {
     let mut s = String::from("id,province,district,commune,carrier,address\n");
     for i in 0..n {
-        let ip =
-            std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 1, 0, 1)) + i as u32);
+        let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 1, 0, 1)) + i as u32);
         let (province, district, commune) = match i % 3 {
             0 => (
                 "Thành phố Hồ Chí Minh",
                 "Thành phố Thủ Đức",
                 format!("Phường Cát Lái {i}"),
             ),
-            1 => (
-                "Thành phố Hà Nội",
-                "Quận Ba Đình",
-                format!("Phường Phúc Xá {i}"),
-            ),
+            1 => ("Thành phố Hà Nội", "Quận Ba Đình", format!("Phường Phúc Xá {i}")),
             _ => ("Tỉnh Hà Giang", "Huyện Đồng Văn", format!("Xã Lũng Cú {i}")),
         };
         let carrier = if i % 2 == 0 { "VNPT" } else { "Viettel" };
-        s.push_str(&format!(
-            "E{i:05},{province},{district},{commune},{carrier},{ip}\n"
-        ));
+        s.push_str(&format!("E{i:05},{province},{district},{commune},{carrier},{ip}\n"));
     }
     s
 }

@@ -48,12 +48,9 @@ impl EngineTelemetry {
     pub fn detached() -> EngineTelemetry {
         let counter = |n: &str| prometheus::IntCounter::new(n, n).expect("static metric name");
         EngineTelemetry {
-            scheduler_lag: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
-                "lag", "lag",
-            ))
-            .expect("static metric name"),
-            in_flight: prometheus::IntGauge::new("in_flight", "in flight")
+            scheduler_lag: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("lag", "lag"))
                 .expect("static metric name"),
+            in_flight: prometheus::IntGauge::new("in_flight", "in flight").expect("static metric name"),
             rejected_malformed: counter("malformed"),
             rejected_unmatched: counter("unmatched"),
             rejected_late: counter("late"),
@@ -66,6 +63,36 @@ impl EngineTelemetry {
 
 enum Command {
     Stop,
+    Replace(Box<Replacement>),
+}
+
+/// A changed inventory or probe config, applied on the engine thread between two wake-ups.
+pub struct Replacement {
+    /// The new inventory's addresses, by new endpoint index.
+    pub targets: Vec<IpAddr>,
+    /// For each new endpoint, its index in the current inventory if it is carried over (same
+    /// id). A carried endpoint keeps its place on the timeline and, when its address and the
+    /// round settings are unchanged, its round in progress.
+    pub carried_from: Vec<Option<usize>>,
+    pub probe: ProbeConfig,
+    /// Sockets for address families the current inventory did not use.
+    pub new_sockets: Sockets,
+    /// Called on the engine thread once the new inventory is in force, before any round of it
+    /// is reported: the place to switch the round sink's own endpoint table.
+    pub on_applied: Box<dyn FnOnce(&[Option<usize>]) + Send>,
+}
+
+/// A clonable way to send changes to a running engine.
+#[derive(Clone)]
+pub struct EngineController {
+    commands: Sender<Command>,
+}
+
+impl EngineController {
+    /// Hands the change to the engine; `Err` if the engine has stopped.
+    pub fn replace(&self, r: Replacement) -> Result<(), ()> {
+        self.commands.send(Command::Replace(Box::new(r))).map_err(|_| ())
+    }
 }
 
 /// Owner's side of a running engine.
@@ -75,6 +102,12 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
+    pub fn controller(&self) -> EngineController {
+        EngineController {
+            commands: self.commands.clone(),
+        }
+    }
+
     /// Stops the engine and waits for its thread; rounds still open are dropped.
     pub fn stop(mut self) {
         self.stop_inner();
@@ -176,6 +209,8 @@ struct Engine {
     targets: Vec<IpAddr>,
     packets: u8,
     timeout: Duration,
+    probe: ProbeConfig,
+    offsets: Vec<Duration>,
     timeline: Timeline,
     lanes: [Option<Lane>; 2],
     rounds: Vec<RoundState>,
@@ -212,13 +247,9 @@ impl Engine {
         let packets = probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
         let offsets = even_offsets(n, probe.interval);
         Engine {
-            timeline: Timeline::new(
-                &offsets,
-                u32::from(packets),
-                probe.interval,
-                probe.packet_spacing,
-                now,
-            ),
+            timeline: Timeline::new(&offsets, u32::from(packets), probe.interval, probe.packet_spacing, now),
+            offsets,
+            probe: probe.clone(),
             targets,
             packets,
             timeout: probe.timeout,
@@ -249,6 +280,12 @@ impl Engine {
             let sleep = wake.saturating_duration_since(Instant::now());
             match commands.recv_timeout(sleep) {
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Command::Replace(r)) => {
+                    // Settle what is due first, so the switch happens between two slots.
+                    self.receive();
+                    self.send_due(Instant::now());
+                    self.replace(*r);
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
@@ -270,20 +307,19 @@ impl Engine {
     fn receive(&mut self) {
         for li in 0..2 {
             while let Some(lane) = self.lanes[li].as_ref() {
-                let mut replies: [(Reply, u64); super::socket::BATCH] =
-                    [(Reply::Ignored, 0); super::socket::BATCH];
+                let mut replies: [(Reply, u64); super::socket::BATCH] = [(Reply::Ignored, 0); super::socket::BATCH];
                 let mut count = 0;
                 let kind = lane.socket.kind;
                 let telemetry = &self.telemetry;
-                let read = self.batch.receive(&lane.socket, |d| {
-                    match packet::parse(d.data, d.from, kind) {
+                let read = self
+                    .batch
+                    .receive(&lane.socket, |d| match packet::parse(d.data, d.from, kind) {
                         Ok(reply) => {
                             replies[count] = (reply, d.received_ns);
                             count += 1;
                         }
                         Err(_) => telemetry.rejected_malformed.inc(),
-                    }
-                });
+                    });
                 let read = match read {
                     Ok(n) => n,
                     Err(e) => {
@@ -319,11 +355,7 @@ impl Engine {
             self.telemetry.rejected_unmatched.inc();
             return;
         }
-        let received_ns = if received_ns == 0 {
-            wall_ns()
-        } else {
-            received_ns
-        };
+        let received_ns = if received_ns == 0 { wall_ns() } else { received_ns };
         let rtt_ns = received_ns.saturating_sub(entry.sent_ns);
         if is_error {
             self.telemetry.icmp_errors.inc();
@@ -339,8 +371,7 @@ impl Engine {
             return;
         }
         if !is_error {
-            self.rtts[e * usize::from(self.packets) + usize::from(entry.packet)] =
-                rtt_ns as f32 / 1e9;
+            self.rtts[e * usize::from(self.packets) + usize::from(entry.packet)] = rtt_ns as f32 / 1e9;
         }
         round.pending -= 1;
         self.finish_if_complete(e);
@@ -378,21 +409,13 @@ impl Engine {
                 self.finish_if_complete(e);
                 continue;
             };
-            if lane.span() as f64 >= MAX_IN_FLIGHT_PER_FAMILY
-                || lane.ring[lane.next as usize].endpoint != EMPTY
-            {
+            if lane.span() as f64 >= MAX_IN_FLIGHT_PER_FAMILY || lane.ring[lane.next as usize].endpoint != EMPTY {
                 self.telemetry.send_errors.inc();
                 self.finish_if_complete(e);
                 continue;
             }
             let seq = lane.next;
-            packet::build_request(
-                &mut buf,
-                lane.socket.family,
-                lane.socket.kind,
-                lane.ident,
-                seq,
-            );
+            packet::build_request(&mut buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
             let sent_ns = wall_ns();
             match lane.socket.send_to(&buf, target) {
                 Ok(_) => {
@@ -445,6 +468,64 @@ impl Engine {
         }
     }
 
+    fn replace(&mut self, r: Replacement) {
+        let now = Instant::now();
+        let packets = r.probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
+        let same_rounds = r.probe.packets == self.probe.packets
+            && r.probe.packet_spacing == self.probe.packet_spacing
+            && r.probe.timeout == self.probe.timeout;
+        for (lane, socket) in self.lanes.iter_mut().zip([r.new_sockets.v4, r.new_sockets.v6]) {
+            if lane.is_none() {
+                *lane = socket.map(|s| Lane::new(s, now));
+            }
+        }
+        // Old index → new index, for endpoints whose round in progress carries over.
+        let mut old_to_new = vec![EMPTY; self.targets.len()];
+        for (i, from) in r.carried_from.iter().enumerate() {
+            if let Some(o) = *from
+                && same_rounds
+                && self.targets.get(o) == r.targets.get(i)
+            {
+                old_to_new[o] = i as u32;
+            }
+        }
+        let (n, k) = (r.targets.len(), usize::from(packets));
+        let mut rounds = vec![RoundState::default(); n];
+        let mut rtts = vec![f32::NAN; n * k];
+        for (i, from) in r.carried_from.iter().enumerate() {
+            let Some(o) = *from else { continue };
+            if old_to_new[o] == i as u32 {
+                rounds[i] = self.rounds[o];
+                rtts[i * k..(i + 1) * k].copy_from_slice(&self.rtts[o * k..(o + 1) * k]);
+            } else {
+                // A new round starts at the next slot; its id must differ from the dropped one's.
+                rounds[i].id = self.rounds[o].id.wrapping_add(1);
+            }
+        }
+        for lane in self.lanes.iter_mut().flatten() {
+            for entry in lane.ring.iter_mut().filter(|e| e.endpoint != EMPTY) {
+                entry.endpoint = old_to_new[entry.endpoint as usize];
+            }
+        }
+        let offsets =
+            crate::schedule::carry_offsets(&self.offsets, &r.carried_from, self.probe.interval, r.probe.interval);
+        self.timeline = self.timeline.resume(
+            &offsets,
+            u32::from(packets),
+            r.probe.interval,
+            r.probe.packet_spacing,
+            now,
+        );
+        self.offsets = offsets;
+        self.targets = r.targets;
+        self.rounds = rounds;
+        self.rtts = rtts;
+        self.packets = packets;
+        self.timeout = r.probe.timeout;
+        self.probe = r.probe;
+        (r.on_applied)(&r.carried_from);
+    }
+
     fn finish_if_complete(&mut self, e: usize) {
         let r = self.rounds[e];
         if r.open && r.sent == self.packets && r.pending == 0 {
@@ -457,11 +538,7 @@ impl Engine {
         let k = usize::from(self.packets);
         let rtts = &self.rtts[e * k..(e + 1) * k];
         let sent = usize::from(self.rounds[e].sent);
-        let stats = RoundStats::from_rtts(
-            rtts[..sent]
-                .iter()
-                .map(|r| (!r.is_nan()).then_some(f64::from(*r))),
-        );
+        let stats = RoundStats::from_rtts(rtts[..sent].iter().map(|r| (!r.is_nan()).then_some(f64::from(*r))));
         self.sink.round(e, &stats, &rtts[..sent], SystemTime::now());
     }
 }

@@ -4,7 +4,7 @@ pub mod engine;
 pub mod packet;
 pub mod socket;
 
-pub use engine::{EngineHandle, EngineTelemetry, RoundSink, Sockets};
+pub use engine::{EngineController, EngineHandle, EngineTelemetry, Replacement, RoundSink, Sockets};
 pub use socket::{Family, IcmpSocket, OpenError, SocketKind};
 
 use std::net::IpAddr;
@@ -15,17 +15,23 @@ use crate::config::SocketPreference;
 pub const MAX_PACKETS_PER_ROUND: u32 = 16;
 
 /// Opens one socket per address family that `targets` use.
-pub fn open_sockets(
+pub fn open_sockets(targets: &[IpAddr], preference: SocketPreference) -> Result<Sockets, OpenError> {
+    open_missing_sockets(targets, preference, [false, false])
+}
+
+/// Like [`open_sockets`], but skips the families already open (`[v4, v6]`): for reloads.
+pub fn open_missing_sockets(
     targets: &[IpAddr],
     preference: SocketPreference,
+    open: [bool; 2],
 ) -> Result<Sockets, OpenError> {
     let needs = |f: Family| targets.iter().any(|a| Family::of(a) == f);
-    let v4 = if needs(Family::V4) {
+    let v4 = if needs(Family::V4) && !open[0] {
         Some(socket::open(Family::V4, preference)?)
     } else {
         None
     };
-    let v6 = if needs(Family::V6) {
+    let v6 = if needs(Family::V6) && !open[1] {
         Some(socket::open(Family::V6, preference)?)
     } else {
         None

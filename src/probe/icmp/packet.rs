@@ -15,13 +15,7 @@ pub const REQUEST_LEN: usize = 8 + PAYLOAD.len();
 
 /// Writes an echo request into `buf`. For ping sockets the kernel fills in the identifier and
 /// checksum; for raw IPv6 it fills in the checksum.
-pub fn build_request(
-    buf: &mut [u8; REQUEST_LEN],
-    family: Family,
-    kind: SocketKind,
-    ident: u16,
-    seq: u16,
-) {
+pub fn build_request(buf: &mut [u8; REQUEST_LEN], family: Family, kind: SocketKind, ident: u16, seq: u16) {
     buf[0] = match family {
         Family::V4 => 8,   // ICMP echo request
         Family::V6 => 128, // ICMPv6 echo request
@@ -64,9 +58,7 @@ pub fn parse(data: &[u8], from: IpAddr, kind: SocketKind) -> Result<Reply, surge
             let (ident, seq) = (p.get_identifier().0, p.get_sequence().0);
             Ok(if p.get_icmp_type() == IcmpTypes::EchoReply {
                 Reply::Echo { from, ident, seq }
-            } else if [IcmpTypes::DestinationUnreachable, IcmpTypes::TimeExceeded]
-                .contains(&p.get_icmp_type())
-            {
+            } else if [IcmpTypes::DestinationUnreachable, IcmpTypes::TimeExceeded].contains(&p.get_icmp_type()) {
                 Reply::Error {
                     to: IpAddr::V4(p.get_real_dest()),
                     ident,
@@ -85,12 +77,7 @@ pub fn parse(data: &[u8], from: IpAddr, kind: SocketKind) -> Result<Reply, surge
             let (ident, seq) = (p.get_identifier().0, p.get_sequence().0);
             Ok(if p.get_icmpv6_type() == Icmpv6Types::EchoReply {
                 Reply::Echo { from, ident, seq }
-            } else if [
-                Icmpv6Types::DestinationUnreachable,
-                Icmpv6Types::TimeExceeded,
-            ]
-            .contains(&p.get_icmpv6_type())
-            {
+            } else if [Icmpv6Types::DestinationUnreachable, Icmpv6Types::TimeExceeded].contains(&p.get_icmpv6_type()) {
                 Reply::Error {
                     to: IpAddr::V6(p.get_real_dest()),
                     ident,
@@ -117,10 +104,7 @@ mod tests {
             u16::from_be_bytes([buf[2], buf[3]])
         );
         let packet = icmp::IcmpPacket::new(&buf).unwrap();
-        assert_eq!(
-            icmp::checksum(&packet),
-            u16::from_be_bytes([buf[2], buf[3]])
-        );
+        assert_eq!(icmp::checksum(&packet), u16::from_be_bytes([buf[2], buf[3]]));
     }
 
     #[test]

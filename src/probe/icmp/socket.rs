@@ -22,11 +22,7 @@ pub enum Family {
 
 impl Family {
     pub fn of(addr: &IpAddr) -> Family {
-        if addr.is_ipv4() {
-            Family::V4
-        } else {
-            Family::V6
-        }
+        if addr.is_ipv4() { Family::V4 } else { Family::V6 }
     }
     pub fn name(self) -> &'static str {
         match self {
@@ -104,8 +100,7 @@ pub fn open(family: Family, preference: SocketPreference) -> Result<IcmpSocket, 
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
                 .unwrap_or_else(|_| "unreadable".into()),
             gid: nix::unistd::getegid().as_raw(),
-            exe: std::env::current_exe()
-                .map_or_else(|_| "diemcau".into(), |p| p.display().to_string()),
+            exe: std::env::current_exe().map_or_else(|_| "diemcau".into(), |p| p.display().to_string()),
         }),
     }
 }
@@ -123,29 +118,15 @@ fn open_kind(family: Family, kind: SocketKind) -> io::Result<IcmpSocket> {
     socket.set_nonblocking(true)?;
     socket.set_cloexec(true)?;
     // Best effort: a bigger buffer only matters at scale, and FORCE needs CAP_NET_ADMIN.
-    if nix::sys::socket::setsockopt(
-        &socket,
-        nix::sys::socket::sockopt::RcvBufForce,
-        &RECV_BUFFER_BYTES,
-    )
-    .is_err()
-    {
+    if nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &RECV_BUFFER_BYTES).is_err() {
         let _ = socket.set_recv_buffer_size(RECV_BUFFER_BYTES);
     }
-    nix::sys::socket::setsockopt(
-        &socket,
-        nix::sys::socket::sockopt::ReceiveTimestampns,
-        &true,
-    )
-    .map_err(io::Error::from)?;
+    nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+        .map_err(io::Error::from)?;
     if kind == SocketKind::Raw {
         install_type_filter(&socket, family)?;
     }
-    Ok(IcmpSocket {
-        socket,
-        family,
-        kind,
-    })
+    Ok(IcmpSocket { socket, family, kind })
 }
 
 /// Raw sockets see every ICMP packet on the host (our own echo requests on loopback too): let the
@@ -195,8 +176,7 @@ fn install_type_filter(socket: &Socket, family: Family) -> io::Result<()> {
 
 impl IcmpSocket {
     pub fn send_to(&self, packet: &[u8], to: IpAddr) -> io::Result<usize> {
-        self.socket
-            .send_to(packet, &SockAddr::from(SocketAddr::new(to, 0)))
+        self.socket.send_to(packet, &SockAddr::from(SocketAddr::new(to, 0)))
     }
 }
 
@@ -235,8 +215,7 @@ impl Default for RecvBatch {
 impl RecvBatch {
     pub fn new() -> RecvBatch {
         // SAFETY: all-zero is a valid value for these plain C structs and byte arrays.
-        let zeroed_slice =
-            |n| -> Box<[libc::mmsghdr]> { (0..n).map(|_| unsafe { zeroed() }).collect() };
+        let zeroed_slice = |n| -> Box<[libc::mmsghdr]> { (0..n).map(|_| unsafe { zeroed() }).collect() };
         let mut batch = RecvBatch {
             headers: zeroed_slice(BATCH),
             iovecs: (0..BATCH)
@@ -266,11 +245,7 @@ impl RecvBatch {
 
     /// Reads up to [`BATCH`] datagrams without blocking and hands each to `f`. Returns how many
     /// were read (0 when the socket is empty).
-    pub fn receive(
-        &mut self,
-        socket: &IcmpSocket,
-        mut f: impl FnMut(Datagram<'_>),
-    ) -> io::Result<usize> {
+    pub fn receive(&mut self, socket: &IcmpSocket, mut f: impl FnMut(Datagram<'_>)) -> io::Result<usize> {
         for h in self.headers.iter_mut() {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_controllen = CONTROL;
@@ -315,14 +290,12 @@ fn socket_address(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: ss_family says this storage holds a sockaddr_in.
-            let a: &libc::sockaddr_in =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let a: &libc::sockaddr_in = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
             Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr))))
         }
         libc::AF_INET6 => {
             // SAFETY: ss_family says this storage holds a sockaddr_in6.
-            let a: &libc::sockaddr_in6 =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
+            let a: &libc::sockaddr_in6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast() };
             Some(IpAddr::V6(Ipv6Addr::from(a.sin6_addr.s6_addr)))
         }
         _ => None,
@@ -334,8 +307,7 @@ fn kernel_timestamp(msg: &libc::msghdr) -> u64 {
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(msg);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let mut ts = MaybeUninit::<libc::timespec>::uninit();
                 std::ptr::copy_nonoverlapping(
                     libc::CMSG_DATA(cmsg),
