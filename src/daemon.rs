@@ -187,9 +187,7 @@ impl Reloader {
                 let _ = applied_tx.send(());
             }),
         };
-        self.engine
-            .replace(replacement)
-            .map_err(|()| "the probe engine has stopped".to_string())?;
+        self.engine.replace(replacement).map_err(|e| e.to_string())?;
         applied_rx
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;

@@ -75,13 +75,15 @@ impl Default for HealthPolicy {
     }
 }
 
-/// One round as kept in the quality window.
+/// One round as kept in the quality window; compact because every endpoint keeps `window` of
+/// them (f32 seconds keep sub-microsecond precision at these magnitudes).
 #[derive(Clone, Copy, Debug, Default)]
 struct WindowRound {
-    sent: u32,
-    received: u32,
-    rtt_sum: f64,
-    jitter: Option<f64>,
+    sent: u8,
+    received: u8,
+    rtt_sum: f32,
+    /// NaN when the round had fewer than two replies.
+    jitter: f32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,10 +139,10 @@ impl Health {
 
     fn remember(&mut self, round: &RoundStats, size: usize) {
         let entry = WindowRound {
-            sent: round.sent,
-            received: round.received,
-            rtt_sum: round.rtt_avg.unwrap_or(0.0) * f64::from(round.received),
-            jitter: round.jitter,
+            sent: round.sent.min(255) as u8,
+            received: round.received.min(255) as u8,
+            rtt_sum: (round.rtt_avg.unwrap_or(0.0) * f64::from(round.received)) as f32,
+            jitter: round.jitter.map_or(f32::NAN, |j| j as f32),
         };
         if self.window.len() < size {
             self.window.push(entry);
@@ -152,8 +154,8 @@ impl Health {
 
     /// Up or Degraded, judged over the window.
     fn quality(&self, limits: &DegradedLimits) -> State {
-        let sent: u32 = self.window.iter().map(|r| r.sent).sum();
-        let received: u32 = self.window.iter().map(|r| r.received).sum();
+        let sent: u32 = self.window.iter().map(|r| u32::from(r.sent)).sum();
+        let received: u32 = self.window.iter().map(|r| u32::from(r.received)).sum();
         let loss = if sent == 0 {
             0.0
         } else {
@@ -162,12 +164,13 @@ impl Health {
         let rtt = if received == 0 {
             0.0
         } else {
-            self.window.iter().map(|r| r.rtt_sum).sum::<f64>() / f64::from(received)
+            self.window.iter().map(|r| f64::from(r.rtt_sum)).sum::<f64>() / f64::from(received)
         };
         let (jitter_sum, jitter_n) = self
             .window
             .iter()
-            .filter_map(|r| r.jitter)
+            .filter(|r| !r.jitter.is_nan())
+            .map(|r| f64::from(r.jitter))
             .fold((0.0, 0u32), |(s, n), j| (s + j, n + 1));
         let jitter = if jitter_n == 0 {
             0.0

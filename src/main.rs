@@ -122,6 +122,12 @@ enum InventoryCommand {
 }
 
 fn main() -> ExitCode {
+    // Few threads allocate here; one arena each for the engine and the async workers keeps
+    // freed scrape buffers from being held in many per-thread arenas.
+    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {

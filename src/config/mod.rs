@@ -162,6 +162,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
     let mut seen = inventory::SeenIds::new();
+    let mut interner = inventory::Interner::default();
     match &raw.inventory.files {
         None => v.problem_at(
             0,
@@ -184,7 +185,10 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             for f in files.get_ref() {
                 let path = base.join(f.get_ref());
                 match read(&path) {
-                    Ok(csv) => rows.push((path.clone(), inventory::read_rows(&path, &csv, &mut seen, v.errors))),
+                    Ok(csv) => rows.push((
+                        path.clone(),
+                        inventory::read_rows(&path, &csv, &mut seen, &mut interner, v.errors),
+                    )),
                     Err(e) => {
                         let (l, c) = position(text, f);
                         v.problem_at(

@@ -251,6 +251,20 @@ impl Metrics {
         self.values(name, matchers).first().copied()
     }
 
+    /// Every series of `name`, keyed by its `endpoint` label (one pass over the scrape).
+    pub fn by_endpoint(&self, name: &str) -> std::collections::HashMap<String, f64> {
+        let prefix = format!("{name}{{endpoint=\"");
+        self.0
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (id, _) = rest.split_once('"')?;
+                let value = l.rsplit_once(' ')?.1.parse().ok()?;
+                Some((id.to_string(), value))
+            })
+            .collect()
+    }
+
     pub fn sum(&self, name: &str, matchers: &[&str]) -> f64 {
         self.values(name, matchers).iter().sum()
     }

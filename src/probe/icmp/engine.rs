@@ -2,7 +2,7 @@
 //!
 //! Each wake-up it (1) drains both sockets in `recvmmsg` batches, (2) sends every packet that has
 //! come due, (3) expires requests whose timeout passed, then sleeps until the next due packet or
-//! deadline — but never wakes more often than every [`TICK`], because a wake-up costs more CPU
+//! deadline — but never wakes more often than every [`tick`], because a wake-up costs more CPU
 //! than a send. Kernel receive timestamps keep RTTs exact however late a reply is read.
 //!
 //! Requests in flight live in a ring indexed by the 16-bit sequence number. Sequence numbers are
@@ -21,8 +21,15 @@ use crate::config::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
 use crate::model::RoundStats;
 use crate::schedule::{Timeline, even_offsets};
 
-/// Shortest sleep between wake-ups: sends due within one tick go out together.
-pub const TICK: Duration = Duration::from_millis(10);
+/// Shortest sleep between wake-ups: sends due within one tick go out together. Long enough to
+/// batch (a wake-up costs more than a send), short enough that a request leaves well within 1 %
+/// of the interval, and that one tick's replies fit in the socket's receive buffer (≤ ~200).
+pub fn tick(probe: &ProbeConfig, endpoints: usize) -> Duration {
+    let per_second = (endpoints as f64 * f64::from(probe.packets) / probe.interval.as_secs_f64()).max(1.0);
+    let by_interval = probe.interval.as_secs_f64() / 200.0;
+    let by_buffer = 200.0 / per_second;
+    Duration::from_secs_f64(by_interval.min(by_buffer).clamp(0.002, 0.05))
+}
 
 /// Receives every finished round. Called on the engine thread: keep it short and never block.
 pub trait RoundSink: Send + 'static {
@@ -66,6 +73,14 @@ enum Command {
     Replace(Box<Replacement>),
 }
 
+/// Callback run on the engine thread with the carried-from map once a replacement is in force.
+pub type OnApplied = Box<dyn FnOnce(&[Option<usize>]) + Send>;
+
+/// The engine thread has stopped; the change was not applied.
+#[derive(Debug, thiserror::Error)]
+#[error("the probe engine has stopped")]
+pub struct EngineStopped;
+
 /// A changed inventory or probe config, applied on the engine thread between two wake-ups.
 pub struct Replacement {
     /// The new inventory's addresses, by new endpoint index.
@@ -79,7 +94,7 @@ pub struct Replacement {
     pub new_sockets: Sockets,
     /// Called on the engine thread once the new inventory is in force, before any round of it
     /// is reported: the place to switch the round sink's own endpoint table.
-    pub on_applied: Box<dyn FnOnce(&[Option<usize>]) + Send>,
+    pub on_applied: OnApplied,
 }
 
 /// A clonable way to send changes to a running engine.
@@ -90,8 +105,10 @@ pub struct EngineController {
 
 impl EngineController {
     /// Hands the change to the engine; `Err` if the engine has stopped.
-    pub fn replace(&self, r: Replacement) -> Result<(), ()> {
-        self.commands.send(Command::Replace(Box::new(r))).map_err(|_| ())
+    pub fn replace(&self, r: Replacement) -> Result<(), EngineStopped> {
+        self.commands
+            .send(Command::Replace(Box::new(r)))
+            .map_err(|_| EngineStopped)
     }
 }
 
@@ -275,7 +292,7 @@ impl Engine {
             let in_flight: usize = self.lanes.iter().flatten().map(Lane::span).sum();
             self.telemetry.in_flight.set(in_flight as i64);
 
-            let wake = self.next_wake().max(last_wake + TICK);
+            let wake = self.next_wake().max(last_wake + tick(&self.probe, self.targets.len()));
             last_wake = now;
             let sleep = wake.saturating_duration_since(Instant::now());
             match commands.recv_timeout(sleep) {

@@ -1,0 +1,417 @@
+//! HTTP(S) GET probe on hyper's low-level client: one fresh connection per request, like
+//! blackbox_exporter, so that what is measured is what a new client would see (connect, TLS
+//! handshake, response) and no pooled state hides a dead endpoint.
+//!
+//! Bounded in every direction because endpoints are untrusted devices: one timeout covers the
+//! whole probe (redirects and body included); at most `max_redirects` redirects, only to the
+//! same scheme, host and port; at most `body_limit` body bytes read, frame by frame, and
+//! dropped as they arrive; hyper's read buffer is capped too.
+//!
+//! TLS uses rustls with the ring provider. Every handshake goes through [`RecordingVerifier`],
+//! which notes the leaf certificate's not-after before verifying, so certificate expiry is
+//! reported even for self-signed devices (`insecure_skip_verify`) and for failed verifications.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::header::{ACCEPT, CONNECTION, HOST, LOCATION, USER_AGENT};
+use hyper_util::rt::TokioIo;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::check::HttpCheck;
+use super::outcome::{Detail, FailureReason, Outcome};
+
+/// hyper's read buffer cap (its minimum is 8 KiB): response heads larger than this are a
+/// protocol error, and body frames are never larger, whatever `body_limit` says.
+const MAX_READ_BUF: usize = 64 * 1024;
+
+/// `User-Agent` sent by every probe, so device logs show who is asking.
+pub(crate) const USER_AGENT_VALUE: &str = concat!("diemcau/", env!("CARGO_PKG_VERSION"));
+
+/// Runs one HTTP(S) check against `target`. Success means a final (non-followed) response
+/// whose status is in `check.expected_status`.
+pub async fn probe(target: IpAddr, check: &HttpCheck) -> Outcome {
+    let start = Instant::now();
+    let seen = Arc::new(CertSeen::default());
+    let mut progress = Progress::default();
+    let result = tokio::time::timeout(check.timeout, run(target, check, &seen, &mut progress)).await;
+    let duration = start.elapsed();
+    let detail = Detail::Http {
+        status: progress.status,
+        tls_cert_not_after: seen.get(),
+        redirects: progress.redirects,
+    };
+    match result {
+        Ok(Ok(status)) if check.status_ok(status) => Outcome::ok(duration, detail),
+        Ok(Ok(status)) => Outcome::fail(duration, FailureReason::BadStatus(status), detail),
+        Ok(Err(reason)) => Outcome::fail(duration, reason, detail),
+        Err(_) => Outcome::fail(duration, FailureReason::Timeout, detail),
+    }
+}
+
+/// What the probe learned so far; kept outside the timed future so a timeout still reports it.
+#[derive(Default)]
+struct Progress {
+    status: u16,
+    redirects: u8,
+}
+
+async fn run(
+    target: IpAddr,
+    check: &HttpCheck,
+    seen: &Arc<CertSeen>,
+    progress: &mut Progress,
+) -> Result<u16, FailureReason> {
+    let port = check.effective_port();
+    let host = check.host.clone().unwrap_or_else(|| target.to_string());
+    let host_header = host_header(&host, port, check.scheme_https);
+    let tls = if check.scheme_https {
+        let connector = tls_connector(check.insecure_skip_verify, seen.clone())?;
+        let name = ServerName::try_from(host.clone())
+            .map_err(|e| FailureReason::Tls(format!("invalid server name {host:?}: {e}")))?;
+        Some((connector, name))
+    } else {
+        None
+    };
+    let mut path = if check.path.is_empty() {
+        "/".to_owned()
+    } else {
+        check.path.clone()
+    };
+    loop {
+        let addr = SocketAddr::new(target, port);
+        let (status, location) = exchange(addr, tls.as_ref(), &host_header, &path, check.body_limit).await?;
+        progress.status = status;
+        if !matches!(status, 301 | 302 | 303 | 307 | 308) || progress.redirects >= check.max_redirects {
+            return Ok(status);
+        }
+        // A redirect we do not follow (elsewhere, or unparsable) makes the 3xx final: it is
+        // then judged against the expected statuses like any other response.
+        let Some(next) = location
+            .as_deref()
+            .and_then(|l| redirect_path(l, check.scheme_https, &host, port, &path))
+        else {
+            return Ok(status);
+        };
+        progress.redirects += 1;
+        path = next;
+    }
+}
+
+/// The Host header: host, bracketed when an IPv6 literal, with the port when not the default.
+fn host_header(host: &str, port: u16, https: bool) -> String {
+    let h = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    if port == if https { 443 } else { 80 } {
+        h
+    } else {
+        format!("{h}:{port}")
+    }
+}
+
+/// Resolves a `Location` to a request path on the same scheme, host and port, or `None` when
+/// it points elsewhere (following it would probe another endpoint) or cannot be parsed.
+fn redirect_path(location: &str, https: bool, host: &str, port: u16, current: &str) -> Option<String> {
+    let loc = location.trim();
+    let scheme = if https { "https" } else { "http" };
+    let absolute;
+    let loc = if let Some(rest) = loc.strip_prefix("//") {
+        absolute = format!("{scheme}://{rest}");
+        absolute.as_str()
+    } else {
+        loc
+    };
+    let candidate = if loc.starts_with('/') {
+        loc.to_owned()
+    } else if let Ok(uri) = loc.parse::<hyper::Uri>()
+        && let Some(s) = uri.scheme_str()
+    {
+        let same_host = uri.host().is_some_and(|h| {
+            h.trim_start_matches('[')
+                .trim_end_matches(']')
+                .eq_ignore_ascii_case(host.trim_start_matches('[').trim_end_matches(']'))
+        });
+        let uri_port = uri
+            .port_u16()
+            .unwrap_or(if s.eq_ignore_ascii_case("https") { 443 } else { 80 });
+        if !s.eq_ignore_ascii_case(scheme) || !same_host || uri_port != port {
+            return None;
+        }
+        uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
+    } else {
+        // Relative reference: resolve against the current path's directory.
+        let base = current.split('?').next().unwrap_or("/");
+        let dir = base.rfind('/').map_or("/", |i| &base[..=i]);
+        format!("{dir}{loc}")
+    };
+    // Only a valid origin-form target is acceptable (no spaces, no fragments sent).
+    let candidate = candidate.split('#').next().unwrap_or("/").to_owned();
+    let parsed = candidate.parse::<hyper::Uri>().ok()?;
+    (parsed.scheme().is_none() && parsed.path().starts_with('/')).then_some(candidate)
+}
+
+/// One request on one new connection; returns the status and the `Location` header.
+async fn exchange(
+    addr: SocketAddr,
+    tls: Option<&(TlsConnector, ServerName<'static>)>,
+    host_header: &str,
+    path: &str,
+    body_limit: usize,
+) -> Result<(u16, Option<String>), FailureReason> {
+    let tcp = TcpStream::connect(addr).await.map_err(|e| FailureReason::from_io(&e))?;
+    // Small request, latency matters: do not let Nagle delay it.
+    let _ = tcp.set_nodelay(true);
+    match tls {
+        Some((connector, name)) => {
+            let stream = connector
+                .connect(name.clone(), tcp)
+                .await
+                .map_err(|e| tls_failure(&e))?;
+            request(TokioIo::new(stream), host_header, path, body_limit).await
+        }
+        None => request(TokioIo::new(tcp), host_header, path, body_limit).await,
+    }
+}
+
+/// Aborts the spawned connection driver when the probe ends (normally or by timeout), so a
+/// slow or hostile server cannot keep a task and a socket alive after the probe.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn request<I>(
+    io: I,
+    host_header: &str,
+    path: &str,
+    body_limit: usize,
+) -> Result<(u16, Option<String>), FailureReason>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        .max_buf_size(MAX_READ_BUF)
+        .handshake::<_, Empty<Bytes>>(io)
+        .await
+        .map_err(|e| hyper_failure(&e))?;
+    let _driver = AbortOnDrop(tokio::spawn(async move {
+        let _ = conn.await;
+    }));
+    let req = Request::get(path)
+        .header(HOST, host_header)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header(ACCEPT, "*/*")
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| FailureReason::Protocol(format!("cannot build request: {e}")))?;
+    let resp = sender.send_request(req).await.map_err(|e| hyper_failure(&e))?;
+    let status = resp.status().as_u16();
+    let location = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Read (and drop) the body frame by frame up to the cap: the transfer time is part of
+    // what a user would wait for, but a huge or endless body must not cost memory or time.
+    let mut body = resp.into_body();
+    let mut read = 0usize;
+    while read < body_limit {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read = read.saturating_add(data.len());
+                }
+            }
+            Some(Err(e)) => return Err(hyper_failure(&e)),
+        }
+    }
+    Ok((status, location))
+}
+
+/// Maps a hyper error: socket errors keep their class, TLS errors stay TLS, anything else is
+/// the peer not speaking HTTP properly.
+fn hyper_failure(e: &hyper::Error) -> FailureReason {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return FailureReason::Tls(tls.to_string());
+            }
+            return FailureReason::from_io(io);
+        }
+        source = s.source();
+    }
+    FailureReason::Protocol(e.to_string())
+}
+
+/// Any failure during the TLS handshake is a TLS failure (the TCP connection was up).
+pub(crate) fn tls_failure(e: &std::io::Error) -> FailureReason {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(tls) => FailureReason::Tls(tls.to_string()),
+        None => FailureReason::Tls(format!("handshake: {e}")),
+    }
+}
+
+/// The leaf certificate's not-after, written by the verifier during the handshake.
+#[derive(Debug, Default)]
+pub(crate) struct CertSeen(Mutex<Option<SystemTime>>);
+
+impl CertSeen {
+    pub(crate) fn get(&self) -> Option<SystemTime> {
+        self.0.lock().map(|g| *g).unwrap_or(None)
+    }
+
+    fn set(&self, t: Option<SystemTime>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = t;
+        }
+    }
+}
+
+/// A certificate's not-after, or `None` when the DER does not parse.
+pub(crate) fn cert_not_after(der: &[u8]) -> Option<SystemTime> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let ts = cert.validity().not_after.timestamp();
+    if ts >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(ts.unsigned_abs()))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_secs(ts.unsigned_abs()))
+    }
+}
+
+fn provider() -> &'static Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
+/// The WebPKI verifier over the bundled Mozilla roots, built once.
+fn webpki_verifier() -> Result<Arc<WebPkiServerVerifier>, FailureReason> {
+    static VERIFIER: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider().clone())
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(FailureReason::Tls)
+}
+
+/// Records the leaf's not-after, then verifies with WebPKI, or (insecure) accepts any
+/// certificate while still checking that the server holds the certificate's key.
+#[derive(Debug)]
+struct RecordingVerifier {
+    inner: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+    seen: Arc<CertSeen>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.seen.set(cert_not_after(end_entity));
+        match &self.inner {
+            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            None => Ok(ServerCertVerified::assertion()),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A TLS connector for one probe whose verifier writes the leaf's not-after into `seen`.
+pub(crate) fn tls_connector(insecure_skip_verify: bool, seen: Arc<CertSeen>) -> Result<TlsConnector, FailureReason> {
+    let inner = if insecure_skip_verify {
+        None
+    } else {
+        Some(webpki_verifier()?)
+    };
+    let verifier = RecordingVerifier {
+        inner,
+        algorithms: provider().signature_verification_algorithms,
+        seen,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(provider().clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FailureReason::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_same_origin() {
+        let r = |l: &str| redirect_path(l, false, "10.0.0.1", 8080, "/a/b?x=1");
+        assert_eq!(r("/ok").as_deref(), Some("/ok"));
+        assert_eq!(r("c").as_deref(), Some("/a/c"));
+        assert_eq!(r("http://10.0.0.1:8080/z?q").as_deref(), Some("/z?q"));
+        assert_eq!(r("//10.0.0.1:8080/z").as_deref(), Some("/z"));
+        assert_eq!(r("/x#frag").as_deref(), Some("/x"));
+        assert_eq!(r("http://10.0.0.2:8080/z"), None);
+        assert_eq!(r("http://10.0.0.1/z"), None);
+        assert_eq!(r("https://10.0.0.1:8080/z"), None);
+        assert_eq!(r("/bad path"), None);
+        assert_eq!(
+            redirect_path("http://[::1]:80/v6", false, "::1", 80, "/").as_deref(),
+            Some("/v6")
+        );
+    }
+
+    #[test]
+    fn host_header_brackets_ipv6_and_adds_odd_ports() {
+        assert_eq!(host_header("::1", 80, false), "[::1]");
+        assert_eq!(host_header("a.vn", 8443, true), "a.vn:8443");
+        assert_eq!(host_header("a.vn", 443, true), "a.vn");
+    }
+}

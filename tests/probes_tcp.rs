@@ -1,0 +1,124 @@
+//! TCP connect probe against real sockets: an open port, a closed port (refused), and —
+//! inside a private user+network namespace where nftables drops the SYN — a timeout, plus an
+//! unreachable network. The namespace part re-executes this test binary under `unshare -rn`
+//! (PROBES_TCP_IN_NS marks the inner run), so nothing touches the host's network.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diemcau::probe::check::{Check, TcpCheck};
+use diemcau::probe::outcome::{Detail, FailureReason};
+use diemcau::probe::tcp;
+
+const INNER: &str = "PROBES_TCP_IN_NS";
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn check(port: u16, timeout_ms: u64) -> TcpCheck {
+    TcpCheck {
+        port,
+        timeout: Duration::from_millis(timeout_ms),
+    }
+}
+
+#[tokio::test]
+async fn open_port_succeeds_with_connect_time() {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
+    assert!(o.success, "{o:?}");
+    assert_eq!((o.failure, o.detail), (None, Detail::Tcp));
+    assert!(o.duration < Duration::from_millis(500));
+    assert_eq!(Check::Tcp(check(port, 1)).kind(), "tcp");
+}
+
+#[tokio::test]
+async fn closed_port_is_refused_at_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
+    assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
+    assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"));
+    assert!(o.duration < Duration::from_millis(500));
+}
+
+/// Runs the namespace half of this file's tests in a child under `unshare -rn`; returns
+/// false (skip) when namespaces or nft are unavailable outside CI.
+fn run_in_namespace(test: &str) -> bool {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    for tool in ["unshare", "nft", "ip"] {
+        let ok = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(!ci, "{tool} is required in CI");
+            eprintln!("SKIPPED: {tool} is not installed");
+            return false;
+        }
+    }
+    let usable = Command::new("unshare").args(["-rn", "true"]).status();
+    if !usable.as_ref().is_ok_and(|s| s.success()) {
+        assert!(!ci, "CI=true but `unshare -rn` fails: {usable:?}");
+        eprintln!("SKIPPED: `unshare -rn` unavailable ({usable:?})");
+        return false;
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let t = Instant::now();
+    let status = Command::new("unshare")
+        .arg("-rn")
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .status()
+        .expect("spawn unshare");
+    assert!(status.success(), "{test} failed inside the namespace: {status}");
+    assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
+    true
+}
+
+fn sh(cmd: &str, stdin: &str) {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let st = child.wait().expect("wait");
+    assert!(st.success(), "`{cmd}` failed: {st}");
+}
+
+#[tokio::test]
+async fn dropped_syn_times_out_and_no_route_is_unreachable() {
+    if std::env::var_os(INNER).is_none() {
+        run_in_namespace("dropped_syn_times_out_and_no_route_is_unreachable");
+        return;
+    }
+    sh("ip link set lo up", "");
+    sh(
+        "nft -f -",
+        "table inet t {\n  chain out {\n    type filter hook output priority 0;\n    tcp dport 9 drop\n  }\n}\n",
+    );
+    // Something listens on 9, so only the drop rule can explain a timeout.
+    let _l = tokio::net::TcpListener::bind("127.0.0.1:9").await.expect("bind :9");
+    let t = Instant::now();
+    let o = tcp::probe(LOCALHOST, &check(9, 800)).await;
+    assert_eq!(o.failure, Some(FailureReason::Timeout), "{o:?}");
+    assert!(t.elapsed() >= Duration::from_millis(790) && t.elapsed() < Duration::from_secs(3));
+    assert!(o.duration >= Duration::from_millis(790));
+
+    // Only loopback exists in the namespace: any other network has no route.
+    let far = SocketAddr::from(([192, 0, 2, 1], 80));
+    let o = tcp::probe(far.ip(), &check(far.port(), 800)).await;
+    assert_eq!(o.failure, Some(FailureReason::Unreachable), "{o:?}");
+    assert!(o.duration < Duration::from_millis(500));
+}
