@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use crate::blackbox::ProbeModules;
 use crate::config::Config;
 use crate::metrics::DaemonMetrics;
 use crate::model::EndpointId;
@@ -32,7 +33,12 @@ pub async fn run(
     for s in [&sockets.v4, &sockets.v6].into_iter().flatten() {
         tracing::info!(family = s.family.name(), kind = s.kind.name(), "ICMP socket open");
     }
-    let monitor = Arc::new(Monitor::new(&config.endpoints, config.health.clone(), metrics.clone()));
+    let monitor = Arc::new(Monitor::new(
+        &config.endpoints,
+        config.health.clone(),
+        &config.checks,
+        metrics.clone(),
+    ));
     let engine = engine::start(
         targets,
         &config.probe,
@@ -52,9 +58,18 @@ pub async fn run(
     let listener = tokio::net::TcpListener::from_std(listener)?;
     tracing::info!(address = %listener.local_addr()?, "web server listening");
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let sip = crate::probe::sip::SipClient::new()
+        .await
+        .context("opening the SIP client's UDP sockets")?;
+    let modules = Arc::new(std::sync::RwLock::new(Arc::new(ProbeModules {
+        probe: config.probe.clone(),
+        checks: config.checks.clone(),
+        sip: sip.clone(),
+    })));
     let app = AppState {
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
+        modules: modules.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -62,6 +77,9 @@ pub async fn run(
     let server = tokio::spawn(server::serve(listener, app, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
+    let services = Arc::new(std::sync::Mutex::new(Some(ServiceRunner::start(
+        &config, &monitor, &sip, &metrics,
+    ))));
     let reloader = Reloader {
         path: config.source.clone(),
         open_families: [sockets_open[0], sockets_open[1]],
@@ -69,6 +87,9 @@ pub async fn run(
         metrics: metrics.clone(),
         monitor: monitor.clone(),
         engine: engine.controller(),
+        services: services.clone(),
+        sip,
+        modules,
     };
     let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
@@ -79,6 +100,10 @@ pub async fn run(
     let _ = server.await;
     reloader.abort();
     sighup.abort();
+    let runner = services.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(r) = runner {
+        r.stop().await;
+    }
     tokio::task::spawn_blocking(move || engine.stop()).await?;
     tracing::info!("stopped");
     Ok(())
@@ -98,6 +123,38 @@ async fn forward_sighup(reload: mpsc::Sender<ReloadRequest>) {
     }
 }
 
+/// The running service-check scheduler; replaced as a whole on reload.
+struct ServiceRunner {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServiceRunner {
+    fn start(
+        config: &Config,
+        monitor: &Arc<Monitor>,
+        sip: &Arc<crate::probe::sip::SipClient>,
+        metrics: &Arc<DaemonMetrics>,
+    ) -> ServiceRunner {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(crate::service::run(
+            monitor.clone(),
+            Arc::new(config.checks.clone()),
+            config.endpoints.clone(),
+            sip.clone(),
+            metrics.clone(),
+            rx,
+        ));
+        ServiceRunner { stop, task }
+    }
+
+    /// Stops scheduling; attempts already running finish and report on their own.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 /// Applies config reloads one at a time: validate first (an invalid config changes nothing and
 /// sets `diemcau_config_last_reload_successful` to 0), then switch the engine and the monitor
 /// to the new inventory by endpoint id.
@@ -108,6 +165,9 @@ struct Reloader {
     monitor: Arc<Monitor>,
     engine: EngineController,
     open_families: [bool; 2],
+    services: Arc<std::sync::Mutex<Option<ServiceRunner>>>,
+    sip: Arc<crate::probe::sip::SipClient>,
+    modules: Arc<std::sync::RwLock<Arc<ProbeModules>>>,
 }
 
 impl Reloader {
@@ -177,13 +237,14 @@ impl Reloader {
         let monitor = self.monitor.clone();
         let endpoints = new.endpoints.clone();
         let policy = new.health.clone();
+        let checks = new.checks.clone();
         let replacement = Replacement {
             targets,
             carried_from,
             probe: new.probe.clone(),
             new_sockets,
             on_applied: Box::new(move |carried| {
-                monitor.apply_reload(&endpoints, carried, policy);
+                monitor.apply_reload(&endpoints, carried, policy, &checks);
                 let _ = applied_tx.send(());
             }),
         };
@@ -191,6 +252,17 @@ impl Reloader {
         applied_rx
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
+        let old = self.services.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(r) = old {
+            r.stop().await;
+        }
+        let runner = ServiceRunner::start(&new, &self.monitor, &self.sip, &self.metrics);
+        *self.services.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner);
+        *self.modules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ProbeModules {
+            probe: new.probe.clone(),
+            checks: new.checks.clone(),
+            sip: self.sip.clone(),
+        });
         self.current = new;
         Ok(format!(
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"

@@ -6,6 +6,7 @@
 //! [`monitor`] (per-endpoint [`health`] state, figures) → [`metrics`] and [`server`] (HTTP).
 //! [`daemon::run`] wires them together; `src/main.rs` is only the command line.
 
+pub mod blackbox;
 pub mod config;
 pub mod daemon;
 pub mod demo;
@@ -22,4 +23,6 @@ pub mod probe;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod service;
 pub mod sla;
+pub mod web_security;

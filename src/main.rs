@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use diemcau::config::{Config, ProbeConfig, SocketPreference};
 use diemcau::inventory_gen::{self, Era, GenerateOptions};
+use diemcau::probe::check::{Check, HttpCheck, SipCheck, SipTransport, TcpCheck};
+use diemcau::probe::outcome::Detail;
 
 #[derive(Parser)]
 #[command(
@@ -86,6 +88,24 @@ enum Command {
         timeout: Duration,
         #[arg(long, value_enum, default_value = "auto")]
         socket: SocketArg,
+        /// What to probe: ICMP echo, a TCP connect, an HTTP(S) GET or a SIP OPTIONS request.
+        #[arg(long, value_enum, default_value = "icmp")]
+        kind: KindArg,
+        /// Port for tcp/http/sip (defaults: http 80, https 443, sip 5060, sips 5061).
+        #[arg(long)]
+        port: Option<u16>,
+        /// http: use TLS.
+        #[arg(long)]
+        https: bool,
+        /// http: request path.
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// http, sip over TLS: accept any certificate (self-signed devices).
+        #[arg(long)]
+        insecure: bool,
+        /// sip: transport.
+        #[arg(long, value_enum, default_value = "udp")]
+        transport: TransportArg,
         #[arg(long, hide = true)]
         private_netns: bool,
     },
@@ -94,6 +114,21 @@ enum Command {
         #[command(subcommand)]
         command: InventoryCommand,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum KindArg {
+    Icmp,
+    Tcp,
+    Http,
+    Sip,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TransportArg {
+    Udp,
+    Tcp,
+    Tls,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -174,9 +209,49 @@ fn main() -> ExitCode {
             spacing,
             timeout,
             socket,
+            kind,
+            port,
+            https,
+            path,
+            insecure,
+            transport,
             private_netns,
         } => {
             init_logging("warn", LogFormat::Text);
+            if kind != KindArg::Icmp {
+                let check = match kind {
+                    KindArg::Tcp => match port {
+                        Some(port) => Check::Tcp(TcpCheck { port, timeout }),
+                        None => {
+                            eprintln!("--kind tcp needs --port");
+                            return ExitCode::from(2);
+                        }
+                    },
+                    KindArg::Http => Check::Http(HttpCheck {
+                        scheme_https: https,
+                        port,
+                        path,
+                        timeout,
+                        insecure_skip_verify: insecure,
+                        ..HttpCheck::default()
+                    }),
+                    _ => {
+                        let transport = match transport {
+                            TransportArg::Udp => SipTransport::Udp,
+                            TransportArg::Tcp => SipTransport::Tcp,
+                            TransportArg::Tls => SipTransport::Tls,
+                        };
+                        Check::Sip(SipCheck {
+                            transport,
+                            port: port.unwrap_or(transport.default_port()),
+                            timeout,
+                            user: "ping".into(),
+                            insecure_skip_verify: insecure,
+                        })
+                    }
+                };
+                return service_probe_cmd(&address, check, private_netns);
+            }
             let socket = match socket {
                 SocketArg::Auto => SocketPreference::Auto,
                 SocketArg::Dgram => SocketPreference::Dgram,
@@ -323,6 +398,72 @@ fn check(path: &PathBuf) -> ExitCode {
         println!("{province:<40} {carrier:<10} {n:>9}");
     }
     ExitCode::SUCCESS
+}
+
+fn resolve(address: &str) -> Option<IpAddr> {
+    match address.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => (address, 0).to_socket_addrs().ok()?.next().map(|a| a.ip()),
+    }
+}
+
+/// `diemcau probe --kind tcp|http|sip`: one attempt, printed; exit 0 success, 1 failure.
+fn service_probe_cmd(address: &str, check: Check, private_netns: bool) -> ExitCode {
+    let Some(ip) = resolve(address) else {
+        eprintln!("{address:?} is neither an IP address nor a host name that resolves");
+        return ExitCode::from(2);
+    };
+    if private_netns && let Err(e) = diemcau::netns::enter_private_network() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let sip = diemcau::probe::sip::SipClient::new().await?;
+        Ok::<_, std::io::Error>(diemcau::service::attempt(&check, ip, &sip).await)
+    });
+    match outcome {
+        Ok(o) => {
+            let detail = match &o.detail {
+                Detail::Http {
+                    status,
+                    tls_cert_not_after,
+                    redirects,
+                } => format!(
+                    ", HTTP {status}, {redirects} redirects{}",
+                    tls_cert_not_after
+                        .map(|t| format!(", certificate valid until {}", humantime::format_rfc3339_seconds(t)))
+                        .unwrap_or_default()
+                ),
+                Detail::Sip { status, reason } => format!(", SIP {status} {reason}"),
+                Detail::Tcp | Detail::None => String::new(),
+            };
+            let verdict = match &o.failure {
+                None => "success".to_string(),
+                Some(f) => format!("failure ({f})"),
+            };
+            println!(
+                "{ip} {}: {verdict} in {:.3} ms{detail}",
+                check.kind(),
+                o.duration.as_secs_f64() * 1e3
+            );
+            if o.success {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("cannot open the SIP client's sockets: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn probe_cmd(address: &str, probe: &ProbeConfig, private_netns: bool) -> ExitCode {

@@ -43,6 +43,8 @@ pub struct Endpoint {
     pub address: IpAddr,
     /// The host name as written in the inventory, when the address was not a literal.
     pub host: Option<Arc<str>>,
+    /// Service checks beyond ICMP (ids into the config's named checks).
+    pub checks: Arc<[u16]>,
 }
 
 /// The figures of one completed round of echo requests to one endpoint.

@@ -1,18 +1,25 @@
-//! The live picture of every endpoint: health, last round, counters. The ICMP engine feeds it
-//! rounds (through [`MonitorSink`]); the HTTP server reads it for /metrics and status pages.
+//! The live picture of every endpoint: health, last round, service checks, counters. The ICMP
+//! engine feeds it rounds (through [`MonitorSink`]), the service-check scheduler feeds it
+//! check outcomes; the HTTP server reads it for /metrics, the status page and the API.
+//!
+//! An endpoint's state combines its deciding checks: Down if any deciding check is down,
+//! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::core::Collector;
 use prometheus::{Histogram, IntGauge};
 
+use crate::config::checks::{ChecksConfig, ICMP};
 use crate::health::{Health, HealthPolicy, State};
 use crate::metrics::DaemonMetrics;
 use crate::metrics::endpoint_text::label_set;
-use crate::model::{Endpoint, RoundStats};
+use crate::model::{Endpoint, EndpointId, RoundStats};
 use crate::probe::icmp::RoundSink;
+use crate::probe::outcome::{Detail, Outcome};
 
 /// Prometheus handles for an endpoint's region, resolved once.
 struct RegionHandles {
@@ -20,11 +27,77 @@ struct RegionHandles {
     by_state: [IntGauge; 4],
 }
 
+/// The damped state of one service check (same `down_after`/`up_after` as ICMP rounds).
+#[derive(Clone, Debug)]
+pub struct CheckView {
+    pub name: Arc<str>,
+    pub decides: bool,
+    pub state: State,
+    failing: u32,
+    passing: u32,
+    pub last: Option<Outcome>,
+    pub attempts: u64,
+    pub failures: u64,
+}
+
+impl CheckView {
+    fn new(name: Arc<str>, decides: bool) -> CheckView {
+        CheckView {
+            name,
+            decides,
+            state: State::Unknown,
+            failing: 0,
+            passing: 0,
+            last: None,
+            attempts: 0,
+            failures: 0,
+        }
+    }
+
+    fn observe(&mut self, outcome: Outcome, policy: &HealthPolicy) {
+        self.attempts += 1;
+        if outcome.success {
+            self.failing = 0;
+            self.passing = self.passing.saturating_add(1);
+            if self.state != State::Down || self.passing >= policy.up_after {
+                self.state = State::Up;
+            }
+        } else {
+            self.failures += 1;
+            self.passing = 0;
+            self.failing = self.failing.saturating_add(1);
+            if self.failing >= policy.down_after {
+                self.state = State::Down;
+            }
+        }
+        self.last = Some(outcome);
+    }
+
+    /// HTTP or SIP status of the last attempt, when one arrived.
+    pub fn status_code(&self) -> Option<u16> {
+        match self.last.as_ref()?.detail {
+            Detail::Http { status, .. } | Detail::Sip { status, .. } if status > 0 => Some(status),
+            _ => None,
+        }
+    }
+
+    pub fn cert_not_after(&self) -> Option<SystemTime> {
+        match self.last.as_ref()?.detail {
+            Detail::Http { tls_cert_not_after, .. } => tls_cert_not_after,
+            _ => None,
+        }
+    }
+}
+
 pub struct EndpointView {
     pub endpoint: Endpoint,
     /// `{endpoint="…",province="…",…}`, escaped once at load.
     pub label_text: Box<str>,
-    pub health: Health,
+    /// The endpoint's combined state.
+    pub state: State,
+    /// ICMP health (its own state, quality window).
+    pub icmp: Health,
+    pub checks: Vec<CheckView>,
     pub last: Option<RoundStats>,
     pub packets_sent: u64,
     pub packets_received: u64,
@@ -34,33 +107,88 @@ pub struct EndpointView {
     region: RegionHandles,
 }
 
+impl EndpointView {
+    /// The deciding checks that are failing now (for the status page and transition causes).
+    pub fn failing_checks(&self, icmp_decides: bool) -> Vec<&str> {
+        let mut v = Vec::new();
+        if icmp_decides && self.icmp.state == State::Down {
+            v.push(ICMP);
+        }
+        v.extend(
+            self.checks
+                .iter()
+                .filter(|c| c.decides && c.state == State::Down)
+                .map(|c| &*c.name),
+        );
+        v
+    }
+}
+
+/// A state change, handed to the transition hook (the ledger).
+#[derive(Clone, Debug)]
+pub struct TransitionEvent {
+    pub endpoint: EndpointId,
+    pub from: State,
+    pub to: State,
+    pub at: SystemTime,
+    /// The check whose result caused the change ("icmp", a service check's name).
+    pub check: Arc<str>,
+    pub reason: String,
+}
+
+pub type TransitionHook = Box<dyn Fn(&TransitionEvent) + Send + Sync>;
+
 pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
     pub policy: HealthPolicy,
+    pub icmp_decides: bool,
+    index: HashMap<EndpointId, usize>,
     awaiting_first_round: usize,
+}
+
+impl MonitorState {
+    pub fn position(&self, id: &EndpointId) -> Option<usize> {
+        self.index.get(id).copied()
+    }
 }
 
 pub struct Monitor {
     state: Mutex<MonitorState>,
     pub metrics: Arc<DaemonMetrics>,
     ready: AtomicBool,
+    hook: OnceLock<TransitionHook>,
+    icmp_name: Arc<str>,
 }
 
 impl Monitor {
-    pub fn new(endpoints: &[Endpoint], policy: HealthPolicy, metrics: Arc<DaemonMetrics>) -> Monitor {
-        let views: Vec<EndpointView> = endpoints.iter().map(|e| new_view(e, &metrics)).collect();
+    pub fn new(
+        endpoints: &[Endpoint],
+        policy: HealthPolicy,
+        checks: &ChecksConfig,
+        metrics: Arc<DaemonMetrics>,
+    ) -> Monitor {
+        let views: Vec<EndpointView> = endpoints.iter().map(|e| new_view(e, checks, &metrics)).collect();
         metrics.endpoints.set(views.len() as i64);
         let ready = views.is_empty();
         metrics.ready.set(i64::from(ready));
         Monitor {
             state: Mutex::new(MonitorState {
                 awaiting_first_round: views.len(),
+                index: index_of(&views),
                 endpoints: views,
                 policy,
+                icmp_decides: checks.icmp_decides,
             }),
             metrics,
             ready: AtomicBool::new(ready),
+            hook: OnceLock::new(),
+            icmp_name: ICMP.into(),
         }
+    }
+
+    /// Where every state change goes besides metrics and logs (set once, e.g. the ledger).
+    pub fn set_transition_hook(&self, hook: TransitionHook) {
+        let _ = self.hook.set(hook);
     }
 
     /// The state, for readers. Hold the guard briefly: the engine waits on it.
@@ -75,10 +203,16 @@ impl Monitor {
     }
 
     /// Switches to a changed inventory. Carried endpoints (same id) keep health, counters and
-    /// history; changed labels move them to their new region; added ones start Unknown;
-    /// removed ones leave every series. Runs on the engine thread (see
-    /// [`crate::probe::icmp::Replacement::on_applied`]), so no round is misattributed.
-    pub fn apply_reload(&self, endpoints: &[Endpoint], carried_from: &[Option<usize>], policy: HealthPolicy) {
+    /// history, and the checks they still have (by name); changed labels move them to their new
+    /// region; added ones start Unknown; removed ones leave every series. Runs on the engine
+    /// thread (see [`crate::probe::icmp::Replacement::on_applied`]), so no round is misattributed.
+    pub fn apply_reload(
+        &self,
+        endpoints: &[Endpoint],
+        carried_from: &[Option<usize>],
+        policy: HealthPolicy,
+        checks: &ChecksConfig,
+    ) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut old: Vec<Option<EndpointView>> = std::mem::take(&mut state.endpoints).into_iter().map(Some).collect();
@@ -88,27 +222,46 @@ impl Monitor {
             views.push(match carried {
                 Some(mut v) => {
                     if v.endpoint.labels != e.labels {
-                        let fresh = new_view(e, &self.metrics);
+                        let fresh = new_view(e, checks, &self.metrics);
                         // new_view counted it Unknown in its new region; move the count to its state.
                         fresh.region.by_state[State::Unknown as usize].dec();
-                        fresh.region.by_state[v.health.state as usize].inc();
-                        v.region.by_state[v.health.state as usize].dec();
+                        fresh.region.by_state[v.state as usize].inc();
+                        v.region.by_state[v.state as usize].dec();
                         v.region = fresh.region;
                         v.label_text = fresh.label_text;
-                    } else if v.endpoint.id != e.id {
-                        v.label_text = label_set(e).into_boxed_str();
                     }
+                    let mut old_checks = std::mem::take(&mut v.checks);
+                    v.checks = check_views(e, checks)
+                        .into_iter()
+                        .map(|fresh| match old_checks.iter().position(|c| c.name == fresh.name) {
+                            Some(i) => CheckView {
+                                decides: fresh.decides,
+                                ..old_checks.swap_remove(i)
+                            },
+                            None => fresh,
+                        })
+                        .collect();
                     v.endpoint = e.clone();
                     v
                 }
-                None => new_view(e, &self.metrics),
+                None => new_view(e, checks, &self.metrics),
             });
         }
         for v in old.into_iter().flatten() {
-            v.region.by_state[v.health.state as usize].dec();
+            v.region.by_state[v.state as usize].dec();
         }
-        // Regions left without endpoints lose their series (e.g. provinces merged in a reform).
-        let live: std::collections::HashSet<(&str, &str)> = views
+        self.drop_empty_regions(&views);
+        state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
+        state.index = index_of(&views);
+        state.endpoints = views;
+        state.policy = policy;
+        state.icmp_decides = checks.icmp_decides;
+        self.metrics.endpoints.set(state.endpoints.len() as i64);
+    }
+
+    /// Regions left without endpoints lose their series (e.g. provinces merged in a reform).
+    fn drop_empty_regions(&self, views: &[EndpointView]) {
+        let live: HashSet<(&str, &str)> = views
             .iter()
             .map(|v| (&*v.endpoint.labels.province, &*v.endpoint.labels.carrier))
             .collect();
@@ -128,13 +281,9 @@ impl Monitor {
                 }
             }
         }
-        state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
-        state.endpoints = views;
-        state.policy = policy;
-        self.metrics.endpoints.set(state.endpoints.len() as i64);
     }
 
-    fn record(&self, index: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
+    fn record_round(&self, index: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(view) = state.endpoints.get_mut(index) else {
@@ -148,28 +297,17 @@ impl Monitor {
         for rtt in rtts.iter().filter(|r| !r.is_nan()) {
             view.region.rtt.observe(f64::from(*rtt));
         }
-        if let Some(t) = view.health.observe(stats, &state.policy) {
-            view.transitions += 1;
-            view.last_transition = Some(at);
-            view.region.by_state[t.from as usize].dec();
-            view.region.by_state[t.to as usize].inc();
-            self.metrics
-                .transitions
-                .with_label_values(&[t.from.as_str(), t.to.as_str()])
-                .inc();
-            let e = &view.endpoint;
-            tracing::info!(
-                endpoint = %e.id, province = %e.labels.province, district = %e.labels.district,
-                commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
-                from = t.from.as_str(), to = t.to.as_str(), loss = stats.loss_ratio(),
-                "endpoint state changed"
-            );
-        }
+        view.icmp.observe(stats, &state.policy);
+        let reason = if stats.received == 0 {
+            format!("no echo reply in {} requests", stats.sent)
+        } else {
+            format!("{:.0}% loss", stats.loss_ratio() * 100.0)
+        };
+        self.settle(view, state.icmp_decides, at, &self.icmp_name, reason);
         self.metrics.rounds.inc();
         if first {
             state.awaiting_first_round = state.awaiting_first_round.saturating_sub(1);
-            if state.awaiting_first_round == 0 {
-                self.ready.store(true, Ordering::Relaxed);
+            if state.awaiting_first_round == 0 && !self.ready.swap(true, Ordering::Relaxed) {
                 self.metrics.ready.set(1);
                 tracing::info!(
                     endpoints = state.endpoints.len(),
@@ -178,16 +316,108 @@ impl Monitor {
             }
         }
     }
+
+    /// Folds one service-check outcome in.
+    pub fn record_check(&self, id: &EndpointId, check: &str, outcome: Outcome, at: SystemTime) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(index) = state.position(id) else { return };
+        let view = &mut state.endpoints[index];
+        let Some(cv) = view.checks.iter_mut().find(|c| &*c.name == check) else {
+            return;
+        };
+        let reason = match &outcome.failure {
+            Some(f) => format!("{check}: {f}"),
+            None => format!("{check}: ok"),
+        };
+        let name = cv.name.clone();
+        cv.observe(outcome, &state.policy);
+        self.settle(view, state.icmp_decides, at, &name, reason);
+    }
+
+    /// Recomputes the combined state; counts, logs and hands on a change.
+    fn settle(&self, view: &mut EndpointView, icmp_decides: bool, at: SystemTime, check: &Arc<str>, reason: String) {
+        let to = combined(&view.icmp, icmp_decides, &view.checks);
+        let from = view.state;
+        if to == from {
+            return;
+        }
+        view.state = to;
+        view.transitions += 1;
+        view.last_transition = Some(at);
+        view.region.by_state[from as usize].dec();
+        view.region.by_state[to as usize].inc();
+        self.metrics
+            .transitions
+            .with_label_values(&[from.as_str(), to.as_str()])
+            .inc();
+        let e = &view.endpoint;
+        tracing::info!(
+            endpoint = %e.id, province = %e.labels.province, district = %e.labels.district,
+            commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
+            from = from.as_str(), to = to.as_str(), check = %check, reason = %reason,
+            "endpoint state changed"
+        );
+        if let Some(hook) = self.hook.get() {
+            hook(&TransitionEvent {
+                endpoint: e.id.clone(),
+                from,
+                to,
+                at,
+                check: check.clone(),
+                reason,
+            });
+        }
+    }
 }
 
-fn new_view(e: &Endpoint, metrics: &DaemonMetrics) -> EndpointView {
+/// Down if any deciding check is down; Unknown while no deciding check has a result;
+/// Degraded when ICMP quality is degraded; otherwise Up.
+fn combined(icmp: &Health, icmp_decides: bool, checks: &[CheckView]) -> State {
+    let icmp_state = icmp_decides.then_some(icmp.state);
+    let states = checks.iter().filter(|c| c.decides).map(|c| c.state).chain(icmp_state);
+    let (mut down, mut known) = (false, false);
+    for s in states {
+        down |= s == State::Down;
+        known |= s != State::Unknown;
+    }
+    if down {
+        State::Down
+    } else if !known {
+        State::Unknown
+    } else if icmp.state == State::Degraded {
+        State::Degraded
+    } else {
+        State::Up
+    }
+}
+
+fn index_of(views: &[EndpointView]) -> HashMap<EndpointId, usize> {
+    views
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.endpoint.id.clone(), i))
+        .collect()
+}
+
+fn check_views(e: &Endpoint, checks: &ChecksConfig) -> Vec<CheckView> {
+    e.checks
+        .iter()
+        .filter_map(|id| checks.named.get(usize::from(*id)))
+        .map(|c| CheckView::new(c.name.clone(), c.decides))
+        .collect()
+}
+
+fn new_view(e: &Endpoint, checks: &ChecksConfig, metrics: &DaemonMetrics) -> EndpointView {
     let (p, c) = (&*e.labels.province, &*e.labels.carrier);
     let by_state = State::ALL.map(|s| metrics.region_endpoints.with_label_values(&[p, c, s.as_str()]));
     by_state[State::Unknown as usize].inc();
     EndpointView {
         label_text: label_set(e).into_boxed_str(),
+        checks: check_views(e, checks),
         endpoint: e.clone(),
-        health: Health::default(),
+        state: State::Unknown,
+        icmp: Health::default(),
         last: None,
         packets_sent: 0,
         packets_received: 0,
@@ -211,6 +441,6 @@ pub struct MonitorSink(pub Arc<Monitor>);
 
 impl RoundSink for MonitorSink {
     fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
-        self.0.record(endpoint, stats, rtts, at);
+        self.0.record_round(endpoint, stats, rtts, at);
     }
 }

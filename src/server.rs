@@ -40,6 +40,8 @@ pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 pub struct AppState {
     pub monitor: Arc<Monitor>,
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// Settings for /probe; swapped on reload.
+    pub modules: Arc<std::sync::RwLock<Arc<crate::blackbox::ProbeModules>>>,
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
@@ -108,6 +110,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
             }
         }
         (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
+        (&Method::GET | &Method::HEAD, "/probe") => blackbox_probe(&app, req.uri().query().unwrap_or("")).await,
         (_, "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload") => {
             let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -130,6 +133,25 @@ async fn reload(app: &AppState) -> Response<HttpBody> {
             &format!("config not reloaded, the old one stays in force:\n{e}"),
         ),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
+
+async fn blackbox_probe(app: &AppState, query: &str) -> Response<HttpBody> {
+    let (target, module) = match crate::blackbox::parse_query(query) {
+        Ok(q) => q,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+    };
+    let modules = app.modules.read().unwrap_or_else(|p| p.into_inner()).clone();
+    match crate::blackbox::probe(&modules, &target, &module).await {
+        Ok(body) => {
+            let mut r = text(StatusCode::OK, &body);
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
+        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     }
 }
 
@@ -161,6 +183,7 @@ const LANDING_PAGE: &str = r#"<!doctype html>
 <li><a href="metrics">/metrics</a> — Prometheus metrics</li>
 <li><a href="-/healthy">/-/healthy</a> — liveness</li>
 <li><a href="-/ready">/-/ready</a> — readiness (after the first full round)</li>
+<li><a href="probe?target=127.0.0.1&amp;module=icmp">/probe?target=…&amp;module=…</a> — blackbox_exporter-style probe</li>
 </ul></body></html>
 "#;
 

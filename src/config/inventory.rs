@@ -9,11 +9,16 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::checks::ChecksConfig;
 use super::error::{LoadError, Problem};
 use crate::model::{Endpoint, EndpointId, Labels};
 
 /// The columns every inventory has, in any order. The header names are a contract.
 pub const REQUIRED_COLUMNS: [&str; 6] = ["id", "province", "district", "commune", "carrier", "address"];
+
+/// Optional columns: `checks` lists the endpoint's service checks (`sip;web`), overriding the
+/// `[checks]` defaults for its carrier.
+pub const OPTIONAL_COLUMNS: [&str; 1] = ["checks"];
 
 /// An inventory row before host names are resolved.
 #[derive(Clone, Debug)]
@@ -22,6 +27,7 @@ pub struct Row {
     pub id: String,
     pub labels: Labels,
     pub address: RowAddress,
+    pub checks: Arc<[u16]>,
 }
 
 #[derive(Clone, Debug)]
@@ -50,13 +56,15 @@ impl Interner {
 }
 
 /// Reads one inventory file's rows, appending problems to `errors`.
-pub fn read_rows(
-    file: &Path,
-    bytes: &[u8],
-    seen: &mut SeenIds,
-    interner: &mut Interner,
-    errors: &mut LoadError,
-) -> Vec<Row> {
+/// What rows need from the rest of the load: ids seen so far (duplicates across files), the
+/// label interner, and the named checks a `checks` cell may list.
+pub struct RowContext<'a> {
+    pub seen: SeenIds,
+    pub interner: Interner,
+    pub checks: &'a ChecksConfig,
+}
+
+pub fn read_rows(file: &Path, bytes: &[u8], ctx: &mut RowContext<'_>, errors: &mut LoadError) -> Vec<Row> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -87,7 +95,7 @@ pub fn read_rows(
             }
         };
         let line = record.position().map_or(0, |p| p.line() as usize);
-        if let Some(row) = check_row(file, line, &columns, &record, seen, interner, errors) {
+        if let Some(row) = check_row(file, line, &columns, &record, ctx, errors) {
             rows.push(row);
         }
     }
@@ -115,6 +123,7 @@ struct Columns {
     commune: usize,
     carrier: usize,
     address: usize,
+    checks: Option<usize>,
 }
 
 fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadError) -> Option<Columns> {
@@ -122,11 +131,11 @@ fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadErro
     let mut ok = true;
     for (i, name) in header.iter().enumerate() {
         let name = name.trim();
-        if !REQUIRED_COLUMNS.contains(&name) {
+        if !REQUIRED_COLUMNS.contains(&name) && !OPTIONAL_COLUMNS.contains(&name) {
             errors.push(
                 Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is not an inventory column")
-                    .fix("remove the column; allowed: id,province,district,commune,carrier,address"),
+                    .fix("remove the column; allowed: id,province,district,commune,carrier,address and the optional checks"),
             );
             ok = false;
         } else if found.insert(name, i).is_some() {
@@ -158,19 +167,19 @@ fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadErro
         commune: found["commune"],
         carrier: found["carrier"],
         address: found["address"],
+        checks: found.get("checks").copied(),
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn check_row(
     file: &Path,
     line: usize,
     c: &Columns,
     record: &csv::StringRecord,
-    seen: &mut SeenIds,
-    interner: &mut Interner,
+    ctx: &mut RowContext<'_>,
     errors: &mut LoadError,
 ) -> Option<Row> {
+    let seen = &mut ctx.seen;
     let before = errors.problems.len();
     let mut field = |index: usize, name: &str| -> String {
         let value = record.get(index).unwrap_or("").trim().to_string();
@@ -218,9 +227,29 @@ fn check_row(
     } else {
         parse_address(file, line, &address, errors)
     };
+    let checks: Arc<[u16]> = match c
+        .checks
+        .and_then(|i| record.get(i))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => ctx.checks.for_carrier(&carrier).into(),
+        Some(cell) => match ctx.checks.parse_list(cell) {
+            Ok(ids) => ids.into(),
+            Err(unknown) => {
+                errors.push(
+                    Problem::at(file, line, None, "checks")
+                        .says(format!("names the unknown check {unknown:?}"))
+                        .fix("define it as [check.NAME] in the config, or remove it from the cell"),
+                );
+                Arc::from([])
+            }
+        },
+    };
     if errors.problems.len() > before {
         return None;
     }
+    let interner = &mut ctx.interner;
     Some(Row {
         line,
         id,
@@ -231,6 +260,7 @@ fn check_row(
             carrier: interner.get(carrier),
         },
         address: parsed?,
+        checks,
     })
 }
 
@@ -298,6 +328,7 @@ pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec
             labels: row.labels,
             address,
             host,
+            checks: row.checks,
         });
     }
     endpoints

@@ -2,6 +2,7 @@
 //! values. Raw input is read in [`toml_file`] and [`inventory`]; this module turns it into a
 //! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
 
+pub mod checks;
 pub mod error;
 pub mod inventory;
 pub mod toml_file;
@@ -84,6 +85,7 @@ pub struct Config {
     pub inventory_files: Vec<PathBuf>,
     pub probe: ProbeConfig,
     pub health: HealthPolicy,
+    pub checks: checks::ChecksConfig,
     pub endpoints: Vec<Endpoint>,
 }
 
@@ -161,8 +163,12 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
-    let mut seen = inventory::SeenIds::new();
-    let mut interner = inventory::Interner::default();
+    let checks = checks::validate(file, text, &raw.check, &raw.checks, v.errors);
+    let mut ctx = inventory::RowContext {
+        seen: inventory::SeenIds::new(),
+        interner: Default::default(),
+        checks: &checks,
+    };
     match &raw.inventory.files {
         None => v.problem_at(
             0,
@@ -185,10 +191,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             for f in files.get_ref() {
                 let path = base.join(f.get_ref());
                 match read(&path) {
-                    Ok(csv) => rows.push((
-                        path.clone(),
-                        inventory::read_rows(&path, &csv, &mut seen, &mut interner, v.errors),
-                    )),
+                    Ok(csv) => rows.push((path.clone(), inventory::read_rows(&path, &csv, &mut ctx, v.errors))),
                     Err(e) => {
                         let (l, c) = position(text, f);
                         v.problem_at(
@@ -221,6 +224,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         inventory_files,
         probe,
         health,
+        checks,
         endpoints,
     })
 }

@@ -22,6 +22,10 @@ pub struct RawConfig {
     pub probe: RawProbe,
     #[serde(default)]
     pub state: RawState,
+    #[serde(default)]
+    pub check: std::collections::BTreeMap<String, super::checks::RawCheck>,
+    #[serde(default)]
+    pub checks: super::checks::RawChecks,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::model::Endpoint;
-use crate::monitor::{EndpointView, MonitorState, unix_seconds};
+use crate::monitor::{CheckView, EndpointView, MonitorState, unix_seconds};
 
 /// Escapes a label value per the text exposition format.
 pub fn escape_label_value(out: &mut String, value: &str) {
@@ -60,13 +60,13 @@ const FAMILIES: &[Family] = &[
         name: "diemcau_endpoint_up",
         kind: "gauge",
         help: "1 if the endpoint is reachable (up or degraded), 0 if down; absent while unknown.",
-        value: |v| v.health.state.reachable().map(|r| Value::Int(u64::from(r))),
+        value: |v| v.state.reachable().map(|r| Value::Int(u64::from(r))),
     },
     Family {
         name: "diemcau_endpoint_state",
         kind: "gauge",
         help: "Endpoint state: 0 unknown, 1 up, 2 degraded, 3 down.",
-        value: |v| Some(Value::Int(v.health.state as u64)),
+        value: |v| Some(Value::Int(v.state as u64)),
     },
     Family {
         name: "diemcau_endpoint_rtt_seconds",
@@ -112,10 +112,60 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
-/// Series per endpoint, at most (documented in the README).
+/// ICMP series per endpoint, at most (documented in the README).
 pub const SERIES_PER_ENDPOINT: usize = FAMILIES.len();
 
-/// Where a chunked rendering stands.
+/// A per-(endpoint, service check) family; series carry an extra `check` label.
+struct CheckFamily {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&CheckView) -> Option<Value>,
+}
+
+const CHECK_FAMILIES: &[CheckFamily] = &[
+    CheckFamily {
+        name: "diemcau_endpoint_check_up",
+        kind: "gauge",
+        help: "1 if the service check is up, 0 if down (after down_after/up_after damping); absent while unknown.",
+        value: |c| c.state.reachable().map(|r| Value::Int(u64::from(r))),
+    },
+    CheckFamily {
+        name: "diemcau_endpoint_check_success",
+        kind: "gauge",
+        help: "1 if the last attempt of the service check succeeded, else 0.",
+        value: |c| c.last.as_ref().map(|o| Value::Int(u64::from(o.success))),
+    },
+    CheckFamily {
+        name: "diemcau_endpoint_check_duration_seconds",
+        kind: "gauge",
+        help: "Duration of the last attempt of the service check (connect, response or failure).",
+        value: |c| c.last.as_ref().map(|o| Value::Float(o.duration.as_secs_f64())),
+    },
+    CheckFamily {
+        name: "diemcau_endpoint_check_status_code",
+        kind: "gauge",
+        help: "HTTP or SIP status code of the last response of the service check.",
+        value: |c| c.status_code().map(|s| Value::Int(u64::from(s))),
+    },
+    CheckFamily {
+        name: "diemcau_endpoint_check_tls_cert_expiry_timestamp_seconds",
+        kind: "gauge",
+        help: "Unix time at which the TLS certificate seen by the service check expires.",
+        value: |c| c.cert_not_after().map(|t| Value::Float(unix_seconds(t))),
+    },
+    CheckFamily {
+        name: "diemcau_endpoint_check_failures_total",
+        kind: "counter",
+        help: "Failed attempts of the service check.",
+        value: |c| Some(Value::Int(c.failures)),
+    },
+];
+
+/// Series per service check of an endpoint, at most.
+pub const SERIES_PER_CHECK: usize = CHECK_FAMILIES.len();
+
+/// Where a chunked rendering stands: endpoint families first, then check families.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cursor {
     family: usize,
@@ -124,28 +174,48 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn done(&self) -> bool {
-        self.family >= FAMILIES.len()
+        self.family >= FAMILIES.len() + CHECK_FAMILIES.len()
     }
+}
+
+fn write_value(out: &mut Vec<u8>, name: &str, labels: &str, extra: Option<&str>, value: Option<Value>) {
+    let Some(value) = value else { return };
+    let _ = match extra {
+        None => write!(out, "{name}{labels}"),
+        // `{...}` → `{...,check="NAME"}`
+        Some(check) => write!(out, "{name}{},check=\"{check}\"}}", &labels[..labels.len() - 1]),
+    };
+    let _ = match value {
+        Value::Int(n) => writeln!(out, " {n}"),
+        Value::Float(x) => writeln!(out, " {x}"),
+    };
 }
 
 /// Appends series to `out` until about `budget` bytes were written or all are done.
 pub fn render_chunk(state: &MonitorState, cursor: &mut Cursor, out: &mut Vec<u8>, budget: usize) {
     let start = out.len();
     while !cursor.done() && out.len() - start < budget {
-        let f = &FAMILIES[cursor.family];
+        let (name, kind, help) = match FAMILIES.get(cursor.family) {
+            Some(f) => (f.name, f.kind, f.help),
+            None => {
+                let f = &CHECK_FAMILIES[cursor.family - FAMILIES.len()];
+                (f.name, f.kind, f.help)
+            }
+        };
         if cursor.endpoint == 0 {
-            let _ = writeln!(out, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         }
         while let Some(view) = state.endpoints.get(cursor.endpoint) {
             cursor.endpoint += 1;
-            match (f.value)(view) {
-                Some(Value::Int(n)) => {
-                    let _ = writeln!(out, "{}{} {n}", f.name, view.label_text);
+            match FAMILIES.get(cursor.family) {
+                Some(f) => write_value(out, name, &view.label_text, None, (f.value)(view)),
+                None => {
+                    let f = &CHECK_FAMILIES[cursor.family - FAMILIES.len()];
+                    for c in &view.checks {
+                        // Check names are validated to [A-Za-z0-9_-]: no escaping needed.
+                        write_value(out, name, &view.label_text, Some(&c.name), (f.value)(c));
+                    }
                 }
-                Some(Value::Float(x)) => {
-                    let _ = writeln!(out, "{}{} {x}", f.name, view.label_text);
-                }
-                None => {}
             }
             if out.len() - start >= budget {
                 break;

@@ -26,6 +26,10 @@ pub struct DaemonMetrics {
     pub transitions: IntCounterVec,
     pub region_endpoints: IntGaugeVec,
     pub region_rtt: HistogramVec,
+    pub check_attempts: IntCounterVec,
+    pub check_failures: IntCounterVec,
+    pub check_skipped: IntCounterVec,
+    pub sip_rejected: IntCounterVec,
     pub reload_successful: IntGauge,
     pub reload_success_time: Gauge,
     pub engine: EngineTelemetry,
@@ -144,6 +148,46 @@ impl DaemonMetrics {
                     )
                     .buckets(RTT_BUCKETS.to_vec()),
                     &["province", "carrier"],
+                )?,
+            )?,
+            check_attempts: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_check_attempts_total",
+                        "Service-check attempts, by check and result.",
+                    ),
+                    &["check", "result"],
+                )?,
+            )?,
+            check_failures: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_check_failures_total",
+                        "Failed service-check attempts, by check and reason.",
+                    ),
+                    &["check", "reason"],
+                )?,
+            )?,
+            check_skipped: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_check_skipped_total",
+                        "Service-check attempts skipped because max_in_flight attempts were running.",
+                    ),
+                    &["check"],
+                )?,
+            )?,
+            sip_rejected: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_sip_messages_rejected_total",
+                        "SIP datagrams received and not used, by reason.",
+                    ),
+                    &["reason"],
                 )?,
             )?,
             reload_successful: reg(

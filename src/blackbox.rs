@@ -1,0 +1,221 @@
+//! `/probe?target=…&module=…`: blackbox_exporter's multi-target pattern, so Prometheus scrape
+//! configs written for blackbox_exporter work unchanged against diemcau.
+//!
+//! Modules are `icmp` (one round through a one-shot engine) and every `[check.NAME]` of the
+//! config. Metric names follow blackbox_exporter: `probe_success`, `probe_duration_seconds`,
+//! `probe_icmp_duration_seconds{phase="rtt"}`, `probe_ip_protocol`, `probe_http_status_code`,
+//! `probe_http_redirects`, `probe_ssl_earliest_cert_expiry`; SIP adds `probe_sip_status_code`.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::ProbeConfig;
+use crate::config::checks::{ChecksConfig, ICMP};
+use crate::monitor::unix_seconds;
+use crate::probe::check::Check;
+use crate::probe::outcome::Detail;
+use crate::probe::sip::SipClient;
+
+/// What /probe needs from the current config (swapped on reload).
+#[derive(Clone)]
+pub struct ProbeModules {
+    pub probe: ProbeConfig,
+    pub checks: ChecksConfig,
+    pub sip: Arc<SipClient>,
+}
+
+/// Query parameters; `Err` is a message for a 400 answer.
+pub fn parse_query(query: &str) -> Result<(String, String), String> {
+    let (mut target, mut module) = (None, None);
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("parameter {k:?} is not valid percent-encoding"))?;
+        match k {
+            "target" => target = Some(v),
+            "module" => module = Some(v),
+            _ => {}
+        }
+    }
+    let target = target.filter(|t| !t.is_empty()).ok_or("target parameter is missing")?;
+    Ok((target, module.unwrap_or_else(|| ICMP.to_string())))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits `host`, `host:port`, `[v6]:port` or a bare IPv6 literal; resolves names.
+async fn resolve(target: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Ok(ip) = target.parse::<IpAddr>() {
+        return Ok((ip, None));
+    }
+    if let Ok(sa) = target.parse::<SocketAddr>() {
+        return Ok((sa.ip(), Some(sa.port())));
+    }
+    let (host, port) = match target.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h, p.parse().ok()),
+        _ => (target, None),
+    };
+    let mut addrs = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?;
+    let addr = addrs.next().ok_or_else(|| format!("{host:?} has no address"))?;
+    Ok((addr.ip(), port))
+}
+
+/// Runs the probe and renders blackbox-style metrics; `Err` is a 400 message.
+pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result<String, String> {
+    let started = Instant::now();
+    let mut out = String::new();
+    let (ip, port) = match resolve(target).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(target, error = %e, "probe target did not resolve");
+            gauge(&mut out, "probe_success", "Whether the probe succeeded.", 0.0);
+            gauge(
+                &mut out,
+                "probe_duration_seconds",
+                "How long the probe took.",
+                started.elapsed().as_secs_f64(),
+            );
+            return Ok(out);
+        }
+    };
+    let resolved = started.elapsed().as_secs_f64();
+    let success = if module == ICMP {
+        let probe = modules.probe.clone();
+        let (stats, _) = tokio::task::spawn_blocking(move || crate::oneshot::probe_once(ip, &probe))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let _ = writeln!(
+            out,
+            "# HELP probe_icmp_duration_seconds Duration of icmp request by phase\n# TYPE probe_icmp_duration_seconds gauge"
+        );
+        let _ = writeln!(out, "probe_icmp_duration_seconds{{phase=\"resolve\"}} {resolved}");
+        let _ = writeln!(
+            out,
+            "probe_icmp_duration_seconds{{phase=\"rtt\"}} {}",
+            stats.rtt_avg.unwrap_or(0.0)
+        );
+        gauge(
+            &mut out,
+            "probe_icmp_packets_sent",
+            "Echo requests sent (diemcau extension).",
+            f64::from(stats.sent),
+        );
+        gauge(
+            &mut out,
+            "probe_icmp_packets_received",
+            "Echo replies received (diemcau extension).",
+            f64::from(stats.received),
+        );
+        stats.received > 0
+    } else {
+        let named = modules
+            .checks
+            .named
+            .iter()
+            .find(|c| &*c.name == module)
+            .ok_or_else(|| format!("unknown module {module:?}: use icmp or a [check.NAME] of the config"))?;
+        let mut check = named.check.clone();
+        if let Some(p) = port {
+            match &mut check {
+                Check::Tcp(c) => c.port = p,
+                Check::Http(c) => c.port = Some(p),
+                Check::Sip(c) => c.port = p,
+                Check::Icmp => {}
+            }
+        }
+        let outcome = crate::service::attempt(&check, ip, &modules.sip).await;
+        match &outcome.detail {
+            Detail::Http {
+                status,
+                tls_cert_not_after,
+                redirects,
+            } => {
+                gauge(
+                    &mut out,
+                    "probe_http_status_code",
+                    "Response HTTP status code.",
+                    f64::from(*status),
+                );
+                gauge(
+                    &mut out,
+                    "probe_http_redirects",
+                    "The number of redirects.",
+                    f64::from(*redirects),
+                );
+                if let Some(t) = tls_cert_not_after {
+                    gauge(
+                        &mut out,
+                        "probe_ssl_earliest_cert_expiry",
+                        "Returns last SSL chain expiry in unixtime.",
+                        unix_seconds(*t),
+                    );
+                }
+            }
+            Detail::Sip { status, .. } => {
+                gauge(
+                    &mut out,
+                    "probe_sip_status_code",
+                    "Final SIP response status (diemcau extension).",
+                    f64::from(*status),
+                );
+            }
+            Detail::Tcp | Detail::None => {}
+        }
+        outcome.success
+    };
+    gauge(
+        &mut out,
+        "probe_ip_protocol",
+        "Specifies whether probe ip protocol is IP4 or IP6.",
+        if ip.is_ipv4() { 4.0 } else { 6.0 },
+    );
+    gauge(
+        &mut out,
+        "probe_dns_lookup_time_seconds",
+        "Returns the time taken for probe dns lookup in seconds.",
+        resolved,
+    );
+    gauge(
+        &mut out,
+        "probe_success",
+        "Displays whether or not the probe was a success.",
+        f64::from(u8::from(success)),
+    );
+    gauge(
+        &mut out,
+        "probe_duration_seconds",
+        "Returns how long the probe took to complete in seconds.",
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(out)
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}

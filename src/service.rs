@@ -1,0 +1,104 @@
+//! The service-check scheduler: every (endpoint, check) pair gets one attempt per
+//! `[checks] interval`, spread evenly over it like ICMP rounds, with at most `max_in_flight`
+//! attempts running at once. An attempt that finds no free slot is skipped and counted rather
+//! than delaying the timeline.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::{Semaphore, watch};
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::checks::ChecksConfig;
+use crate::metrics::DaemonMetrics;
+use crate::model::{Endpoint, EndpointId};
+use crate::monitor::Monitor;
+use crate::probe::check::Check;
+use crate::probe::outcome::Outcome;
+use crate::probe::sip::SipClient;
+use crate::probe::{http, tcp};
+
+/// Runs one attempt of `check` against `target`.
+pub async fn attempt(check: &Check, target: IpAddr, sip: &SipClient) -> Outcome {
+    match check {
+        Check::Tcp(c) => tcp::probe(target, c).await,
+        Check::Http(c) => http::probe(target, c).await,
+        Check::Sip(c) => sip.probe(target, c).await,
+        // ICMP runs in the batch engine, never here; answer honestly if asked.
+        Check::Icmp => Outcome::fail(
+            std::time::Duration::ZERO,
+            crate::probe::outcome::FailureReason::Protocol("ICMP is probed by the engine".into()),
+            crate::probe::outcome::Detail::None,
+        ),
+    }
+}
+
+/// Runs until `stop` turns true. Restarted by the daemon on reload with the new inventory.
+pub async fn run(
+    monitor: Arc<Monitor>,
+    checks: Arc<ChecksConfig>,
+    endpoints: Vec<Endpoint>,
+    sip: Arc<SipClient>,
+    metrics: Arc<DaemonMetrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let items: Vec<(EndpointId, IpAddr, u16)> = endpoints
+        .iter()
+        .flat_map(|e| e.checks.iter().map(move |c| (e.id.clone(), e.address, *c)))
+        .collect();
+    if items.is_empty() {
+        let _ = stop.wait_for(|s| *s).await;
+        return;
+    }
+    let step = checks.interval / items.len() as u32;
+    let slots = Arc::new(Semaphore::new(checks.max_in_flight));
+    let start = Instant::now();
+    let mut sip_seen = (0u64, 0u64);
+    for (n, (id, target, check_id)) in items.iter().cycle().enumerate() {
+        let due = start + step * (n as u32 % items.len() as u32) + checks.interval * (n / items.len()) as u32;
+        tokio::select! {
+            _ = sleep_until(due) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let Some(named) = checks.named.get(usize::from(*check_id)) else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.check_skipped.with_label_values(&[&named.name]).inc();
+            continue;
+        };
+        let (task_monitor, task_metrics, task_sip, named, id, target) = (
+            monitor.clone(),
+            metrics.clone(),
+            sip.clone(),
+            named.clone(),
+            id.clone(),
+            *target,
+        );
+        tokio::spawn(async move {
+            let (monitor, metrics, sip) = (task_monitor, task_metrics, task_sip);
+            let outcome = attempt(&named.check, target, &sip).await;
+            let result = if outcome.success { "success" } else { "failure" };
+            metrics.check_attempts.with_label_values(&[&named.name, result]).inc();
+            if let Some(f) = &outcome.failure {
+                metrics
+                    .check_failures
+                    .with_label_values(&[&named.name, f.label()])
+                    .inc();
+            }
+            monitor.record_check(&id, &named.name, outcome, SystemTime::now());
+            drop(permit);
+        });
+        let now = (sip.malformed_total(), sip.unmatched_total());
+        metrics
+            .sip_rejected
+            .with_label_values(&["malformed"])
+            .inc_by(now.0.saturating_sub(sip_seen.0));
+        metrics
+            .sip_rejected
+            .with_label_values(&["unmatched"])
+            .inc_by(now.1.saturating_sub(sip_seen.1));
+        sip_seen = now;
+    }
+}

@@ -1,0 +1,168 @@
+//! Service checks in the daemon against the endpoint emulator: an endpoint whose ICMP is up but
+//! whose SIP is dead is reported as such, and its state follows the checks that decide it;
+//! /probe answers with blackbox_exporter's metric names.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, http};
+
+const INVENTORY: &str = "id,province,district,commune,carrier,address,checks
+SIP-OK,Tỉnh Lào Cai,Huyện Bát Xát,Xã A Mú Sung,VNPT,198.18.0.1,
+SIP-DEAD,Tỉnh Lào Cai,Huyện Bát Xát,Xã Y Tý,VNPT,198.18.0.2,
+SIP-503,Tỉnh Lào Cai,Huyện Bát Xát,Xã Trịnh Tường,Viettel,198.18.0.3,
+TCP-ONLY,Tỉnh Lào Cai,Huyện Bát Xát,Xã Quang Kim,Viettel,198.18.0.4,web;h323
+";
+
+const SCENARIO: &str = r#"
+[defaults]
+delay = { kind = "fixed", ms = 2.0 }
+[[rule]]
+select = { ids = ["SIP-DEAD"] }
+sip = "silent"
+[[rule]]
+select = { ids = ["SIP-503"] }
+sip = "503"
+"#;
+
+fn config(decide: &str) -> String {
+    format!(
+        r#"[web]
+listen_address = "127.0.0.1:{{port}}"
+[inventory]
+files = ["inventory.csv"]
+[probe]
+interval = "1s"
+packets = 3
+packet_spacing = "100ms"
+timeout = "500ms"
+[state]
+down_after = 3
+up_after = 2
+[check.sip]
+kind = "sip"
+transport = "udp"
+timeout = "600ms"
+[check.web]
+kind = "tcp"
+port = 80
+timeout = "500ms"
+[check.h323]
+kind = "tcp"
+port = 1720
+timeout = "500ms"
+[checks]
+default = ["icmp", "sip"]
+decide = {decide}
+interval = "1s"
+"#
+    )
+}
+
+fn check(id: &str, name: &str) -> [String; 2] {
+    [format!("endpoint=\"{id}\""), format!("check=\"{name}\"")]
+}
+
+#[test]
+fn sip_decides_state_when_configured_and_probe_speaks_blackbox() {
+    if !common::require_tool("ip") || !common::require_tool("promtool") {
+        return;
+    }
+    let mut d = Daemon::start_with_lab(&config(r#"["icmp", "sip"]"#), INVENTORY, SCENARIO);
+    let v = |m: &common::Metrics, name: &str, l: &[String]| {
+        m.value(name, &l.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    d.wait_until(Duration::from_secs(20), "check states to settle", |d| {
+        let m = d.metrics();
+        v(&m, "diemcau_endpoint_check_up", &check("SIP-DEAD", "sip")) == Some(0.0)
+            && v(&m, "diemcau_endpoint_check_up", &check("SIP-OK", "sip")) == Some(1.0)
+            && v(&m, "diemcau_endpoint_check_up", &check("TCP-ONLY", "h323")) == Some(0.0)
+    });
+    let m = d.metrics();
+    let up = |id: &str| m.value("diemcau_endpoint_up", &[&format!("endpoint=\"{id}\"")]);
+    // ICMP answers for the dead-SIP endpoint, but SIP decides: it is down.
+    assert!(
+        m.value("diemcau_endpoint_rtt_seconds", &["endpoint=\"SIP-DEAD\""])
+            .is_some()
+    );
+    assert_eq!(up("SIP-DEAD"), Some(0.0));
+    assert_eq!(up("SIP-OK"), Some(1.0));
+    // Any SIP response proves the stack alive; the status is exported.
+    assert_eq!(up("SIP-503"), Some(1.0));
+    assert_eq!(
+        v(&m, "diemcau_endpoint_check_status_code", &check("SIP-503", "sip")),
+        Some(503.0)
+    );
+    assert_eq!(
+        v(&m, "diemcau_endpoint_check_status_code", &check("SIP-OK", "sip")),
+        Some(200.0)
+    );
+    // Per-row checks: an open port up, a closed one down, neither deciding.
+    assert_eq!(v(&m, "diemcau_endpoint_check_up", &check("TCP-ONLY", "web")), Some(1.0));
+    assert_eq!(up("TCP-ONLY"), Some(1.0));
+    assert!(
+        m.value("diemcau_check_failures_total", &["check=\"sip\"", "reason=\"timeout\""])
+            .unwrap_or(0.0)
+            >= 3.0
+    );
+    assert!(
+        m.value(
+            "diemcau_check_failures_total",
+            &["check=\"h323\"", "reason=\"refused\""]
+        )
+        .unwrap_or(0.0)
+            >= 3.0
+    );
+    assert!(m.0.contains("diemcau_endpoint_check_duration_seconds{endpoint=\"SIP-OK\",province=\"Tỉnh Lào Cai\""));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("scrape.txt"), &m.0).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "promtool check metrics < {}",
+            dir.path().join("scrape.txt").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // blackbox_exporter's multi-target pattern.
+    let probe = |q: &str| http(d.port, "GET", &format!("/probe?{q}"), &[]);
+    let (s, body) = probe("target=198.18.0.1&module=icmp");
+    assert_eq!(s, 200);
+    assert!(
+        body.contains("\nprobe_success 1\n") && body.contains("probe_icmp_duration_seconds{phase=\"rtt\"}"),
+        "{body}"
+    );
+    let (_, body) = probe("target=198.18.0.2&module=sip");
+    assert!(body.contains("\nprobe_success 0\n"), "{body}");
+    let (_, body) = probe("target=198.18.0.3&module=sip");
+    assert!(
+        body.contains("probe_sip_status_code 503") && body.contains("\nprobe_success 1\n"),
+        "{body}"
+    );
+    let (_, body) = probe("target=198.18.0.4%3A80&module=h323");
+    assert!(
+        body.contains("\nprobe_success 1\n"),
+        "the port in the target overrides the module's: {body}"
+    );
+    assert_eq!(probe("target=198.18.0.4&module=nope").0, 400);
+    assert_eq!(probe("module=icmp").0, 400);
+
+    // Reload: only ICMP decides now, so the endpoint with dead SIP is up, its SIP still down.
+    std::fs::write(
+        d.dir.path().join("diemcau.toml"),
+        config(r#"["icmp"]"#).replace("{port}", &d.port.to_string()),
+    )
+    .unwrap();
+    let (s, body) = http(d.port, "POST", "/-/reload", &[]);
+    assert_eq!(s, 200, "{body}");
+    d.wait_until(Duration::from_secs(10), "SIP-DEAD to be up", |d| {
+        d.metrics().value("diemcau_endpoint_up", &["endpoint=\"SIP-DEAD\""]) == Some(1.0)
+    });
+    let m = d.metrics();
+    assert_eq!(v(&m, "diemcau_endpoint_check_up", &check("SIP-DEAD", "sip")), Some(0.0));
+    d.stop();
+}
