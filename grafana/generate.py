@@ -123,10 +123,18 @@ def link(title, uid, params=""):
 
 
 # --------------------------------------------------------------- dashboards
+# Share of a province's endpoints that are up, for the selected carriers. Weighted by endpoint
+# count: the mean of the per-carrier ratios would rank a province with 1 Viettel endpoint down
+# and 99 VNPT endpoints up at 50%.
+PROVINCE_UP_RATIO = (
+    '1 - sum by (province) (province_carrier:diemcau_endpoints_down:count{carrier=~"$carrier"})\n'
+    '  / sum by (province) (province_carrier:diemcau_endpoints:count{carrier=~"$carrier"})')
+
+
 def overview():
     up = 'diemcau_region_endpoints{carrier=~"$carrier", state="%s"}'
-    geo_expr = ('avg by (province) (province_carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"})\n'
-                '* on(province) group_left(lat, lon) diemcau_province_info')
+    geo_expr = ('(%s)\n'
+                '* on(province) group_left(lat, lon) diemcau_province_info' % PROVINCE_UP_RATIO)
     geomap = panel(
         "geomap", "Bản đồ khả dụng theo tỉnh/thành", 0, 5, 14, 14,
         [target(geo_expr, instant=True, fmt="table")],
@@ -166,7 +174,7 @@ def overview():
              'sum(diemcau_endpoint_maintenance{carrier=~"$carrier"}) or vector(0)', "blue"),
         geomap,
         table("Tỉnh/thành kém nhất", 14, 5, 10, 14,
-              [target('bottomk(15, avg by (province) (province_carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}))',
+              [target('bottomk(15, %s)' % PROVINCE_UP_RATIO,
                       instant=True, fmt="table")],
               "15 tỉnh/thành có tỷ lệ điểm cầu hoạt động thấp nhất. Bấm để xem chi tiết.",
               defaults={"unit": "percentunit", "thresholds": RATIO_THRESHOLDS,

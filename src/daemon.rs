@@ -14,15 +14,23 @@ use crate::model::EndpointId;
 use crate::monitor::{Monitor, MonitorSink, unix_seconds};
 use crate::probe::icmp::{self, EngineController, Replacement, engine};
 use crate::server::{self, AppState, ReloadRequest};
+use crate::web_security::WebSecurity;
 use std::collections::HashMap;
 
 /// Runs the daemon until `shutdown` resolves. `listener` is already bound (so that callers can
 /// bind before entering a private network namespace).
 pub async fn run(
     config: Config,
+    web_config: Option<PathBuf>,
     listener: std::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let security = match &web_config {
+        Some(p) => WebSecurity::load(p)?,
+        None => WebSecurity::none(),
+    };
+    tracing::info!(web = security.summary(), "web security");
+    let web = Arc::new(std::sync::RwLock::new(Arc::new(security)));
     let metrics = Arc::new(DaemonMetrics::new());
     metrics.reload_successful.set(1);
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
@@ -70,6 +78,7 @@ pub async fn run(
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
         modules: modules.clone(),
+        web: web.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -90,6 +99,8 @@ pub async fn run(
         services: services.clone(),
         sip,
         modules,
+        web,
+        web_config,
     };
     let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
@@ -168,6 +179,8 @@ struct Reloader {
     services: Arc<std::sync::Mutex<Option<ServiceRunner>>>,
     sip: Arc<crate::probe::sip::SipClient>,
     modules: Arc<std::sync::RwLock<Arc<ProbeModules>>>,
+    web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
+    web_config: Option<PathBuf>,
 }
 
 impl Reloader {
@@ -198,6 +211,11 @@ impl Reloader {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        if let Some(p) = &self.web_config {
+            // Validated with the config: a bad web config fails the whole reload.
+            let security = WebSecurity::load(p).map_err(|e| e.to_string())?;
+            *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+        }
         if new == self.current {
             return Ok("no change".into());
         }

@@ -25,6 +25,8 @@ pub struct DemoOptions {
     /// Where to write the emulator's ground truth (JSON lines).
     pub truth: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    /// exporter-toolkit web config (TLS, basic auth).
+    pub web_config: Option<PathBuf>,
     pub era: Era,
     pub endpoints: Option<usize>,
 }
@@ -94,7 +96,7 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let result = runtime.block_on(crate::daemon::run(config, listener, shutdown));
+    let result = runtime.block_on(crate::daemon::run(config, opts.web_config.clone(), listener, shutdown));
     let stats = lab.stop()?;
     tracing::info!(
         replied = stats.replied,

@@ -41,6 +41,9 @@ enum Command {
         log_level: String,
         #[arg(long = "log.format", value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// exporter-toolkit web configuration (TLS, basic auth), as for node_exporter.
+        #[arg(long = "web.config.file")]
+        web_config_file: Option<PathBuf>,
         /// Probe from a private network namespace of its own (tests, benchmarks, lab); the web
         /// port stays in the caller's namespace.
         #[arg(long)]
@@ -60,6 +63,9 @@ enum Command {
         truth: Option<PathBuf>,
         #[arg(long = "web.listen-address")]
         listen_address: Option<SocketAddr>,
+        /// exporter-toolkit web configuration (TLS, basic auth).
+        #[arg(long = "web.config.file")]
+        web_config_file: Option<PathBuf>,
         /// Era of the generated inventory.
         #[arg(long, value_enum, default_value = "2025")]
         era: Era,
@@ -170,10 +176,11 @@ fn main() -> ExitCode {
             listen_address,
             log_level,
             log_format,
+            web_config_file,
             private_netns,
         } => {
             init_logging(&log_level, log_format);
-            run(config, listen_address, private_netns)
+            run(config, listen_address, web_config_file, private_netns)
         }
         Command::Check { config } => check(&config),
         Command::Demo {
@@ -181,6 +188,7 @@ fn main() -> ExitCode {
             scenario,
             truth,
             listen_address,
+            web_config_file,
             era,
             endpoints,
             log_level,
@@ -192,6 +200,7 @@ fn main() -> ExitCode {
                 scenario,
                 truth,
                 listen: listen_address,
+                web_config: web_config_file,
                 era,
                 endpoints,
             };
@@ -334,7 +343,12 @@ fn load(config: Option<&PathBuf>) -> Option<Config> {
     }
 }
 
-fn run(config: Option<PathBuf>, listen: Option<SocketAddr>, private_netns: bool) -> ExitCode {
+fn run(
+    config: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    web_config: Option<PathBuf>,
+    private_netns: bool,
+) -> ExitCode {
     let Some(mut config) = load(config.as_ref()) else {
         return ExitCode::FAILURE;
     };
@@ -367,7 +381,7 @@ fn run(config: Option<PathBuf>, listen: Option<SocketAddr>, private_netns: bool)
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(diemcau::daemon::run(config, listener, shutdown_signal())) {
+    match runtime.block_on(diemcau::daemon::run(config, web_config, listener, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("diemcau: {e:#}");

@@ -25,6 +25,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::metrics::endpoint_text::{Cursor, render_chunk};
 use crate::monitor::Monitor;
+use crate::web_security::{WWW_AUTHENTICATE, WebSecurity};
 
 pub type HttpBody = BoxBody<Bytes, Infallible>;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Settings for /probe; swapped on reload.
     pub modules: Arc<std::sync::RwLock<Arc<crate::blackbox::ProbeModules>>>,
+    /// TLS and basic auth (`--web.config.file`); swapped on reload.
+    pub web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
@@ -66,23 +69,17 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
             },
         };
         let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
-            async move {
-                match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
-                    Ok(r) => Ok::<_, Infallible>(r),
-                    Err(_) => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")),
-                }
-            }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+        let security = app.web.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let watcher = graceful.watcher();
+        // The TLS handshake runs in the connection's own task, under a timeout.
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match security.tls_acceptor() {
+                Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, security, watcher).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
+                None => serve_connection(TokioIo::new(stream), app, security, watcher).await,
             }
             drop(permit);
         });
@@ -90,6 +87,44 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!("connections still open at shutdown were closed"),
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    app: AppState,
+    security: Arc<WebSecurity>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (app, security) = (app.clone(), security.clone());
+        async move {
+            // Every route is protected when basic auth is configured, as in exporter-toolkit.
+            let mut response = if security.authorize(req.headers().get(header::AUTHORIZATION)).await {
+                match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
+                    Ok(r) => r,
+                    Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n"),
+                }
+            } else {
+                let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+                r
+            };
+            for (name, value) in security.response_headers() {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 
