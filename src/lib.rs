@@ -25,4 +25,6 @@ pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod sla;
+pub mod status;
+pub mod store;
 pub mod web_security;

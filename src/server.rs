@@ -146,7 +146,31 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         }
         (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
         (&Method::GET | &Method::HEAD, "/probe") => blackbox_probe(&app, req.uri().query().unwrap_or("")).await,
-        (_, "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload") => {
+        (&Method::GET | &Method::HEAD, "/status") => {
+            let filter = crate::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let page = crate::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter);
+            match page {
+                Ok(body) => html_owned(body),
+                Err(e) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("rendering the status page failed: {e}\n"),
+                ),
+            }
+        }
+        (&Method::GET | &Method::HEAD, "/api/v1/summary") => {
+            let summary = crate::status::summary(&app.monitor.lock(), app.monitor.is_ready());
+            json(&summary)
+        }
+        (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {
+            let filter = crate::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let rows = crate::status::endpoints(&app.monitor.lock(), &filter, usize::MAX);
+            json(&rows)
+        }
+        (
+            _,
+            "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload" | "/probe" | "/status" | "/api/v1/summary"
+            | "/api/v1/endpoints",
+        ) => {
             let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -200,6 +224,27 @@ pub fn text(status: StatusCode, body: &str) -> Response<HttpBody> {
     r
 }
 
+fn html_owned(body: String) -> Response<HttpBody> {
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response<HttpBody> {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    }
+}
+
 fn html(body: &'static str) -> Response<HttpBody> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())).boxed());
     r.headers_mut().insert(
@@ -215,7 +260,9 @@ const LANDING_PAGE: &str = r#"<!doctype html>
 <body><h1>diemcau</h1>
 <p>Giám sát điểm cầu truyền hình hội nghị — video-conference endpoint monitor.</p>
 <ul>
+<li><a href="status">/status</a> — tình trạng điểm cầu (status page for the duty room)</li>
 <li><a href="metrics">/metrics</a> — Prometheus metrics</li>
+<li><a href="api/v1/summary">/api/v1/summary</a>, <a href="api/v1/endpoints">/api/v1/endpoints</a> — JSON API</li>
 <li><a href="-/healthy">/-/healthy</a> — liveness</li>
 <li><a href="-/ready">/-/ready</a> — readiness (after the first full round)</li>
 <li><a href="probe?target=127.0.0.1&amp;module=icmp">/probe?target=…&amp;module=…</a> — blackbox_exporter-style probe</li>

@@ -1,0 +1,561 @@
+//! The durable outage ledger: SQLite in WAL mode, written by one dedicated OS thread.
+//!
+//! # Data flow
+//!
+//! Producers (the monitor on a state change, the reloader on an inventory change) call
+//! [`Store::record_transition`] / [`Store::sync_inventory`]: a `try_send` on a bounded channel,
+//! never a wait. The writer thread (`diemcau-store`) drains the channel into its own pending queue
+//! and commits it in batches — one transaction per batch, when `batch_records` are pending or
+//! `batch_interval` has passed since the oldest pending record — and, when idle, at least every
+//! `heartbeat` of the injected [`Clock`]. Reports read through [`StoreReader`] on separate
+//! read-only connections (WAL lets them read while the writer writes).
+//!
+//! # Tables (see [`MIGRATIONS`])
+//!
+//! * `runs(run_id, started_ms, last_seen_ms, clean_stop, recovered_ms)` — one row per daemon run.
+//!   Every commit (heartbeat or batch) sets `last_seen_ms` to the clock's "now", so a run is known
+//!   to have been monitoring over `[started_ms, last_seen_ms]`; outside every run is UNKNOWN time.
+//! * `transitions` — every state change: endpoint, from, to, time (unix ms), reason, check kind.
+//! * `outages(endpoint, start_ms, end_ms, cause, end_reason, …)` — derived in the same
+//!   transaction as the transition: a change *to* `down` opens one (at most one open per
+//!   endpoint), any change to another state closes it (`end_reason` `recovered` for up/degraded,
+//!   else the new state's name). Removing an endpoint from the inventory closes its outage with
+//!   `removed`; stopping the daemon closes open outages with `monitor_stopped`.
+//! * `endpoints(id, province, district, commune, carrier, address, first_seen_ms, removed_ms)` —
+//!   the inventory, upserted by [`Store::sync_inventory`] (a full snapshot: ids missing from it
+//!   get `removed_ms`). Label changes update the row in place: reports show an endpoint under its
+//!   *current* labels for the whole period (simple; regrouping history by past labels is not
+//!   supported). `presence(endpoint, from_ms, to_ms)` keeps each stay in the inventory, so an
+//!   endpoint removed and added back does not count as existing in between.
+//!
+//! # Restart semantics
+//!
+//! [`Store::open`] holds an exclusive `flock` on `<path>.lock` (one writer per ledger). A run
+//! found without `clean_stop` (crash, SIGKILL, power loss) is taken to have ended at its last
+//! committed heartbeat: its `last_seen_ms` stays as it is, `recovered_ms` records when this was
+//! noticed, and every outage it left open is closed at that `last_seen_ms` with end reason
+//! `monitor_stopped`. The gap until the new run starts is UNKNOWN time (neither up nor down): it is
+//! outside every run, so [`crate::sla`] excludes it. We do not extend the outage across the gap
+//! because nobody watched the endpoint then; if it is still down, the new run's first round
+//! records `unknown → down` and opens a new outage. A clean stop ([`Store::shutdown`]) does the
+//! same at the moment of the stop, so an outage never spans time the daemon did not see.
+//! Records still in memory at a crash (not yet committed, at most `batch_interval` old when
+//! storage is healthy) are lost; committed ones are not (see durability).
+//!
+//! # Durability: WAL + `synchronous=FULL`
+//!
+//! With `NORMAL`, WAL commits survive a process crash but the last ones can vanish on power loss
+//! or a kernel panic. Carriers are billed from this ledger, and batching keeps commits to at most
+//! ~5 per second, so an fsync per commit costs nothing that matters: we use `FULL`.
+//!
+//! # Storage faults
+//!
+//! When a commit fails (disk full, read-only file system, I/O error), the batch stays in the
+//! pending queue, the connection is closed (and reopened at the next attempt, so a remounted or
+//! replaced file is picked up), the failure is counted and logged (at most once a minute, with
+//! the count of suppressed messages) and retried with exponential backoff (`retry_min` →
+//! `retry_max`). Meanwhile the writer keeps draining the channel, so producers never notice.
+//! Heartbeats are never queued: a commit always writes the current time, so the heartbeats
+//! missed during a fault are superseded (not lost: the daemon was running and probing). The
+//! queue holds at most `max_pending` records (an inventory snapshot counts one per endpoint);
+//! beyond that new records are refused and counted in `records_dropped_total` — the only way
+//! records are lost while the process lives. Records refused because the channel itself is full
+//! (the writer stuck inside one SQLite call) are counted the same way.
+
+mod query;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::{Gauge, IntCounter, IntGauge};
+
+use crate::health::State;
+use crate::model::{Endpoint, EndpointId};
+
+pub use query::{OutageRow, RunRow, StoreReader, TransitionRow};
+pub use schema::MIGRATIONS;
+
+/// End reason of an outage closed because the daemon stopped (cleanly or not).
+pub const END_MONITOR_STOPPED: &str = "monitor_stopped";
+/// End reason of an outage closed because the endpoint left the inventory.
+pub const END_REMOVED: &str = "removed";
+/// End reason of an outage closed by a change to up or degraded.
+pub const END_RECOVERED: &str = "recovered";
+
+/// Wall clock in unix milliseconds. Injected so tests can drive a month in seconds.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        unix_ms(SystemTime::now())
+    }
+}
+
+impl<F: Fn() -> i64 + Send + Sync> Clock for F {
+    fn now_ms(&self) -> i64 {
+        self()
+    }
+}
+
+/// A clock that moves only when told to (tests, simulations).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Unix milliseconds of a `SystemTime` (negative before 1970).
+pub fn unix_ms(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    /// The SQLite file; `<path>-wal`, `<path>-shm` and `<path>.lock` live beside it.
+    pub path: PathBuf,
+    /// Longest time between two commits while idle (the `runs.last_seen_ms` resolution).
+    pub heartbeat: Duration,
+    /// Capacity of the producer → writer channel.
+    pub queue_capacity: usize,
+    /// Most records held in memory while storage fails.
+    pub max_pending: usize,
+    /// Commit when this many records are pending …
+    pub batch_records: usize,
+    /// … or when the oldest pending record is this old.
+    pub batch_interval: Duration,
+    /// Retry backoff after a failed commit: starts at `retry_min`, doubles up to `retry_max`.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl StoreConfig {
+    /// Defaults: heartbeat 10 s, channel 65,536, 1,000,000 pending, batches of 500 / 200 ms,
+    /// retries 1 s → 30 s.
+    pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            path: path.into(),
+            heartbeat: Duration::from_secs(10),
+            queue_capacity: 65_536,
+            max_pending: 1_000_000,
+            batch_records: 500,
+            batch_interval: Duration::from_millis(200),
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One state change, as the monitor saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitionRecord {
+    pub endpoint: EndpointId,
+    pub from: State,
+    pub to: State,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// Free text, e.g. "3 silent rounds"; becomes the outage's cause on a change to down.
+    pub reason: String,
+    /// The check that decided, e.g. "icmp".
+    pub check: String,
+}
+
+/// One endpoint of an inventory snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryRecord {
+    pub id: String,
+    pub province: String,
+    pub district: String,
+    pub commune: String,
+    pub carrier: String,
+    pub address: String,
+}
+
+impl From<&Endpoint> for InventoryRecord {
+    fn from(e: &Endpoint) -> InventoryRecord {
+        InventoryRecord {
+            id: e.id.to_string(),
+            province: e.labels.province.to_string(),
+            district: e.labels.district.to_string(),
+            commune: e.labels.commune.to_string(),
+            carrier: e.labels.carrier.to_string(),
+            address: match &e.host {
+                Some(h) => format!("{h} ({})", e.address),
+                None => e.address.to_string(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("ledger schema migration: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is locked by another diemcau process (one writer per ledger)")]
+    Locked { path: PathBuf },
+    #[error("{path}: SQLite refused WAL mode (journal_mode is {mode:?}); use a local file system")]
+    NoWal { path: PathBuf, mode: String },
+    #[error("ledger row is invalid: {0}")]
+    Invalid(String),
+    #[error("storage is failing, {pending} records not committed: {last_error}")]
+    Unhealthy { pending: usize, last_error: String },
+    #[error("the ledger writer thread has stopped")]
+    Stopped,
+}
+
+/// A snapshot of the store's counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoreStats {
+    pub run_id: i64,
+    pub write_errors_total: u64,
+    /// Accepted and not yet committed (channel + pending queue).
+    pub records_pending: u64,
+    pub records_dropped_total: u64,
+    pub records_committed_total: u64,
+    pub commits_total: u64,
+    /// Unix seconds (wall clock of the injected [`Clock`]) of the last successful commit.
+    pub last_commit_unix_seconds: f64,
+    pub healthy: bool,
+}
+
+/// Counters shared by producers, the writer and metric scrapes.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub write_errors: AtomicU64,
+    pub pending: AtomicU64,
+    pub dropped: AtomicU64,
+    pub committed: AtomicU64,
+    pub commits: AtomicU64,
+    pub last_commit_ms: AtomicI64,
+    pub healthy: AtomicBool,
+}
+
+pub(crate) enum Msg {
+    Transition(TransitionRecord),
+    Inventory {
+        at_ms: i64,
+        endpoints: Vec<InventoryRecord>,
+    },
+    Flush(mpsc::SyncSender<Result<(), StoreError>>),
+    Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+struct Inner {
+    /// `None` only while dropping. After a shutdown the receiver is gone and sends fail.
+    tx: Option<SyncSender<Msg>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+    clock: Arc<dyn Clock>,
+    path: PathBuf,
+    run_id: i64,
+    created: Instant,
+    /// Seconds since `created` of the last "record refused" log line (rate limit).
+    last_refusal_log: AtomicI64,
+}
+
+impl Drop for Inner {
+    /// The last handle went away without [`Store::shutdown`]: the writer commits what it holds
+    /// and stops *without* marking a clean stop (the next open treats the run as crashed).
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Handle on the ledger: cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("run_id", &self.inner.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating it and its directory if needed) and migrates the ledger, closes runs
+    /// left without a clean stop (see the module docs), starts a new run and the writer thread.
+    /// Needs a writable database: a failure here is returned, not retried.
+    pub fn open(cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
+        let opened = schema::open_writer(&cfg.path, clock.as_ref())?;
+        for r in &opened.recovered {
+            tracing::warn!(
+                run_id = r.run_id,
+                last_seen_ms = r.last_seen_ms,
+                outages_closed = r.outages_closed,
+                "previous diemcau run ended without a clean stop: it ends at its last heartbeat, \
+                 the time since is unknown"
+            );
+        }
+        let counters = Arc::new(Counters::default());
+        counters.healthy.store(true, Ordering::Relaxed);
+        counters.last_commit_ms.store(opened.started_ms, Ordering::Relaxed);
+        let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
+        let run_id = opened.run_id;
+        let path = cfg.path.clone();
+        let w = writer::Writer::new(cfg, opened, rx, counters.clone(), clock.clone());
+        let thread = std::thread::Builder::new()
+            .name("diemcau-store".into())
+            .spawn(move || w.run())
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        tracing::info!(path = %path.display(), run_id, "ledger open");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx: Some(tx),
+                thread: Mutex::new(Some(thread)),
+                counters,
+                clock,
+                path,
+                run_id,
+                created: Instant::now(),
+                last_refusal_log: AtomicI64::new(i64::MIN),
+            }),
+        })
+    }
+
+    /// This run's id in `runs`.
+    pub fn run_id(&self) -> i64 {
+        self.inner.run_id
+    }
+
+    /// The injected clock's now, for stamping records.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a state change. Never blocks; a refused record is counted in
+    /// `records_dropped_total`.
+    pub fn record_transition(&self, t: TransitionRecord) {
+        self.offer(Msg::Transition(t), 1);
+    }
+
+    /// Queues a full inventory snapshot, stamped with the clock's now: new ids are added, known
+    /// ones updated in place, missing ones marked removed. Call at start and after each reload.
+    /// Never blocks.
+    pub fn sync_inventory(&self, endpoints: Vec<InventoryRecord>) {
+        let n = endpoints.len().max(1) as u64;
+        let at_ms = self.now_ms();
+        self.offer(Msg::Inventory { at_ms, endpoints }, n);
+    }
+
+    fn offer(&self, msg: Msg, weight: u64) {
+        let c = &self.inner.counters;
+        // Count first so the writer never sees a record before its pending count.
+        c.pending.fetch_add(weight, Ordering::Relaxed);
+        let sent = match self.inner.tx.as_ref() {
+            Some(tx) => tx.try_send(msg).map_err(|e| match e {
+                TrySendError::Full(_) => "the ledger channel is full",
+                TrySendError::Disconnected(_) => "the ledger writer has stopped",
+            }),
+            None => Err("the ledger is shut down"),
+        };
+        if let Err(why) = sent {
+            c.pending.fetch_sub(weight, Ordering::Relaxed);
+            c.dropped.fetch_add(weight, Ordering::Relaxed);
+            let now = self.inner.created.elapsed().as_secs() as i64;
+            let last = self.inner.last_refusal_log.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= 60
+                && self
+                    .inner
+                    .last_refusal_log
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::error!(
+                    dropped_total = c.dropped.load(Ordering::Relaxed),
+                    "ledger record dropped: {why} (logged at most once a minute)"
+                );
+            }
+        }
+    }
+
+    /// Blocks until everything queued before this call is committed (with a heartbeat), trying
+    /// at once even during a backoff. Not for the probing path: for tests, tools and reports
+    /// that must see the latest records.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.control(Msg::Flush)
+    }
+
+    fn control(&self, make: fn(mpsc::SyncSender<Result<(), StoreError>>) -> Msg) -> Result<(), StoreError> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        let tx = self.inner.tx.as_ref().ok_or(StoreError::Stopped)?;
+        tx.send(make(reply_tx)).map_err(|_| StoreError::Stopped)?;
+        reply_rx.recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let c = &self.inner.counters;
+        StoreStats {
+            run_id: self.inner.run_id,
+            write_errors_total: c.write_errors.load(Ordering::Relaxed),
+            records_pending: c.pending.load(Ordering::Relaxed),
+            records_dropped_total: c.dropped.load(Ordering::Relaxed),
+            records_committed_total: c.committed.load(Ordering::Relaxed),
+            commits_total: c.commits.load(Ordering::Relaxed),
+            last_commit_unix_seconds: c.last_commit_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            healthy: c.healthy.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A new read-only connection that knows this run is live (it extends to the `now` given to
+    /// its queries). `StoreReader` is `Send`, not `Sync`: one per thread or request.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        StoreReader::open_live(&self.inner.path, Some(self.inner.run_id))
+    }
+
+    /// Prometheus collector reading the counters at scrape time; register it once.
+    pub fn collector(&self) -> StoreCollector {
+        StoreCollector::new(self.inner.counters.clone())
+    }
+
+    /// Commits what is pending, closes open outages (`monitor_stopped`) and marks the run
+    /// cleanly stopped, then joins the writer thread. Other clones' later records are dropped.
+    /// On a storage failure the uncommitted records are lost and the error says how many; the
+    /// run then counts as crashed at its last heartbeat.
+    pub fn shutdown(self) -> Result<(), StoreError> {
+        let result = self.control(Msg::Shutdown);
+        if let Some(t) = lock(&self.inner.thread).take() {
+            let _ = t.join();
+        }
+        result
+    }
+}
+
+/// The store's Prometheus families, filled from its counters on each scrape:
+/// `diemcau_store_write_errors_total`, `diemcau_store_records_pending`,
+/// `diemcau_store_records_dropped_total`, `diemcau_store_records_committed_total`,
+/// `diemcau_store_commits_total`, `diemcau_store_last_commit_unix_seconds`,
+/// `diemcau_store_healthy`.
+pub struct StoreCollector {
+    counters: Arc<Counters>,
+    write_errors: IntCounter,
+    pending: IntGauge,
+    dropped: IntCounter,
+    committed: IntCounter,
+    commits: IntCounter,
+    last_commit: Gauge,
+    healthy: IntGauge,
+}
+
+impl StoreCollector {
+    fn new(counters: Arc<Counters>) -> StoreCollector {
+        // Static, valid names: these constructors cannot fail.
+        let counter = |n: &str, h: &str| IntCounter::new(n, h).expect("static metric definition");
+        let gauge = |n: &str, h: &str| IntGauge::new(n, h).expect("static metric definition");
+        StoreCollector {
+            counters,
+            write_errors: counter(
+                "diemcau_store_write_errors_total",
+                "Ledger commits (or reopenings) that failed.",
+            ),
+            pending: gauge(
+                "diemcau_store_records_pending",
+                "Ledger records accepted and not yet committed.",
+            ),
+            dropped: counter(
+                "diemcau_store_records_dropped_total",
+                "Ledger records refused: channel or pending queue full, or store stopped.",
+            ),
+            committed: counter("diemcau_store_records_committed_total", "Ledger records committed."),
+            commits: counter("diemcau_store_commits_total", "Ledger transactions committed."),
+            last_commit: Gauge::new(
+                "diemcau_store_last_commit_unix_seconds",
+                "Time of the last successful ledger commit.",
+            )
+            .expect("static metric definition"),
+            healthy: gauge("diemcau_store_healthy", "1 when the last ledger commit succeeded."),
+        }
+    }
+}
+
+impl Collector for StoreCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut d = Vec::new();
+        d.extend(self.write_errors.desc());
+        d.extend(self.pending.desc());
+        d.extend(self.dropped.desc());
+        d.extend(self.committed.desc());
+        d.extend(self.commits.desc());
+        d.extend(self.last_commit.desc());
+        d.extend(self.healthy.desc());
+        d
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let c = &self.counters;
+        let catch_up = |m: &IntCounter, v: &AtomicU64| {
+            let delta = v.load(Ordering::Relaxed).saturating_sub(m.get());
+            m.inc_by(delta);
+        };
+        catch_up(&self.write_errors, &c.write_errors);
+        catch_up(&self.dropped, &c.dropped);
+        catch_up(&self.committed, &c.committed);
+        catch_up(&self.commits, &c.commits);
+        self.pending
+            .set(i64::try_from(c.pending.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        self.last_commit
+            .set(c.last_commit_ms.load(Ordering::Relaxed) as f64 / 1000.0);
+        self.healthy.set(i64::from(c.healthy.load(Ordering::Relaxed)));
+        let mut out = Vec::new();
+        out.extend(self.write_errors.collect());
+        out.extend(self.pending.collect());
+        out.extend(self.dropped.collect());
+        out.extend(self.committed.collect());
+        out.extend(self.commits.collect());
+        out.extend(self.last_commit.collect());
+        out.extend(self.healthy.collect());
+        out
+    }
+}

@@ -1,0 +1,229 @@
+//! Read side: histories for SLA reports, transitions, outages, runs.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Row, params};
+
+use super::StoreError;
+use super::schema::BUSY_TIMEOUT;
+use crate::health::State;
+use crate::sla::{EndpointHistory, Interval};
+
+/// One stored state change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitionRow {
+    pub run_id: i64,
+    pub endpoint: String,
+    pub from: State,
+    pub to: State,
+    pub at_ms: i64,
+    pub reason: String,
+    pub check: String,
+}
+
+/// One outage; `end_ms` is `None` while open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutageRow {
+    pub run_id: i64,
+    pub endpoint: String,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub cause: String,
+    pub check: String,
+    pub end_reason: Option<String>,
+}
+
+/// One daemon run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRow {
+    pub run_id: i64,
+    pub started_ms: i64,
+    pub last_seen_ms: i64,
+    pub clean_stop: bool,
+    /// When a later run found this one crashed.
+    pub recovered_ms: Option<i64>,
+}
+
+/// A read-only connection. Sees committed data only (not records still queued in memory).
+pub struct StoreReader {
+    conn: Connection,
+    /// The run writing right now, if known: it counts as monitoring up to the `now` of a query.
+    live_run: Option<i64>,
+}
+
+fn state(text: &str) -> Result<State, StoreError> {
+    State::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError::Invalid(format!("unknown state {text:?}")))
+}
+
+/// Unix milliseconds → unix seconds, rounding down.
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+impl StoreReader {
+    /// Opens an existing ledger read-only, e.g. for `diemcau report` beside a running daemon.
+    /// Without a live run, every run ends at its last heartbeat.
+    pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
+        Self::open_live(path, None)
+    }
+
+    pub(crate) fn open_live(path: &Path, live_run: Option<i64>) -> Result<StoreReader, StoreError> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(StoreReader { conn, live_run })
+    }
+
+    fn run_end(&self, run_id: i64, last_seen_ms: i64, now_ms: i64) -> i64 {
+        if Some(run_id) == self.live_run {
+            last_seen_ms.max(now_ms)
+        } else {
+            last_seen_ms
+        }
+    }
+
+    /// Every run, oldest first.
+    pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, started_ms, last_seen_ms, clean_stop, recovered_ms FROM runs ORDER BY run_id")?;
+        let rows = st.query_map([], |r| {
+            Ok(RunRow {
+                run_id: r.get(0)?,
+                started_ms: r.get(1)?,
+                last_seen_ms: r.get(2)?,
+                clean_stop: r.get::<_, i64>(3)? != 0,
+                recovered_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// State changes of `endpoint` in `[from_ms, to_ms)`, in order.
+    pub fn transitions(&self, endpoint: &str, from_ms: i64, to_ms: i64) -> Result<Vec<TransitionRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT run_id, endpoint, from_state, to_state, at_ms, reason, check_kind FROM transitions \
+             WHERE endpoint = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms, id",
+        )?;
+        let mut rows = st.query(params![endpoint, from_ms, to_ms])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (from, to): (String, String) = (r.get(2)?, r.get(3)?);
+            out.push(TransitionRow {
+                run_id: r.get(0)?,
+                endpoint: r.get(1)?,
+                from: state(&from)?,
+                to: state(&to)?,
+                at_ms: r.get(4)?,
+                reason: r.get(5)?,
+                check: r.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many transitions are stored (all endpoints).
+    pub fn transition_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM transitions", [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn outage_row(r: &Row<'_>) -> rusqlite::Result<OutageRow> {
+        Ok(OutageRow {
+            run_id: r.get(0)?,
+            endpoint: r.get(1)?,
+            start_ms: r.get(2)?,
+            end_ms: r.get(3)?,
+            cause: r.get(4)?,
+            check: r.get(5)?,
+            end_reason: r.get(6)?,
+        })
+    }
+
+    /// Outages still open, oldest first.
+    pub fn open_outages(&self) -> Result<Vec<OutageRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason FROM outages \
+             WHERE end_ms IS NULL ORDER BY start_ms, id",
+        )?;
+        let rows = st.query_map([], Self::outage_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Outages of `endpoint` (every endpoint when `None`) that meet `[from_ms, to_ms)`.
+    pub fn outages(&self, endpoint: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<OutageRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason FROM outages \
+             WHERE (?1 IS NULL OR endpoint = ?1) AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2) \
+             ORDER BY endpoint, start_ms, id",
+        )?;
+        let rows = st.query_map(params![endpoint, from_ms, to_ms], Self::outage_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What the ledger knows over `period` (unix seconds), for [`crate::sla::compute`]: one
+    /// history per endpoint present in the inventory at some time in the period, sorted by id.
+    /// `exists` = its stays in the inventory; `monitored` = the runs (`[started, last_seen]`,
+    /// the live run up to `now_ms`); `down` = its outages (an open one ends at `now_ms`, or at
+    /// its run's last heartbeat when that run is not live). `maintenance` is left empty: the
+    /// caller adds the planned windows. Milliseconds are rounded down to seconds.
+    pub fn histories(&self, period: Interval, now_ms: i64) -> Result<Vec<EndpointHistory>, StoreError> {
+        let (p0, p1) = (period.start.saturating_mul(1000), period.end.saturating_mul(1000));
+        let clip = |s: i64, e: i64| Interval::new(secs(s), secs(e)).intersect(&period);
+
+        let mut run_end: HashMap<i64, i64> = HashMap::new();
+        let mut monitored = Vec::new();
+        for r in self.runs()? {
+            let end = self.run_end(r.run_id, r.last_seen_ms, now_ms);
+            run_end.insert(r.run_id, end);
+            monitored.extend(clip(r.started_ms, end));
+        }
+        let monitored = crate::sla::normalize(&monitored);
+
+        let mut by_id: HashMap<String, EndpointHistory> = HashMap::new();
+        {
+            let mut st = self.conn.prepare(
+                "SELECT p.endpoint, p.from_ms, p.to_ms, e.province, e.district, e.commune, e.carrier \
+                 FROM presence p JOIN endpoints e ON e.id = p.endpoint \
+                 WHERE p.from_ms < ?2 AND (p.to_ms IS NULL OR p.to_ms > ?1)",
+            )?;
+            let mut rows = st.query(params![p0, p1])?;
+            while let Some(r) = rows.next()? {
+                let id: String = r.get(0)?;
+                let (from, to): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
+                let h = match by_id.get_mut(&id) {
+                    Some(h) => h,
+                    None => by_id.entry(id.clone()).or_insert(EndpointHistory {
+                        id,
+                        province: r.get(3)?,
+                        district: r.get(4)?,
+                        commune: r.get(5)?,
+                        carrier: r.get(6)?,
+                        monitored: monitored.clone(),
+                        ..EndpointHistory::default()
+                    }),
+                };
+                h.exists.extend(clip(from, to.unwrap_or(now_ms.max(from))));
+            }
+        }
+        for o in self.outages(None, p0, p1)? {
+            let Some(h) = by_id.get_mut(&o.endpoint) else {
+                continue;
+            };
+            let end = match o.end_ms {
+                Some(e) => e,
+                None => run_end.get(&o.run_id).copied().unwrap_or(now_ms).max(o.start_ms),
+            };
+            h.down.extend(clip(o.start_ms, end));
+        }
+        let mut out: Vec<EndpointHistory> = by_id.into_values().collect();
+        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}

@@ -1,0 +1,195 @@
+//! Schema migrations, connection set-up, crash recovery and the start of a run.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use rusqlite::{Connection, OpenFlags, params};
+use rusqlite_migration::{M, Migrations};
+
+use super::{END_MONITOR_STOPPED, StoreError};
+use crate::store::Clock;
+
+/// Versioned schema (`PRAGMA user_version`): one entry per version. Append new migrations;
+/// never edit released ones.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: runs, inventory, transitions, outages.
+    "CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        started_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        clean_stop INTEGER NOT NULL DEFAULT 0,
+        recovered_ms INTEGER
+    ) STRICT;
+    CREATE TABLE endpoints (
+        id TEXT PRIMARY KEY,
+        province TEXT NOT NULL,
+        district TEXT NOT NULL,
+        commune TEXT NOT NULL,
+        carrier TEXT NOT NULL,
+        address TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        removed_ms INTEGER
+    ) STRICT;
+    CREATE TABLE presence (
+        id INTEGER PRIMARY KEY,
+        endpoint TEXT NOT NULL,
+        from_ms INTEGER NOT NULL,
+        to_ms INTEGER
+    ) STRICT;
+    CREATE INDEX presence_by_endpoint ON presence (endpoint, from_ms);
+    CREATE UNIQUE INDEX presence_open ON presence (endpoint) WHERE to_ms IS NULL;
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        check_kind TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX transitions_by_endpoint ON transitions (endpoint, at_ms);
+    CREATE TABLE outages (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        cause TEXT NOT NULL,
+        check_kind TEXT NOT NULL,
+        end_reason TEXT
+    ) STRICT;
+    CREATE INDEX outages_by_endpoint ON outages (endpoint, start_ms);
+    CREATE INDEX outages_by_start ON outages (start_ms);
+    CREATE UNIQUE INDEX outages_open ON outages (endpoint) WHERE end_ms IS NULL;",
+];
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A run found without a clean stop, closed at its last heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Recovered {
+    pub run_id: i64,
+    pub last_seen_ms: i64,
+    pub outages_closed: usize,
+}
+
+pub(crate) struct Opened {
+    pub conn: Connection,
+    pub lock: Flock<File>,
+    pub run_id: i64,
+    pub started_ms: i64,
+    pub recovered: Vec<Recovered>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Exclusive advisory lock on `<path>.lock`, held through a read-only descriptor (so it does not
+/// keep the file system from being remounted read-only).
+fn take_lock(path: &Path) -> Result<Flock<File>, StoreError> {
+    let lp = lock_path(path);
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lp)
+        .map_err(io(&lp))?;
+    let f = File::open(&lp).map_err(io(&lp))?;
+    Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
+        nix::errno::Errno::EWOULDBLOCK => StoreError::Locked { path: lp.clone() },
+        e => StoreError::Io {
+            path: lp.clone(),
+            source: std::io::Error::from(e),
+        },
+    })
+}
+
+/// A read-write connection with the ledger's pragmas (WAL, synchronous=FULL).
+pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    Ok(conn)
+}
+
+/// Locks, opens, migrates, recovers crashed runs and starts a new run.
+pub(crate) fn open_writer(path: &Path, clock: &dyn Clock) -> Result<Opened, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let lock = take_lock(path)?;
+    let mut conn = connect(path)?;
+    migrations().to_latest(&mut conn)?;
+    let now = clock.now_ms();
+    let tx = conn.transaction()?;
+    let mut recovered = Vec::new();
+    {
+        let mut crashed =
+            tx.prepare("SELECT run_id, last_seen_ms FROM runs WHERE clean_stop = 0 AND recovered_ms IS NULL")?;
+        let rows = crashed.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (run_id, last_seen_ms) = row?;
+            let outages_closed = tx.execute(
+                "UPDATE outages SET end_ms = max(start_ms, ?2), end_reason = ?3 \
+                 WHERE end_ms IS NULL AND run_id = ?1",
+                params![run_id, last_seen_ms, END_MONITOR_STOPPED],
+            )?;
+            tx.execute(
+                "UPDATE runs SET recovered_ms = ?2 WHERE run_id = ?1",
+                params![run_id, now],
+            )?;
+            recovered.push(Recovered {
+                run_id,
+                last_seen_ms,
+                outages_closed,
+            });
+        }
+    }
+    // Anything still open belongs to no known run (hand-edited rows): close it at its start.
+    tx.execute(
+        "UPDATE outages SET end_ms = start_ms, end_reason = ?1 WHERE end_ms IS NULL",
+        params![END_MONITOR_STOPPED],
+    )?;
+    tx.execute(
+        "INSERT INTO runs (started_ms, last_seen_ms, clean_stop) VALUES (?1, ?1, 0)",
+        params![now],
+    )?;
+    let run_id = tx.last_insert_rowid();
+    tx.commit()?;
+    Ok(Opened {
+        conn,
+        lock,
+        run_id,
+        started_ms: now,
+        recovered,
+    })
+}
