@@ -13,7 +13,9 @@ use crate::metrics::DaemonMetrics;
 use crate::model::EndpointId;
 use crate::monitor::{Monitor, MonitorSink, unix_seconds};
 use crate::probe::icmp::{self, EngineController, Replacement, engine};
+use crate::report_http::ReportContext;
 use crate::server::{self, AppState, ReloadRequest};
+use crate::store::{Store, StoreConfig, SystemClock, TransitionRecord, unix_ms};
 use crate::web_security::WebSecurity;
 use std::collections::HashMap;
 
@@ -45,8 +47,34 @@ pub async fn run(
         &config.endpoints,
         config.health.clone(),
         &config.checks,
+        Arc::new(config.maintenance.windows.clone()),
         metrics.clone(),
     ));
+    monitor.refresh_maintenance(SystemTime::now());
+    let store = open_store(&config)?;
+    metrics.registry.register(Box::new(store.collector()))?;
+    store.sync_inventory(config.endpoints.iter().map(Into::into).collect());
+    let ledger = store.clone();
+    monitor.set_transition_hook(Box::new(move |t| {
+        ledger.record_transition(TransitionRecord {
+            endpoint: t.endpoint.clone(),
+            from: t.from,
+            to: t.to,
+            at_ms: unix_ms(t.at),
+            reason: t.reason.clone(),
+            check: t.check.to_string(),
+        })
+    }));
+    let maintenance_ticker = tokio::spawn({
+        let monitor = monitor.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                monitor.refresh_maintenance(SystemTime::now());
+            }
+        }
+    });
     let engine = engine::start(
         targets,
         &config.probe,
@@ -74,11 +102,13 @@ pub async fn run(
         checks: config.checks.clone(),
         sip: sip.clone(),
     })));
+    let reports = Arc::new(std::sync::RwLock::new(Arc::new(ReportContext::of(&config, &store))));
     let app = AppState {
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
         modules: modules.clone(),
         web: web.clone(),
+        reports: reports.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -101,6 +131,8 @@ pub async fn run(
         modules,
         web,
         web_config,
+        store: store.clone(),
+        reports,
     };
     let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
@@ -115,7 +147,12 @@ pub async fn run(
     if let Some(r) = runner {
         r.stop().await;
     }
+    maintenance_ticker.abort();
     tokio::task::spawn_blocking(move || engine.stop()).await?;
+    match tokio::task::spawn_blocking(move || store.shutdown()).await? {
+        Ok(()) => tracing::info!("ledger closed"),
+        Err(e) => tracing::error!(error = %e, "closing the ledger failed"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -132,6 +169,23 @@ async fn forward_sighup(reload: mpsc::Sender<ReloadRequest>) {
         }
         let _ = rx.await;
     }
+}
+
+/// Opens the ledger (creating its directory); a database that cannot be opened at start is a
+/// configuration problem, so the daemon refuses to start rather than lose history silently.
+fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let path = &config.store.path;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating the ledger directory {}", dir.display()))?;
+    }
+    let settings = StoreConfig {
+        heartbeat: config.store.heartbeat,
+        ..StoreConfig::new(path)
+    };
+    let store = Store::open(settings, Arc::new(SystemClock))
+        .with_context(|| format!("opening the ledger {} (set [store] path)", path.display()))?;
+    tracing::info!(path = %path.display(), run = store.run_id(), "ledger open");
+    Ok(store)
 }
 
 /// The running service-check scheduler; replaced as a whole on reload.
@@ -181,6 +235,8 @@ struct Reloader {
     modules: Arc<std::sync::RwLock<Arc<ProbeModules>>>,
     web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
     web_config: Option<PathBuf>,
+    store: Store,
+    reports: Arc<std::sync::RwLock<Arc<ReportContext>>>,
 }
 
 impl Reloader {
@@ -256,13 +312,14 @@ impl Reloader {
         let endpoints = new.endpoints.clone();
         let policy = new.health.clone();
         let checks = new.checks.clone();
+        let maintenance = Arc::new(new.maintenance.windows.clone());
         let replacement = Replacement {
             targets,
             carried_from,
             probe: new.probe.clone(),
             new_sockets,
             on_applied: Box::new(move |carried| {
-                monitor.apply_reload(&endpoints, carried, policy, &checks);
+                monitor.apply_reload(&endpoints, carried, policy, &checks, maintenance);
                 let _ = applied_tx.send(());
             }),
         };
@@ -270,6 +327,9 @@ impl Reloader {
         applied_rx
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
+        self.store
+            .sync_inventory(new.endpoints.iter().map(Into::into).collect());
+        *self.reports.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ReportContext::of(&new, &self.store));
         let old = self.services.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(r) = old {
             r.stop().await;

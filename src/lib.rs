@@ -21,6 +21,7 @@ pub mod netns;
 pub mod oneshot;
 pub mod probe;
 pub mod report;
+pub mod report_http;
 pub mod schedule;
 pub mod server;
 pub mod service;

@@ -115,6 +115,11 @@ enum Command {
         #[arg(long, hide = true)]
         private_netns: bool,
     },
+    /// Reports from the ledger.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Inventory tools.
     Inventory {
         #[command(subcommand)]
@@ -142,6 +147,26 @@ enum SocketArg {
     Auto,
     Dgram,
     Raw,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Availability per group for a period, planned maintenance and monitor downtime excluded.
+    Sla {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A calendar month (2026-11) in [report] time_zone, or FROM..TO (dates or RFC 3339).
+        #[arg(long)]
+        period: String,
+        /// Grouping: any of province, district, carrier, comma-separated; empty = national.
+        #[arg(long, default_value = "province,carrier")]
+        by: String,
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -183,6 +208,16 @@ fn main() -> ExitCode {
             run(config, listen_address, web_config_file, private_netns)
         }
         Command::Check { config } => check(&config),
+        Command::Report {
+            command:
+                ReportCommand::Sla {
+                    config,
+                    period,
+                    by,
+                    format,
+                    out,
+                },
+        } => report_sla(&config, period, by, &format, out.as_deref()),
         Command::Demo {
             config,
             scenario,
@@ -399,6 +434,49 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+fn report_sla(config: &PathBuf, period: String, by: String, format: &str, out: Option<&std::path::Path>) -> ExitCode {
+    let format = match format.parse() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(config) = load(Some(config)) else {
+        return ExitCode::FAILURE;
+    };
+    let request = diemcau::report_http::ReportRequest { period, by, format };
+    let started = std::time::Instant::now();
+    let (body, _) = match diemcau::report_http::render_from_config(&config, &request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let written = match out {
+        Some(path) => std::fs::write(path, &body),
+        None => std::io::Write::write_all(&mut std::io::stdout().lock(), &body),
+    };
+    match written {
+        Ok(()) => {
+            if let Some(path) = out {
+                eprintln!(
+                    "wrote {} ({} bytes) in {:?}",
+                    path.display(),
+                    body.len(),
+                    started.elapsed()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

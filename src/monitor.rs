@@ -15,6 +15,7 @@ use prometheus::{Histogram, IntGauge};
 
 use crate::config::checks::{ChecksConfig, ICMP};
 use crate::health::{Health, HealthPolicy, State};
+use crate::maintenance::{MaintenanceWindow, ScopeLabels};
 use crate::metrics::DaemonMetrics;
 use crate::metrics::endpoint_text::label_set;
 use crate::model::{Endpoint, EndpointId, RoundStats};
@@ -104,6 +105,10 @@ pub struct EndpointView {
     pub rounds: u64,
     pub transitions: u64,
     pub last_transition: Option<SystemTime>,
+    /// Maintenance windows that apply to this endpoint (indexes into the monitor's windows).
+    maintenance_windows: Box<[u16]>,
+    /// Inside a planned maintenance window now (refreshed by [`Monitor::refresh_maintenance`]).
+    pub in_maintenance: bool,
     region: RegionHandles,
 }
 
@@ -142,6 +147,7 @@ pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
     pub policy: HealthPolicy,
     pub icmp_decides: bool,
+    maintenance: Arc<Vec<MaintenanceWindow>>,
     index: HashMap<EndpointId, usize>,
     awaiting_first_round: usize,
 }
@@ -165,9 +171,13 @@ impl Monitor {
         endpoints: &[Endpoint],
         policy: HealthPolicy,
         checks: &ChecksConfig,
+        maintenance: Arc<Vec<MaintenanceWindow>>,
         metrics: Arc<DaemonMetrics>,
     ) -> Monitor {
-        let views: Vec<EndpointView> = endpoints.iter().map(|e| new_view(e, checks, &metrics)).collect();
+        let views: Vec<EndpointView> = endpoints
+            .iter()
+            .map(|e| new_view(e, checks, &maintenance, &metrics))
+            .collect();
         metrics.endpoints.set(views.len() as i64);
         let ready = views.is_empty();
         metrics.ready.set(i64::from(ready));
@@ -178,6 +188,7 @@ impl Monitor {
                 endpoints: views,
                 policy,
                 icmp_decides: checks.icmp_decides,
+                maintenance,
             }),
             metrics,
             ready: AtomicBool::new(ready),
@@ -212,6 +223,7 @@ impl Monitor {
         carried_from: &[Option<usize>],
         policy: HealthPolicy,
         checks: &ChecksConfig,
+        maintenance: Arc<Vec<MaintenanceWindow>>,
     ) {
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -222,7 +234,7 @@ impl Monitor {
             views.push(match carried {
                 Some(mut v) => {
                     if v.endpoint.labels != e.labels {
-                        let fresh = new_view(e, checks, &self.metrics);
+                        let fresh = new_view(e, checks, &maintenance, &self.metrics);
                         // new_view counted it Unknown in its new region; move the count to its state.
                         fresh.region.by_state[State::Unknown as usize].dec();
                         fresh.region.by_state[v.state as usize].inc();
@@ -241,10 +253,11 @@ impl Monitor {
                             None => fresh,
                         })
                         .collect();
+                    v.maintenance_windows = windows_for(e, &maintenance);
                     v.endpoint = e.clone();
                     v
                 }
-                None => new_view(e, checks, &self.metrics),
+                None => new_view(e, checks, &maintenance, &self.metrics),
             });
         }
         for v in old.into_iter().flatten() {
@@ -256,7 +269,38 @@ impl Monitor {
         state.endpoints = views;
         state.policy = policy;
         state.icmp_decides = checks.icmp_decides;
+        state.maintenance = maintenance;
+        drop(guard);
+        self.refresh_maintenance(SystemTime::now());
+        let state = self.lock();
         self.metrics.endpoints.set(state.endpoints.len() as i64);
+    }
+
+    /// Marks the endpoints inside an active maintenance window; called every few seconds and
+    /// after a reload. Windows are evaluated once each, not once per endpoint.
+    pub fn refresh_maintenance(&self, now: SystemTime) {
+        let unix = unix_seconds(now) as i64;
+        let mut state = self.lock();
+        let active: Vec<bool> = state.maintenance.iter().map(|w| w.active_at(unix)).collect();
+        let mut changed = 0;
+        for v in &mut state.endpoints {
+            let now_in = v
+                .maintenance_windows
+                .iter()
+                .any(|i| active.get(usize::from(*i)).copied().unwrap_or(false));
+            changed += usize::from(now_in != v.in_maintenance);
+            v.in_maintenance = now_in;
+        }
+        if changed > 0 {
+            let names: Vec<&str> = state
+                .maintenance
+                .iter()
+                .zip(&active)
+                .filter(|(_, a)| **a)
+                .map(|(w, _)| w.name.as_str())
+                .collect();
+            tracing::info!(endpoints_changed = changed, active = ?names, "maintenance windows changed");
+        }
     }
 
     /// Regions left without endpoints lose their series (e.g. provinces merged in a reform).
@@ -408,7 +452,22 @@ fn check_views(e: &Endpoint, checks: &ChecksConfig) -> Vec<CheckView> {
         .collect()
 }
 
-fn new_view(e: &Endpoint, checks: &ChecksConfig, metrics: &DaemonMetrics) -> EndpointView {
+fn windows_for(e: &Endpoint, windows: &[MaintenanceWindow]) -> Box<[u16]> {
+    let labels = ScopeLabels::from(e);
+    windows
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.applies_to(&labels))
+        .map(|(i, _)| i as u16)
+        .collect()
+}
+
+fn new_view(
+    e: &Endpoint,
+    checks: &ChecksConfig,
+    maintenance: &[MaintenanceWindow],
+    metrics: &DaemonMetrics,
+) -> EndpointView {
     let (p, c) = (&*e.labels.province, &*e.labels.carrier);
     let by_state = State::ALL.map(|s| metrics.region_endpoints.with_label_values(&[p, c, s.as_str()]));
     by_state[State::Unknown as usize].inc();
@@ -424,6 +483,8 @@ fn new_view(e: &Endpoint, checks: &ChecksConfig, metrics: &DaemonMetrics) -> End
         rounds: 0,
         transitions: 0,
         last_transition: None,
+        maintenance_windows: windows_for(e, maintenance),
+        in_maintenance: false,
         region: RegionHandles {
             rtt: metrics.region_rtt.with_label_values(&[p, c]),
             by_state,

@@ -45,6 +45,8 @@ pub struct AppState {
     pub modules: Arc<std::sync::RwLock<Arc<crate::blackbox::ProbeModules>>>,
     /// TLS and basic auth (`--web.config.file`); swapped on reload.
     pub web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
+    /// SLA reports from the ledger; swapped on reload.
+    pub reports: Arc<std::sync::RwLock<Arc<crate::report_http::ReportContext>>>,
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
@@ -157,6 +159,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
                 ),
             }
         }
+        (&Method::GET | &Method::HEAD, "/reports/sla") => sla_report(&app, req.uri().query().unwrap_or("")).await,
         (&Method::GET | &Method::HEAD, "/api/v1/summary") => {
             let summary = crate::status::summary(&app.monitor.lock(), app.monitor.is_ready());
             json(&summary)
@@ -192,6 +195,33 @@ async fn reload(app: &AppState) -> Response<HttpBody> {
             &format!("config not reloaded, the old one stays in force:\n{e}"),
         ),
         Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+    }
+}
+
+async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
+    let ctx = app.reports.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let request = match crate::report_http::ReportRequest::from_query(query, &ctx.time_zone) {
+        Ok(r) => r,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+    };
+    // SQLite reads block: off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        let store = ctx.store.as_ref().ok_or("no ledger")?;
+        // Commit what is queued so the report includes the last transitions.
+        let _ = store.flush();
+        let reader = store.reader().map_err(|e| e.to_string())?;
+        crate::report_http::render(&reader, &ctx, &request)
+    })
+    .await;
+    match result {
+        Ok(Ok((body, content_type))) => {
+            let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
+        Ok(Err(e)) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
     }
 }
 
@@ -262,6 +292,7 @@ const LANDING_PAGE: &str = r#"<!doctype html>
 <ul>
 <li><a href="status">/status</a> — tình trạng điểm cầu (status page for the duty room)</li>
 <li><a href="metrics">/metrics</a> — Prometheus metrics</li>
+<li><a href="reports/sla">/reports/sla?period=YYYY-MM&amp;by=province,carrier&amp;format=html|csv|json</a> — SLA report</li>
 <li><a href="api/v1/summary">/api/v1/summary</a>, <a href="api/v1/endpoints">/api/v1/endpoints</a> — JSON API</li>
 <li><a href="-/healthy">/-/healthy</a> — liveness</li>
 <li><a href="-/ready">/-/ready</a> — readiness (after the first full round)</li>

@@ -86,9 +86,16 @@ pub struct Counts {
     pub degraded: usize,
     pub down: usize,
     pub unknown: usize,
+    /// Inside a planned maintenance window now (whatever their state).
+    pub maintenance: usize,
 }
 
 impl Counts {
+    fn add_view(&mut self, v: &EndpointView) {
+        self.maintenance += usize::from(v.in_maintenance);
+        self.add(v.state);
+    }
+
     fn add(&mut self, s: State) {
         self.endpoints += 1;
         match s {
@@ -128,6 +135,7 @@ pub struct EndpointRow {
     /// Unix seconds of the last state change.
     pub since: Option<f64>,
     pub failing_checks: Vec<String>,
+    pub in_maintenance: bool,
     pub rtt_ms: Option<f64>,
     pub loss_ratio: Option<f64>,
 }
@@ -145,6 +153,7 @@ impl EndpointRow {
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
             failing_checks: v.failing_checks(icmp_decides).into_iter().map(String::from).collect(),
+            in_maintenance: v.in_maintenance,
             rtt_ms: v.last.and_then(|r| r.rtt_avg).map(|r| r * 1e3),
             loss_ratio: v.last.map(|r| r.loss_ratio()),
         }
@@ -188,8 +197,8 @@ pub fn summary(state: &MonitorState, ready: bool) -> Summary {
     let mut national = Counts::default();
     let mut provinces: BTreeMap<&str, Counts> = BTreeMap::new();
     for v in &state.endpoints {
-        national.add(v.state);
-        provinces.entry(&v.endpoint.labels.province).or_default().add(v.state);
+        national.add_view(v);
+        provinces.entry(&v.endpoint.labels.province).or_default().add_view(v);
     }
     Summary {
         generated_at: unix_seconds(SystemTime::now()),
@@ -268,6 +277,7 @@ h2{font-size:1.05rem;margin:18px 0 8px}
 <div class="card degraded"><span>Suy giảm</span><b>{{ counts.degraded }}</b></div>
 <div class="card down"><span>Mất kết nối</span><b>{{ counts.down }}</b></div>
 <div class="card unknown"><span>Chưa rõ</span><b>{{ counts.unknown }}</b></div>
+<div class="card"><span>Bảo trì</span><b>{{ counts.maintenance }}</b></div>
 </div>
 <form method="get" action="/status" role="search">
 {% if let Some(p) = province %}<input type="hidden" name="province" value="{{ p }}">{% endif %}
@@ -276,12 +286,12 @@ h2{font-size:1.05rem;margin:18px 0 8px}
 </form>
 <h2>Không tham gia được ({{ problems.len() }})</h2>
 <table id="problems"><thead><tr><th>Điểm cầu</th><th class="hide-sm">Huyện</th><th class="hide-sm">Tỉnh</th><th>Nhà mạng</th><th>Trạng thái</th><th>Từ</th><th class="hide-sm">Kiểm tra lỗi</th></tr></thead><tbody>
-{% for r in problems %}<tr class="s-{{ r.state }}" data-search="{{ r.id }} {{ r.commune }} {{ r.district }} {{ r.province }} {{ r.carrier }} {{ r.address }}"><td>{{ r.commune }}<br><small>{{ r.id }} · {{ r.address }}</small></td><td class="hide-sm">{{ r.district }}</td><td class="hide-sm">{{ r.province }}</td><td>{{ r.carrier }}</td><td><span class="badge b-{{ r.state }}">{{ r.state }}</span></td><td>{{ r.since_text() }}</td><td class="hide-sm">{{ r.checks_text() }}</td></tr>
+{% for r in problems %}<tr class="s-{{ r.state }}" data-search="{{ r.id }} {{ r.commune }} {{ r.district }} {{ r.province }} {{ r.carrier }} {{ r.address }}"><td>{{ r.commune }}<br><small>{{ r.id }} · {{ r.address }}</small></td><td class="hide-sm">{{ r.district }}</td><td class="hide-sm">{{ r.province }}</td><td>{{ r.carrier }}</td><td><span class="badge b-{{ r.state }}">{{ r.state }}</span>{% if r.in_maintenance %} <small>bảo trì</small>{% endif %}</td><td>{{ r.since_text() }}</td><td class="hide-sm">{{ r.checks_text() }}</td></tr>
 {% endfor %}{% if problems.is_empty() %}<tr><td colspan="7">Tất cả điểm cầu đang hoạt động.</td></tr>{% endif %}
 </tbody></table>
 <h2>{{ group_title }}</h2>
-<table id="groups"><thead><tr><th>{{ group_column }}</th><th class="n">Điểm cầu</th><th class="n">Hoạt động</th><th class="n">Suy giảm</th><th class="n">Mất</th><th class="n hide-sm">Chưa rõ</th><th class="n">Kết nối %</th></tr></thead><tbody>
-{% for g in groups %}<tr data-search="{{ g.name }}"><td>{% if let Some(link) = g.link %}<a href="{{ link }}">{{ g.name }}</a>{% else %}{{ g.name }}{% endif %}</td><td class="n">{{ g.counts.endpoints }}</td><td class="n">{{ g.counts.up }}</td><td class="n">{{ g.counts.degraded }}</td><td class="n">{{ g.counts.down }}</td><td class="n hide-sm">{{ g.counts.unknown }}</td><td class="n">{{ g.counts.reachable_pct() }}</td></tr>
+<table id="groups"><thead><tr><th>{{ group_column }}</th><th class="n">Điểm cầu</th><th class="n">Hoạt động</th><th class="n">Suy giảm</th><th class="n">Mất</th><th class="n hide-sm">Chưa rõ</th><th class="n hide-sm">Bảo trì</th><th class="n">Kết nối %</th></tr></thead><tbody>
+{% for g in groups %}<tr data-search="{{ g.name }}"><td>{% if let Some(link) = g.link %}<a href="{{ link }}">{{ g.name }}</a>{% else %}{{ g.name }}{% endif %}</td><td class="n">{{ g.counts.endpoints }}</td><td class="n">{{ g.counts.up }}</td><td class="n">{{ g.counts.degraded }}</td><td class="n">{{ g.counts.down }}</td><td class="n hide-sm">{{ g.counts.unknown }}</td><td class="n hide-sm">{{ g.counts.maintenance }}</td><td class="n">{{ g.counts.reachable_pct() }}</td></tr>
 {% endfor %}</tbody></table>
 <p><small>JSON: <a href="/api/v1/summary">/api/v1/summary</a> · <a href="/api/v1/endpoints">/api/v1/endpoints</a> · <a href="/metrics">/metrics</a></small></p>
 </main>
@@ -329,7 +339,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         ..filter.clone()
     };
     for v in state.endpoints.iter().filter(|v| scope_filter.matches(v)) {
-        counts.add(v.state);
+        counts.add_view(v);
         let l = &v.endpoint.labels;
         let (name, link) = match (&filter.province, &filter.district) {
             (None, _) => (
@@ -347,7 +357,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
             (Some(_), Some(_)) => (format!("{} ({}, {})", l.commune, v.endpoint.id, v.state.as_str()), None),
         };
         let entry = groups.entry(name).or_insert((Counts::default(), link));
-        entry.0.add(v.state);
+        entry.0.add_view(v);
     }
     let problems: Vec<EndpointRow> = endpoints(state, filter, MAX_PROBLEMS)
         .into_iter()

@@ -76,6 +76,33 @@ pub struct WebConfig {
     pub listen_address: SocketAddr,
 }
 
+/// The SQLite ledger.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+    pub heartbeat: Duration,
+}
+
+/// SLA report settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportSettings {
+    pub time_zone: String,
+    pub targets: crate::sla::Targets,
+}
+
+/// Planned maintenance windows; compared by their text so configs stay comparable.
+#[derive(Clone, Debug, Default)]
+pub struct Maintenance {
+    pub raw: Vec<crate::maintenance::RawMaintenance>,
+    pub windows: Vec<crate::maintenance::MaintenanceWindow>,
+}
+
+impl PartialEq for Maintenance {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
 /// A validated configuration with its resolved inventory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -86,6 +113,9 @@ pub struct Config {
     pub probe: ProbeConfig,
     pub health: HealthPolicy,
     pub checks: checks::ChecksConfig,
+    pub store: StoreSettings,
+    pub maintenance: Maintenance,
+    pub report: ReportSettings,
     pub endpoints: Vec<Endpoint>,
 }
 
@@ -111,13 +141,18 @@ impl Config {
     /// The embedded defaults: demo inventory on loopback addresses.
     pub fn embedded() -> Result<Config, LoadError> {
         let origin = Path::new("<embedded>/diemcau.toml");
-        load_text(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &|p| {
+        let mut config = load_text(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &|p| {
             if p == Path::new("<embedded>/inventory.csv") {
                 Ok(EMBEDDED_INVENTORY.as_bytes().to_vec())
             } else {
                 Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"))
             }
-        })
+        })?;
+        if config.store.path.starts_with("<embedded>") {
+            // No config directory to live beside: a data directory in the working directory.
+            config.store.path = PathBuf::from("diemcau-data").join("diemcau.db");
+        }
+        Ok(config)
     }
 
     /// Endpoints per province and carrier, for `diemcau check`.
@@ -164,6 +199,25 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
     let checks = checks::validate(file, text, &raw.check, &raw.checks, v.errors);
+    let store = v.store(&raw, base);
+    let report = v.report(&raw);
+    let maintenance = match crate::maintenance::validate(&raw.maintenance) {
+        Ok(windows) => Maintenance {
+            raw: raw.maintenance.clone(),
+            windows,
+        },
+        Err(errs) => {
+            for e in errs.0 {
+                let (l, c) = e
+                    .index
+                    .and_then(|i| toml_file::array_table_position(text, "maintenance", i))
+                    .unwrap_or((0, 0));
+                let field = format!("maintenance[{}].{}", e.index.unwrap_or(0), e.field);
+                v.problem_at(l, c, &field, &format!("({}) {}", e.name, e.message), &e.fix);
+            }
+            Maintenance::default()
+        }
+    };
     let mut ctx = inventory::RowContext {
         seen: inventory::SeenIds::new(),
         interner: Default::default(),
@@ -225,6 +279,9 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         probe,
         health,
         checks,
+        store,
+        maintenance,
+        report,
         endpoints,
     })
 }
@@ -388,6 +445,73 @@ impl Validator<'_> {
             );
         }
         probe
+    }
+
+    fn store(&mut self, raw: &RawConfig, base: &Path) -> StoreSettings {
+        let path = match &raw.store.path {
+            Some(p) => base.join(p.get_ref()),
+            // systemd's StateDirectory= sets STATE_DIRECTORY; otherwise beside the config.
+            None => match std::env::var_os("STATE_DIRECTORY") {
+                Some(dir) => PathBuf::from(dir).join("diemcau.db"),
+                None => base.join("data").join("diemcau.db"),
+            },
+        };
+        let heartbeat = self.duration(
+            &raw.store.heartbeat,
+            "store.heartbeat",
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        );
+        StoreSettings { path, heartbeat }
+    }
+
+    fn report(&mut self, raw: &RawConfig) -> ReportSettings {
+        let r = &raw.report;
+        let time_zone = match &r.time_zone {
+            None => crate::sla::DEFAULT_TIME_ZONE.to_string(),
+            Some(tz) => {
+                if crate::sla::time_zone(tz.get_ref()).is_err() {
+                    let (l, c) = position(self.text, tz);
+                    self.problem_at(
+                        l,
+                        c,
+                        "report.time_zone",
+                        &format!("{:?} is not a known time zone", tz.get_ref()),
+                        "write an IANA name such as \"Asia/Ho_Chi_Minh\"",
+                    );
+                }
+                tz.get_ref().clone()
+            }
+        };
+        let mut pct = |v: &Spanned<f64>, field: &str| -> f64 {
+            let x = *v.get_ref();
+            if !(0.0..=100.0).contains(&x) {
+                let (l, c) = position(self.text, v);
+                self.problem_at(
+                    l,
+                    c,
+                    field,
+                    &format!("{x} is not a percentage"),
+                    "write a target such as 99.5",
+                );
+            }
+            x
+        };
+        let default = r
+            .default_target
+            .as_ref()
+            .map_or(crate::sla::DEFAULT_TARGET_PCT, |v| pct(v, "report.default_target"));
+        let carriers: Vec<(String, f64)> = r
+            .targets
+            .iter()
+            .flatten()
+            .map(|(carrier, v)| (carrier.clone(), pct(v, &format!("report.targets.{carrier}"))))
+            .collect();
+        ReportSettings {
+            time_zone,
+            targets: crate::sla::Targets::new(default, carriers),
+        }
     }
 
     fn health(&mut self, raw: &RawConfig) -> HealthPolicy {

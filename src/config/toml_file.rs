@@ -26,6 +26,25 @@ pub struct RawConfig {
     pub check: std::collections::BTreeMap<String, super::checks::RawCheck>,
     #[serde(default)]
     pub checks: super::checks::RawChecks,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub maintenance: Vec<crate::maintenance::RawMaintenance>,
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawStore {
+    pub path: Option<Spanned<String>>,
+    pub heartbeat: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawReport {
+    pub time_zone: Option<Spanned<String>>,
+    pub default_target: Option<Spanned<f64>>,
+    pub targets: Option<std::collections::BTreeMap<String, Spanned<f64>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +153,14 @@ fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
         }
     }
     table.iter().find(|(k, _)| k.get_ref() == last).map(|(k, _)| k.span())
+}
+
+/// Where the `index`-th `[[key]]` table starts, for errors about it.
+pub fn array_table_position(text: &str, key: &str, index: usize) -> Option<(usize, usize)> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let (_, value) = root.get_ref().iter().find(|(k, _)| k.get_ref() == key)?;
+    let item = value.get_ref().as_array()?.get(index)?;
+    Some(line_col(text, item.span().start))
 }
 
 /// Position of a spanned value as (line, column).

@@ -105,6 +105,12 @@ const FAMILIES: &[Family] = &[
         value: |v| Some(Value::Int(v.transitions)),
     },
     Family {
+        name: "diemcau_endpoint_maintenance",
+        kind: "gauge",
+        help: "1 while the endpoint is inside a planned maintenance window, else 0.",
+        value: |v| Some(Value::Int(u64::from(v.in_maintenance))),
+    },
+    Family {
         name: "diemcau_endpoint_last_transition_timestamp_seconds",
         kind: "gauge",
         help: "Unix time of the endpoint's last state change.",

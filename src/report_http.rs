@@ -1,0 +1,116 @@
+//! SLA reports from the ledger, for `diemcau report sla` and `/reports/sla`: histories from the
+//! store, maintenance windows from the config, math in [`crate::sla`], rendering in
+//! [`crate::report`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::maintenance::{MaintenanceWindow, ScopeLabels, maintenance_for};
+use crate::report::{Format, HtmlOptions};
+use crate::sla::{self, Targets};
+use crate::store::{Store, StoreReader, unix_ms};
+
+/// Worst communes listed in a report.
+pub const WORST_N: usize = 20;
+
+/// What a report needs besides the ledger (swapped on reload).
+#[derive(Clone)]
+pub struct ReportContext {
+    pub store: Option<Store>,
+    pub time_zone: String,
+    pub targets: Targets,
+    pub maintenance: Arc<Vec<MaintenanceWindow>>,
+}
+
+impl ReportContext {
+    pub fn of(config: &Config, store: &Store) -> ReportContext {
+        ReportContext {
+            store: Some(store.clone()),
+            time_zone: config.report.time_zone.clone(),
+            targets: config.report.targets.clone(),
+            maintenance: Arc::new(config.maintenance.windows.clone()),
+        }
+    }
+}
+
+/// One report request: `period` (`2026-11` or `FROM..TO`), `by` (`province,carrier`), format.
+pub struct ReportRequest {
+    pub period: String,
+    pub by: String,
+    pub format: Format,
+}
+
+impl ReportRequest {
+    /// From `/reports/sla?period=…&by=…&format=…` (defaults: this month, province+carrier, html).
+    pub fn from_query(query: &str, time_zone: &str) -> Result<ReportRequest, String> {
+        let mut r = ReportRequest {
+            period: current_month(time_zone),
+            by: "province,carrier".into(),
+            format: Format::Html,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = v
+                .replace("%2C", ",")
+                .replace("%2c", ",")
+                .replace("%2E", ".")
+                .replace("%2e", ".");
+            match k {
+                "period" => r.period = v,
+                "by" => r.by = v,
+                "format" => r.format = v.parse()?,
+                _ => return Err(format!("unknown parameter {k:?}: use period, by and format")),
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// `YYYY-MM` of now in `time_zone`.
+pub fn current_month(time_zone: &str) -> String {
+    let zone = sla::time_zone(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let now = jiff::Timestamp::now().to_zoned(zone);
+    format!("{:04}-{:02}", now.year(), now.month())
+}
+
+/// Renders a report from a ledger file (the CLI) or a running store (HTTP).
+pub fn render(
+    reader: &StoreReader,
+    ctx: &ReportContext,
+    request: &ReportRequest,
+) -> Result<(Vec<u8>, &'static str), String> {
+    let period = sla::parse_period(&request.period, &ctx.time_zone).map_err(|e| e.to_string())?;
+    let group_by = sla::parse_group_by(&request.by)?;
+    let now_ms = unix_ms(SystemTime::now());
+    let mut histories = reader.histories(period, now_ms).map_err(|e| e.to_string())?;
+    for h in &mut histories {
+        h.maintenance = maintenance_for(&ctx.maintenance, &ScopeLabels::from(&*h), period);
+    }
+    let report = sla::compute(period, &histories, &group_by, &ctx.targets, WORST_N);
+    let html = HtmlOptions {
+        time_zone: ctx.time_zone.clone(),
+        title: None,
+    };
+    let body = crate::report::render(&report, request.format, &html).map_err(|e| e.to_string())?;
+    let content_type = match request.format {
+        Format::Csv | Format::WorstCsv => "text/csv; charset=utf-8",
+        Format::Json => "application/json",
+        Format::Html => "text/html; charset=utf-8",
+    };
+    Ok((body, content_type))
+}
+
+/// `diemcau report sla`: reads the ledger named by the config, without a running daemon.
+pub fn render_from_config(config: &Config, request: &ReportRequest) -> Result<(Vec<u8>, &'static str), String> {
+    let path: &Path = &config.store.path;
+    let reader = StoreReader::open(path).map_err(|e| format!("opening the ledger {}: {e}", path.display()))?;
+    let ctx = ReportContext {
+        store: None,
+        time_zone: config.report.time_zone.clone(),
+        targets: config.report.targets.clone(),
+        maintenance: Arc::new(config.maintenance.windows.clone()),
+    };
+    render(&reader, &ctx, request)
+}
