@@ -139,8 +139,8 @@ def overview():
         "geomap", "Bản đồ khả dụng theo tỉnh/thành", 0, 5, 14, 14,
         [target(geo_expr, instant=True, fmt="table")],
         "Tỷ lệ điểm cầu hoạt động theo tỉnh/thành. Toạ độ lấy từ metric "
-        "diemcau_province_info{province,lat,lon} (centroid tỉnh), metric này sẽ có trong "
-        "một thay đổi sau của daemon; trước đó bản đồ trống, các panel khác vẫn chạy.",
+        "diemcau_province_info{province,lat,lon} (centroid tỉnh), daemon xuất khi cấu hình "
+        "[geo] province_centroids trỏ tới một tệp CSV province,lat,lon; không có tệp thì bản đồ trống.",
         "percentunit",
         defaults={"thresholds": RATIO_THRESHOLDS, "color": {"mode": "thresholds"}, "min": 0, "max": 1},
         transformations=[{"id": "convertFieldType", "options": {"conversions": [

@@ -51,6 +51,7 @@ pub async fn run(
         metrics.clone(),
     ));
     monitor.refresh_maintenance(SystemTime::now());
+    metrics.set_province_centroids(&config.province_centroids, &provinces_of(&config));
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
     store.sync_inventory(config.endpoints.iter().map(Into::into).collect());
@@ -169,6 +170,10 @@ async fn forward_sighup(reload: mpsc::Sender<ReloadRequest>) {
         }
         let _ = rx.await;
     }
+}
+
+fn provinces_of(config: &Config) -> std::collections::HashSet<&str> {
+    config.endpoints.iter().map(|e| &*e.labels.province).collect()
 }
 
 /// Opens the ledger (creating its directory); a database that cannot be opened at start is a

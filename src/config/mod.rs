@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod error;
+pub mod geo;
 pub mod inventory;
 pub mod toml_file;
 
@@ -116,6 +117,8 @@ pub struct Config {
     pub store: StoreSettings,
     pub maintenance: Maintenance,
     pub report: ReportSettings,
+    /// Province centroids for dashboard maps: (province, lat, lon).
+    pub province_centroids: Vec<(String, f64, f64)>,
     pub endpoints: Vec<Endpoint>,
 }
 
@@ -201,6 +204,26 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let checks = checks::validate(file, text, &raw.check, &raw.checks, v.errors);
     let store = v.store(&raw, base);
     let report = v.report(&raw);
+    let province_centroids = match &raw.geo.province_centroids {
+        None => Vec::new(),
+        Some(p) => {
+            let path = base.join(p.get_ref());
+            match read(&path) {
+                Ok(bytes) => geo::read_centroids(&path, &bytes, v.errors),
+                Err(e) => {
+                    let (l, c) = position(text, p);
+                    v.problem_at(
+                        l,
+                        c,
+                        "geo.province_centroids",
+                        &format!("{} cannot be read: {e}", path.display()),
+                        "correct the path (relative to the config file) or remove the key",
+                    );
+                    Vec::new()
+                }
+            }
+        }
+    };
     let maintenance = match crate::maintenance::validate(&raw.maintenance) {
         Ok(windows) => Maintenance {
             raw: raw.maintenance.clone(),
@@ -282,6 +305,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         store,
         maintenance,
         report,
+        province_centroids,
         endpoints,
     })
 }

@@ -32,6 +32,14 @@ pub struct RawConfig {
     pub maintenance: Vec<crate::maintenance::RawMaintenance>,
     #[serde(default)]
     pub report: RawReport,
+    #[serde(default)]
+    pub geo: RawGeo,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGeo {
+    /// CSV with columns `province` (or `province_name`), `lat`, `lon`.
+    pub province_centroids: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

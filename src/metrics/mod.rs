@@ -30,6 +30,7 @@ pub struct DaemonMetrics {
     pub check_failures: IntCounterVec,
     pub check_skipped: IntCounterVec,
     pub sip_rejected: IntCounterVec,
+    pub province_info: IntGaugeVec,
     pub reload_successful: IntGauge,
     pub reload_success_time: Gauge,
     pub engine: EngineTelemetry,
@@ -190,6 +191,16 @@ impl DaemonMetrics {
                     &["reason"],
                 )?,
             )?,
+            province_info: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "diemcau_province_info",
+                        "Province centroid for maps ([geo] province_centroids); always 1.",
+                    ),
+                    &["province", "lat", "lon"],
+                )?,
+            )?,
             reload_successful: reg(
                 r,
                 IntGauge::new(
@@ -213,6 +224,20 @@ impl DaemonMetrics {
         m.registry
             .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(m)
+    }
+
+    /// Exports the centroids of the provinces that have endpoints (replacing earlier ones).
+    pub fn set_province_centroids(
+        &self,
+        centroids: &[(String, f64, f64)],
+        provinces: &std::collections::HashSet<&str>,
+    ) {
+        self.province_info.reset();
+        for (p, lat, lon) in centroids.iter().filter(|(p, _, _)| provinces.contains(p.as_str())) {
+            self.province_info
+                .with_label_values(&[p.as_str(), &format!("{lat}"), &format!("{lon}")])
+                .set(1);
+        }
     }
 
     /// The registry's families in the text format.
