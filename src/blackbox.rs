@@ -29,9 +29,8 @@ pub struct ProbeModules {
 /// Query parameters; `Err` is a message for a 400 answer.
 pub fn parse_query(query: &str) -> Result<(String, String), String> {
     let (mut target, mut module) = (None, None);
-    for pair in query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let v = percent_decode(v).ok_or_else(|| format!("parameter {k:?} is not valid percent-encoding"))?;
+    for pair in crate::query::pairs(query) {
+        let (k, v) = pair.map_err(|k| format!("parameter {k:?} is not valid percent-encoding"))?;
         match k {
             "target" => target = Some(v),
             "module" => module = Some(v),
@@ -40,30 +39,6 @@ pub fn parse_query(query: &str) -> Result<(String, String), String> {
     }
     let target = target.filter(|t| !t.is_empty()).ok_or("target parameter is missing")?;
     Ok((target, module.unwrap_or_else(|| ICMP.to_string())))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Splits `host`, `host:port`, `[v6]:port` or a bare IPv6 literal; resolves names.

@@ -140,9 +140,15 @@ fn write_generated(dir: &std::path::Path, opts: &DemoOptions) -> anyhow::Result<
         &mut csv,
     )?;
     std::fs::write(dir.join("inventory.csv"), csv)?;
-    // The embedded config already names "inventory.csv" beside it.
+    // The embedded config already names "inventory.csv" beside it. The ledger goes to the
+    // working directory (not the scratch one) so `diemcau report sla` works after the demo.
+    let ledger = std::env::current_dir()?.join("diemcau-data").join("demo.db");
+    let ledger = ledger.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\"");
     let path = dir.join("diemcau.toml");
-    std::fs::write(&path, crate::config::EMBEDDED_CONFIG)?;
+    std::fs::write(
+        &path,
+        format!("{}\n[store]\npath = \"{ledger}\"\n", crate::config::EMBEDDED_CONFIG),
+    )?;
     Ok(path)
 }
 

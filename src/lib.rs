@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod netns;
 pub mod oneshot;
 pub mod probe;
+pub mod query;
 pub mod report;
 pub mod report_http;
 pub mod schedule;

@@ -24,11 +24,10 @@ pub struct Filter {
 impl Filter {
     pub fn parse(query: &str) -> Filter {
         let mut f = Filter::default();
-        for pair in query.split('&') {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let Some(v) = percent_decode(v).filter(|v| !v.trim().is_empty()) else {
+        for (k, v) in crate::query::pairs(query).flatten() {
+            if v.trim().is_empty() {
                 continue;
-            };
+            }
             match k {
                 "province" => f.province = Some(v),
                 "district" => f.district = Some(v),
@@ -53,29 +52,6 @@ impl Filter {
                     || v.endpoint.address.to_string().contains(&q)
             })
     }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                out.push(u8::from_str_radix(s.get(i + 1..i + 3)?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Counts by state.
@@ -392,18 +368,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     .render()
 }
 
-/// Percent-encodes a query value (UTF-8 bytes outside the unreserved set).
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::query::percent_encode as urlencode;
 
 #[cfg(test)]
 mod tests {
