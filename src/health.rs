@@ -156,7 +156,10 @@ impl Health {
     fn quality(&self, limits: &DegradedLimits) -> State {
         let sent: u32 = self.window.iter().map(|r| u32::from(r.sent)).sum();
         let received: u32 = self.window.iter().map(|r| u32::from(r.received)).sum();
-        let loss = if sent == 0 {
+        // Loss is judged once half the window is filled: one lost packet of a first round of
+        // three is 33 % and would flag healthy endpoints as degraded at start-up.
+        let half_full = self.window.len() * 2 >= limits.window as usize;
+        let loss = if sent == 0 || !half_full {
             0.0
         } else {
             f64::from(sent - received) / f64::from(sent)
@@ -254,9 +257,19 @@ mod tests {
             RoundStats::from_rtts([Some(0.01), None, None]),
         ] {
             let mut h = Health::default();
-            h.observe(&round, &p);
+            for _ in 0..3 {
+                h.observe(&round, &p);
+            }
             assert_eq!(h.state, State::Degraded, "{round:?}");
         }
+    }
+
+    #[test]
+    fn one_lost_packet_in_the_first_round_is_not_degraded() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p);
+        assert_eq!(h.state, State::Up);
     }
 
     #[test]
