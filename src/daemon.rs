@@ -272,13 +272,21 @@ impl Reloader {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        if let Some(p) = &self.web_config {
-            // Validated with the config: a bad web config fails the whole reload.
-            let security = WebSecurity::load(p).map_err(|e| e.to_string())?;
-            *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
-        }
+        // Validated with the config (a bad web config fails the whole reload), applied last.
+        let security = match &self.web_config {
+            Some(p) => Some(WebSecurity::load(p).map_err(|e| e.to_string())?),
+            None => None,
+        };
         if new == self.current {
-            return Ok("no change".into());
+            let web = security.is_some();
+            if let Some(security) = security {
+                *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+            }
+            return Ok(if web {
+                "web config reloaded, no other change".into()
+            } else {
+                "no change".into()
+            });
         }
         if new.web != self.current.web {
             tracing::warn!("web settings changed: they take effect at the next restart");
@@ -347,6 +355,9 @@ impl Reloader {
             sip: self.sip.clone(),
         });
         self.current = new;
+        if let Some(security) = security {
+            *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+        }
         Ok(format!(
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"
         ))

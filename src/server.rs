@@ -77,11 +77,11 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
         tokio::spawn(async move {
             match security.tls_acceptor() {
                 Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, security, watcher).await,
+                    Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, watcher).await,
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
-                None => serve_connection(TokioIo::new(stream), app, security, watcher).await,
+                None => serve_connection(TokioIo::new(stream), app, watcher).await,
             }
             drop(permit);
         });
@@ -92,16 +92,15 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
     }
 }
 
-async fn serve_connection<I>(
-    io: I,
-    app: AppState,
-    security: Arc<WebSecurity>,
-    watcher: hyper_util::server::graceful::Watcher,
-) where
+async fn serve_connection<I>(io: I, app: AppState, watcher: hyper_util::server::graceful::Watcher)
+where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let (app, security) = (app.clone(), security.clone());
+        // Auth is checked against the web config in force now, not at accept time: a password
+        // revoked by a reload stops working on kept-alive connections too.
+        let security = app.web.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let app = app.clone();
         async move {
             // Every route is protected when basic auth is configured, as in exporter-toolkit.
             let mut response = if security.authorize(req.headers().get(header::AUTHORIZATION)).await {
@@ -172,7 +171,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         (
             _,
             "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload" | "/probe" | "/status" | "/api/v1/summary"
-            | "/api/v1/endpoints",
+            | "/api/v1/endpoints" | "/reports/sla",
         ) => {
             let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");

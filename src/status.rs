@@ -147,6 +147,16 @@ impl EndpointRow {
         }
     }
 
+    /// The state in Vietnamese, for the page (the API keeps the English word).
+    pub fn state_text(&self) -> &'static str {
+        match self.state {
+            "down" => "mất kết nối",
+            "degraded" => "suy giảm",
+            "up" => "hoạt động",
+            _ => "chưa rõ",
+        }
+    }
+
     pub fn checks_text(&self) -> String {
         if self.failing_checks.is_empty() {
             "—".into()
@@ -258,12 +268,12 @@ h2{font-size:1.05rem;margin:18px 0 8px}
 <form method="get" action="/status" role="search">
 {% if let Some(p) = province %}<input type="hidden" name="province" value="{{ p }}">{% endif %}
 {% if let Some(d) = district %}<input type="hidden" name="district" value="{{ d }}">{% endif %}
-<input type="search" id="q" name="q" value="{{ q }}" placeholder="Tìm xã, phường, huyện, tỉnh, nhà mạng, mã…" aria-label="Tìm kiếm">
+<input type="search" id="q" name="q" value="{{ q }}" placeholder="Tìm xã, huyện, tỉnh, nhà mạng…" aria-label="Tìm kiếm">
 </form>
 <h2>Không tham gia được ({{ problems.len() }})</h2>
 <table id="problems"><thead><tr><th>Điểm cầu</th><th class="hide-sm">Huyện</th><th class="hide-sm">Tỉnh</th><th>Nhà mạng</th><th>Trạng thái</th><th>Từ</th><th class="hide-sm">Kiểm tra lỗi</th></tr></thead><tbody>
-{% for r in problems %}<tr class="s-{{ r.state }}" data-search="{{ r.id }} {{ r.commune }} {{ r.district }} {{ r.province }} {{ r.carrier }} {{ r.address }}"><td>{{ r.commune }}<br><small>{{ r.id }} · {{ r.address }}</small></td><td class="hide-sm">{{ r.district }}</td><td class="hide-sm">{{ r.province }}</td><td>{{ r.carrier }}</td><td><span class="badge b-{{ r.state }}">{{ r.state }}</span>{% if r.in_maintenance %} <small>bảo trì</small>{% endif %}</td><td>{{ r.since_text() }}</td><td class="hide-sm">{{ r.checks_text() }}</td></tr>
-{% endfor %}{% if problems.is_empty() %}<tr><td colspan="7">Tất cả điểm cầu đang hoạt động.</td></tr>{% endif %}
+{% for r in problems %}<tr class="s-{{ r.state }}" data-search="{{ r.id }} {{ r.commune }} {{ r.district }} {{ r.province }} {{ r.carrier }} {{ r.address }}"><td>{{ r.commune }}<br><small>{{ r.district }}, {{ r.province }} · {{ r.id }} · {{ r.address }}</small></td><td class="hide-sm">{{ r.district }}</td><td class="hide-sm">{{ r.province }}</td><td>{{ r.carrier }}</td><td><span class="badge b-{{ r.state }}">{{ r.state_text() }}</span>{% if r.in_maintenance %} <small>bảo trì</small>{% endif %}</td><td>{{ r.since_text() }}</td><td class="hide-sm">{{ r.checks_text() }}</td></tr>
+{% endfor %}{% if problems.is_empty() %}<tr><td colspan="7">{% if q.is_empty() %}Không có điểm cầu nào mất kết nối hay suy giảm.{% else %}Không có điểm cầu gặp sự cố nào khớp với «{{ q }}».{% endif %}</td></tr>{% endif %}
 </tbody></table>
 <h2>{{ group_title }}</h2>
 <table id="groups"><thead><tr><th>{{ group_column }}</th><th class="n">Điểm cầu</th><th class="n">Hoạt động</th><th class="n">Suy giảm</th><th class="n">Mất</th><th class="n hide-sm">Chưa rõ</th><th class="n hide-sm">Bảo trì</th><th class="n">Kết nối %</th></tr></thead><tbody>
@@ -293,6 +303,17 @@ struct StatusPage {
     group_title: &'static str,
     group_column: &'static str,
     groups: Vec<PageGroup>,
+}
+
+/// Provinces and districts in Vietnamese alphabetical order ("Tỉnh Đắk Lắk" under Đ, after D),
+/// ignoring the "Tỉnh"/"Thành phố"/"Huyện" prefixes.
+fn sorted_groups(groups: BTreeMap<String, (Counts, Option<String>)>) -> Vec<PageGroup> {
+    let mut v: Vec<PageGroup> = groups
+        .into_iter()
+        .map(|(name, (counts, link))| PageGroup { name, link, counts })
+        .collect();
+    v.sort_by_cached_key(|g| crate::sla::collation_key(&g.name));
+    v
 }
 
 struct PageGroup {
@@ -351,7 +372,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     };
     StatusPage {
         scope,
-        generated: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        generated: local_now(),
         ready,
         province: filter.province.clone(),
         district: filter.district.clone(),
@@ -360,15 +381,21 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         problems,
         group_title,
         group_column,
-        groups: groups
-            .into_iter()
-            .map(|(name, (counts, link))| PageGroup { name, link, counts })
-            .collect(),
+        groups: sorted_groups(groups),
     }
     .render()
 }
 
 pub use crate::query::percent_encode as urlencode;
+
+/// Now in Vietnam time (the duty room's clock), e.g. `24/11/2026 22:47:05 (UTC+07:00)`.
+fn local_now() -> String {
+    let zone = crate::sla::time_zone(crate::sla::DEFAULT_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
+    jiff::Timestamp::now()
+        .to_zoned(zone)
+        .strftime("%d/%m/%Y %H:%M:%S (UTC%:z)")
+        .to_string()
+}
 
 #[cfg(test)]
 mod tests {
