@@ -210,7 +210,13 @@ impl ServiceRunner {
         let task = tokio::spawn(crate::service::run(
             monitor.clone(),
             Arc::new(config.checks.clone()),
-            config.endpoints.clone(),
+            // Only endpoints with service checks: the rest would be copied for nothing.
+            config
+                .endpoints
+                .iter()
+                .filter(|e| !e.checks.is_empty())
+                .cloned()
+                .collect(),
             sip.clone(),
             metrics.clone(),
             rx,

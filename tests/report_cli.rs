@@ -289,10 +289,10 @@ fn fixture() -> &'static Fixture {
         let plan = plan();
         let inventory: Vec<InventoryRecord> = (0..N)
             .map(|i| InventoryRecord {
-                id: id(i),
+                id: id(i).into(),
                 province: province(i).into(),
-                district: format!("Huyện Số {}", i % 40),
-                commune: format!("Xã Điểm Cầu {i}"),
+                district: format!("Huyện Số {}", i % 40).into(),
+                commune: format!("Xã Điểm Cầu {i}").into(),
                 carrier: carrier(i).into(),
                 address: format!("127.16.{}.{}", i / 250, i % 250 + 1),
             })

@@ -138,10 +138,10 @@ fn full_then_read_only_disk_keeps_records_and_recovers() {
     store.sync_inventory(
         (0..100)
             .map(|i| InventoryRecord {
-                id: format!("ep-{i:03}"),
+                id: format!("ep-{i:03}").into(),
                 province: "Tỉnh Lào Cai".into(),
                 district: "Huyện Sa Pa".into(),
-                commune: format!("Xã {i}"),
+                commune: format!("Xã {i}").into(),
                 carrier: "Viettel".into(),
                 address: format!("10.1.0.{i}"),
             })

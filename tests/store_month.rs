@@ -99,10 +99,10 @@ fn a_month_of_3000_endpoints_matches_arithmetic() {
         (0..N)
             .filter(|&i| in_inventory(i, t))
             .map(|i| InventoryRecord {
-                id: id(i),
-                province: format!("Tỉnh P{:02}", i % 63),
-                district: format!("Huyện D{}", i % 700),
-                commune: format!("Xã C{i}"),
+                id: id(i).into(),
+                province: format!("Tỉnh P{:02}", i % 63).into(),
+                district: format!("Huyện D{}", i % 700).into(),
+                commune: format!("Xã C{i}").into(),
                 carrier: CARRIERS[i % 3].into(),
                 address: format!("10.{}.{}.{}", i / 65_536, (i / 256) % 256, i % 256),
             })

@@ -160,13 +160,14 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Defaults: heartbeat 10 s, channel 65,536, 1,000,000 pending, batches of 500 / 200 ms,
+    /// Defaults: heartbeat 10 s, channel 4,096 (the writer drains it into its own pending queue;
+    /// a bounded std channel preallocates every slot, so keep it small), 1,000,000 pending, batches of 500 / 200 ms,
     /// retries 1 s → 30 s.
     pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             path: path.into(),
             heartbeat: Duration::from_secs(10),
-            queue_capacity: 65_536,
+            queue_capacity: 4_096,
             max_pending: 1_000_000,
             batch_records: 500,
             batch_interval: Duration::from_millis(200),
@@ -193,22 +194,24 @@ pub struct TransitionRecord {
 /// One endpoint of an inventory snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InventoryRecord {
-    pub id: String,
-    pub province: String,
-    pub district: String,
-    pub commune: String,
-    pub carrier: String,
+    // Shared with the inventory (no copy per endpoint: a 100,000-endpoint sync would otherwise
+    // briefly hold half a million strings).
+    pub id: Arc<str>,
+    pub province: Arc<str>,
+    pub district: Arc<str>,
+    pub commune: Arc<str>,
+    pub carrier: Arc<str>,
     pub address: String,
 }
 
 impl From<&Endpoint> for InventoryRecord {
     fn from(e: &Endpoint) -> InventoryRecord {
         InventoryRecord {
-            id: e.id.to_string(),
-            province: e.labels.province.to_string(),
-            district: e.labels.district.to_string(),
-            commune: e.labels.commune.to_string(),
-            carrier: e.labels.carrier.to_string(),
+            id: e.id.0.clone(),
+            province: e.labels.province.clone(),
+            district: e.labels.district.clone(),
+            commune: e.labels.commune.clone(),
+            carrier: e.labels.carrier.clone(),
             address: match &e.host {
                 Some(h) => format!("{h} ({})", e.address),
                 None => e.address.to_string(),
