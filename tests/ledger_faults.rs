@@ -32,50 +32,15 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Re-executes this test under `unshare -rm`. False when it cannot (skipped; fails in CI).
 fn run_in_namespace() -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    for tool in ["unshare", "mount", "umount", "nft", "nsenter"] {
-        if !have(tool) {
-            assert!(!ci, "{tool} is required in CI");
-            eprintln!("SKIPPED: {tool} is not installed");
-            return false;
-        }
-    }
-    let usable = Command::new("unshare").args(["-rm", "true"]).status();
-    if !usable.as_ref().is_ok_and(|s| s.success()) {
-        assert!(!ci, "CI=true but `unshare -rm` fails: {usable:?}");
-        eprintln!("SKIPPED: `unshare -rm` unavailable ({usable:?})");
-        return false;
-    }
-    let mut child = Command::new("unshare")
-        .arg("-rm")
-        .arg(std::env::current_exe().expect("current_exe"))
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .spawn()
-        .expect("spawn unshare");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(85) {
-            let _ = child.kill();
-            panic!("{TEST} did not finish in 85 s inside the namespace");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{TEST} failed inside the namespace: {status}");
-    true
+    common::rerun_in_namespace(
+        "-rm",
+        TEST,
+        INNER,
+        &["mount", "umount", "nft", "nsenter"],
+        Duration::from_secs(85),
+    )
 }
 
 fn sh(cmd: &str) {

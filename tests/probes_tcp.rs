@@ -3,6 +3,7 @@
 //! unreachable network. The namespace part re-executes this test binary under `unshare -rn`
 //! (PROBES_TCP_IN_NS marks the inner run), so nothing touches the host's network.
 
+mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,37 +48,7 @@ async fn closed_port_is_refused_at_once() {
 /// Runs the namespace half of this file's tests in a child under `unshare -rn`; returns
 /// false (skip) when namespaces or nft are unavailable outside CI.
 fn run_in_namespace(test: &str) -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    for tool in ["unshare", "nft", "ip"] {
-        let ok = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(!ci, "{tool} is required in CI");
-            eprintln!("SKIPPED: {tool} is not installed");
-            return false;
-        }
-    }
-    let usable = Command::new("unshare").args(["-rn", "true"]).status();
-    if !usable.as_ref().is_ok_and(|s| s.success()) {
-        assert!(!ci, "CI=true but `unshare -rn` fails: {usable:?}");
-        eprintln!("SKIPPED: `unshare -rn` unavailable ({usable:?})");
-        return false;
-    }
-    let exe = std::env::current_exe().expect("current_exe");
-    let t = Instant::now();
-    let status = Command::new("unshare")
-        .arg("-rn")
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .status()
-        .expect("spawn unshare");
-    assert!(status.success(), "{test} failed inside the namespace: {status}");
-    assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
-    true
+    common::rerun_in_namespace("-rn", test, INNER, &["nft", "ip"], Duration::from_secs(30))
 }
 
 fn sh(cmd: &str, stdin: &str) {

@@ -4,8 +4,9 @@
 //! committed. Runs inside a private user + mount namespace (this test binary re-executed under
 //! `unshare -rm`, STORE_FAULTS_IN_NS marks the inner run), so the host's mounts are untouched.
 
+mod common;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,45 +18,7 @@ const INNER: &str = "STORE_FAULTS_IN_NS";
 const MAX_PENDING: usize = 5_000;
 
 fn run_in_namespace(test: &str) -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    for tool in ["unshare", "mount", "umount"] {
-        let ok = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            assert!(!ci, "{tool} is required in CI");
-            eprintln!("SKIPPED: {tool} is not installed");
-            return false;
-        }
-    }
-    let usable = Command::new("unshare").args(["-rm", "true"]).status();
-    if !usable.as_ref().is_ok_and(|s| s.success()) {
-        assert!(!ci, "CI=true but `unshare -rm` fails: {usable:?}");
-        eprintln!("SKIPPED: `unshare -rm` unavailable ({usable:?})");
-        return false;
-    }
-    let mut child = Command::new("unshare")
-        .arg("-rm")
-        .arg(std::env::current_exe().expect("current_exe"))
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .spawn()
-        .expect("spawn unshare");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("{test} did not finish in 120 s inside the namespace");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{test} failed inside the namespace: {status}");
-    true
+    common::rerun_in_namespace("-rm", test, INNER, &["mount", "umount"], Duration::from_secs(120))
 }
 
 fn sh(cmd: &str) {

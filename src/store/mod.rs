@@ -68,7 +68,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -146,7 +146,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// Longest time between two commits while idle (the `runs.last_seen_ms` resolution).
     pub heartbeat: Duration,
-    /// Capacity of the producer → writer channel.
+    /// Records that may wait in the producer → writer channel (added to `max_pending` for the
+    /// backlog bound).
     pub queue_capacity: usize,
     /// Most records held in memory while storage fails.
     pub max_pending: usize,
@@ -160,14 +161,13 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// Defaults: heartbeat 10 s, channel 4,096 (the writer drains it into its own pending queue;
-    /// a bounded std channel preallocates every slot, so keep it small), 1,000,000 pending, batches of 500 / 200 ms,
+    /// Defaults: heartbeat 10 s, channel backlog 65,536 (allocated as it fills), 1,000,000 pending, batches of 500 / 200 ms,
     /// retries 1 s → 30 s.
     pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             path: path.into(),
             heartbeat: Duration::from_secs(10),
-            queue_capacity: 4_096,
+            queue_capacity: 65_536,
             max_pending: 1_000_000,
             batch_records: 500,
             batch_interval: Duration::from_millis(200),
@@ -279,7 +279,9 @@ pub(crate) enum Msg {
 
 struct Inner {
     /// `None` only while dropping. After a shutdown the receiver is gone and sends fail.
-    tx: Option<SyncSender<Msg>>,
+    tx: Option<Sender<Msg>>,
+    /// Records offered but not yet committed, at most (channel + the writer's queue).
+    backlog_limit: u64,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
@@ -338,7 +340,10 @@ impl Store {
         let counters = Arc::new(Counters::default());
         counters.healthy.store(true, Ordering::Relaxed);
         counters.last_commit_ms.store(opened.started_ms, Ordering::Relaxed);
-        let (tx, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
+        // Unbounded channel (it allocates as it fills, unlike a bounded std channel, which
+        // preallocates every slot); the bound is the backlog count checked in `offer`.
+        let (tx, rx) = mpsc::channel();
+        let backlog_limit = (cfg.queue_capacity + cfg.max_pending) as u64;
         let run_id = opened.run_id;
         let path = cfg.path.clone();
         let w = writer::Writer::new(cfg, opened, rx, counters.clone(), clock.clone());
@@ -353,6 +358,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 tx: Some(tx),
+                backlog_limit,
                 thread: Mutex::new(Some(thread)),
                 counters,
                 clock,
@@ -396,12 +402,10 @@ impl Store {
     fn offer(&self, msg: Msg, weight: u64) {
         let c = &self.inner.counters;
         // Count first so the writer never sees a record before its pending count.
-        c.pending.fetch_add(weight, Ordering::Relaxed);
+        let before = c.pending.fetch_add(weight, Ordering::Relaxed);
         let sent = match self.inner.tx.as_ref() {
-            Some(tx) => tx.try_send(msg).map_err(|e| match e {
-                TrySendError::Full(_) => "the ledger channel is full",
-                TrySendError::Disconnected(_) => "the ledger writer has stopped",
-            }),
+            _ if before + weight > self.inner.backlog_limit => Err("the ledger backlog is full"),
+            Some(tx) => tx.send(msg).map_err(|_| "the ledger writer has stopped"),
             None => Err("the ledger is shut down"),
         };
         if let Err(why) = sent {

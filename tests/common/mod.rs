@@ -303,3 +303,41 @@ pub fn fast_config(interval: &str, down_after: u32, up_after: u32) -> String {
 pub fn path_of(p: &Path) -> PathBuf {
     p.to_path_buf()
 }
+
+/// Re-executes test `test` of the current test binary under `unshare FLAGS` (e.g. `-rm` for a
+/// private mount namespace, `-rn` for a network one) with `marker=1` set, so the test can tell
+/// its inner run. False when that cannot be done here: skipped locally, a failure in CI.
+pub fn rerun_in_namespace(flags: &str, test: &str, marker: &str, tools: &[&str], limit: Duration) -> bool {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    for tool in ["unshare"].iter().chain(tools) {
+        if !require_tool(tool) {
+            return false;
+        }
+    }
+    let usable = Command::new("unshare").args([flags, "true"]).status();
+    if !usable.as_ref().is_ok_and(|s| s.success()) {
+        assert!(!ci, "CI=true but `unshare {flags}` fails: {usable:?}");
+        eprintln!("SKIPPED: `unshare {flags}` unavailable ({usable:?})");
+        return false;
+    }
+    let mut child = Command::new("unshare")
+        .arg(flags)
+        .arg(std::env::current_exe().expect("current_exe"))
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .spawn()
+        .expect("spawn unshare");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("{test} did not finish in {limit:?} inside the namespace");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{test} failed inside the namespace: {status}");
+    true
+}
