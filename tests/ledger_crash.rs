@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::{bin, free_port, http, require_tool, tail};
+use diemcau::inventory_gen::PROVINCES_2021;
 
 const N: usize = 200;
 const VICTIMS: usize = 20;
@@ -40,28 +41,7 @@ const SLACK_MS: i64 = 250;
 const COMMITTED_AGE_MS: i64 = 1_000;
 
 /// Provinces of the dropped endpoints: one each, so a `--by province` row is one endpoint.
-const VICTIM_PROVINCES: [&str; VICTIMS] = [
-    "Tỉnh Hà Giang",
-    "Tỉnh Cao Bằng",
-    "Tỉnh Lào Cai",
-    "Tỉnh Điện Biên",
-    "Tỉnh Lai Châu",
-    "Tỉnh Sơn La",
-    "Tỉnh Yên Bái",
-    "Tỉnh Hoà Bình",
-    "Tỉnh Thái Nguyên",
-    "Tỉnh Lạng Sơn",
-    "Tỉnh Quảng Ninh",
-    "Tỉnh Bắc Giang",
-    "Tỉnh Phú Thọ",
-    "Tỉnh Vĩnh Phúc",
-    "Tỉnh Bắc Ninh",
-    "Tỉnh Hải Dương",
-    "Tỉnh Hưng Yên",
-    "Tỉnh Thái Bình",
-    "Tỉnh Hà Nam",
-    "Tỉnh Nam Định",
-];
+const VICTIM_PROVINCES: &[&str] = PROVINCES_2021.split_at(1).1.split_at(VICTIMS).0;
 const STABLE_PROVINCES: [&str; 3] = ["Thành phố Hà Nội", "Thành phố Hồ Chí Minh", "Thành phố Đà Nẵng"];
 
 fn now_ms() -> i64 {
@@ -385,19 +365,7 @@ fn sigkill_twenty_times_keeps_committed_history_and_sla_figures() {
     {
         let run = runs.last_mut().expect("run");
         let at = now_ms();
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(run.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .expect("SIGTERM");
-        let t = Instant::now();
-        let st = loop {
-            if let Some(st) = run.child.try_wait().expect("wait") {
-                break st;
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "no clean stop within 10 s");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let st = common::terminate(&mut run.child, Duration::from_secs(10));
         assert!(st.success(), "clean stop failed: {st}\n{}", tail(&read(&run.log), 20));
         run.stopped_ms = Some(at);
         for &k in &dropped {

@@ -309,19 +309,7 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     assert_eq!(scalar(&m, "diemcau_store_healthy"), 1.0);
 
     // Clean stop, then every logged transition must be in the ledger.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(d.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
-    let t = Instant::now();
-    let st = loop {
-        if let Some(st) = d.child.try_wait().expect("wait") {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "no clean stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let st = common::terminate(&mut d.child, Duration::from_secs(10));
     assert!(st.success(), "clean stop: {st}\n{}", tail(&read(&d.log), 20));
     let logged = logged_transitions(&d.log);
     let db = rusqlite::Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)

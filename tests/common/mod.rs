@@ -149,23 +149,13 @@ impl Daemon {
     /// SIGTERM, then waits for a clean exit; returns the log. The work directory stays until
     /// the `Daemon` is dropped, so files the daemon wrote at exit can still be read.
     pub fn stop(&mut self) -> String {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
+        let status = terminate(&mut self.child, Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "diemcau did not exit cleanly on SIGTERM: {status}\n{}",
+            self.log()
         );
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(
-                    status.success(),
-                    "diemcau did not exit cleanly on SIGTERM: {status}\n{}",
-                    self.log()
-                );
-                return self.log();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("diemcau did not stop within 10 s of SIGTERM");
+        self.log()
     }
 }
 
@@ -340,4 +330,20 @@ pub fn rerun_in_namespace(flags: &str, test: &str, marker: &str, tools: &[&str],
     };
     assert!(status.success(), "{test} failed inside the namespace: {status}");
     true
+}
+
+/// SIGTERM, then waits for the exit (at most `limit`, else panics) and returns its status.
+pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < limit, "no clean stop within {limit:?} of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
