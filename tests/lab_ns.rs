@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use diemcau::lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Returns true when running inside the namespace (caller runs the body); otherwise runs
 /// the test in a child under `unshare -rn`, asserts it passed and returns false.
 fn in_namespace(name: &str) -> bool {
@@ -34,6 +36,9 @@ fn in_namespace(name: &str) -> bool {
         eprintln!("SKIP {name}: `unshare -rn` unavailable ({probe:?})");
         return false;
     }
+    // One namespace child at a time: these tests time packets to a fraction of a millisecond,
+    // and on a two-core CI machine a neighbour's burst would show up in the RTTs.
+    let _serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let exe = std::env::current_exe().expect("current_exe");
     let t = Instant::now();
     let st = Command::new("unshare")
@@ -227,7 +232,18 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
             rtts.iter().cloned().fold(f64::MAX, f64::min),
             rtts.iter().cloned().fold(0.0, f64::max)
         );
-        assert!((m - 20.0).abs() < 0.2, "{addr}: median {m} ms not within 0.2 ms of 20");
+        // The emulator is never early. This pinger's send stamp is taken in user space and the
+        // emulator's TUN read is a thread wakeup, so a loaded machine adds a few hundred µs
+        // here (≈0.2 ms idle on these VMs); the emulator's own timing error is checked below from its late_* figures.
+        let min = rtts.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(
+            min >= 20.0,
+            "{addr}: a reply came back after {min} ms, before the 20 ms delay"
+        );
+        assert!(
+            (20.0..21.0).contains(&m),
+            "{addr}: median {m} ms not within [20, 21) ms"
+        );
     }
     // Not an endpoint: dropped and counted.
     let p = Pinger::new(false, 0x4343);
@@ -246,7 +262,9 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
     let last = lines.last().expect("lines");
     assert_eq!(last["kind"], "stop");
     assert!(last["unix_ns"].as_u64() > lines[0]["unix_ns"].as_u64());
-    assert!(last["late_p50_us"].as_u64().is_some() && last["late_p99_us"].as_u64().is_some());
+    let late_p50 = last["late_p50_us"].as_u64().expect("late_p50_us");
+    assert!(last["late_p99_us"].as_u64().is_some());
+    assert!(late_p50 < 500, "the emulator sent replies {late_p50} µs late (median)");
     for id in ["HN-1", "HN-2"] {
         let e = find(&lines, "endpoint", id);
         assert_eq!(e.len(), 1, "{id}");
