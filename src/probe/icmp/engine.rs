@@ -5,16 +5,16 @@
 //! deadline — but never wakes more often than every [`tick`], because a wake-up costs more CPU
 //! than a send. Kernel receive timestamps keep RTTs exact however late a reply is read.
 //!
-//! Requests in flight live in a ring indexed by the 16-bit sequence number. Sequence numbers are
-//! handed out in send order, so the oldest request is always at the ring's tail and expiry is a
-//! walk from there. A reply is matched by (sequence, source address): two endpoints behind one
-//! NAT address never collide because their requests carry different sequence numbers.
+//! Requests in flight live in a ring indexed by sequence number ([`super::inflight`]). A reply is
+//! matched by (sequence, source address): two endpoints behind one NAT address never collide
+//! because their requests carry different sequence numbers.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::inflight::{EMPTY, InFlight, InFlightRing};
 use super::packet::{self, REQUEST_LEN, Reply};
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use crate::config::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
@@ -174,50 +174,20 @@ pub fn start(
     })
 }
 
-const EMPTY: u32 = u32::MAX;
-
-/// A request waiting for its reply: 24 bytes, 65,536 of them per socket.
-#[derive(Clone, Copy)]
-struct InFlight {
-    endpoint: u32,
-    round: u32,
-    /// Wall-clock send time (ns since the Unix epoch), against the kernel's receive stamp.
-    sent_ns: u64,
-    /// Monotonic deadline, µs since the engine's epoch, wrapping (see [`Engine::expired`]).
-    deadline_us: u32,
-    packet: u8,
-}
-
-/// Requests in flight on one socket, indexed by sequence number.
+/// Requests in flight on one socket.
 struct Lane {
     socket: IcmpSocket,
     ident: u16,
-    ring: Vec<InFlight>,
-    oldest: u16,
-    next: u16,
+    flight: InFlightRing,
 }
 
 impl Lane {
-    fn new(socket: IcmpSocket, now: Instant) -> Lane {
-        let _ = now;
-        let empty = InFlight {
-            endpoint: EMPTY,
-            packet: 0,
-            round: 0,
-            sent_ns: 0,
-            deadline_us: 0,
-        };
+    fn new(socket: IcmpSocket) -> Lane {
         Lane {
             socket,
             ident: rand::random(),
-            ring: vec![empty; 1 << 16],
-            oldest: 0,
-            next: 0,
+            flight: InFlightRing::default(),
         }
-    }
-
-    fn span(&self) -> usize {
-        self.next.wrapping_sub(self.oldest) as usize
     }
 }
 
@@ -285,10 +255,7 @@ impl Engine {
             targets,
             packets,
             timeout: probe.timeout,
-            lanes: [
-                sockets.v4.map(|s| Lane::new(s, now)),
-                sockets.v6.map(|s| Lane::new(s, now)),
-            ],
+            lanes: [sockets.v4.map(Lane::new), sockets.v6.map(Lane::new)],
             rounds: vec![RoundState::default(); n],
             rtts: vec![f32::NAN; n * usize::from(packets)],
             batch: RecvBatch::new(),
@@ -305,7 +272,7 @@ impl Engine {
             self.receive();
             self.send_due(now);
             self.expire(Instant::now());
-            let in_flight: usize = self.lanes.iter().flatten().map(Lane::span).sum();
+            let in_flight: usize = self.lanes.iter().flatten().map(|lane| lane.flight.span()).sum();
             self.telemetry.in_flight.set(in_flight as i64);
 
             let wake = self.next_wake().max(last_wake + tick(&self.probe, self.targets.len()));
@@ -330,8 +297,8 @@ impl Engine {
             wake = wake.min(due);
         }
         for lane in self.lanes.iter().flatten() {
-            if lane.span() > 0 {
-                wake = wake.min(self.instant_of(lane.ring[lane.oldest as usize].deadline_us));
+            if let Some(deadline) = lane.flight.oldest_deadline() {
+                wake = wake.min(self.instant_of(deadline));
             }
         }
         wake
@@ -383,11 +350,14 @@ impl Engine {
         if lane.socket.kind == SocketKind::Raw && ident != lane.ident {
             return;
         }
-        let entry = lane.ring[seq as usize];
-        if entry.endpoint == EMPTY || self.targets[entry.endpoint as usize] != addr {
+        let Some(&entry) = lane
+            .flight
+            .get(seq)
+            .filter(|e| self.targets[e.endpoint as usize] == addr)
+        else {
             self.telemetry.rejected_unmatched.inc();
             return;
-        }
+        };
         let received_ns = if received_ns == 0 { wall_ns() } else { received_ns };
         let rtt_ns = received_ns.saturating_sub(entry.sent_ns);
         if is_error {
@@ -397,7 +367,7 @@ impl Engine {
             self.telemetry.rejected_late.inc();
             return;
         }
-        lane.ring[seq as usize].endpoint = EMPTY;
+        lane.flight.remove(seq);
         let e = entry.endpoint as usize;
         let round = &mut self.rounds[e];
         if !round.open || round.id != entry.round {
@@ -442,24 +412,26 @@ impl Engine {
                 self.finish_if_complete(e);
                 continue;
             };
-            if lane.span() as f64 >= MAX_IN_FLIGHT_PER_FAMILY || lane.ring[lane.next as usize].endpoint != EMPTY {
-                self.telemetry.send_errors.inc();
-                self.finish_if_complete(e);
-                continue;
-            }
-            let seq = lane.next;
+            let seq = match lane.flight.next_seq() {
+                Some(seq) if (lane.flight.span() as f64) < MAX_IN_FLIGHT_PER_FAMILY => seq,
+                _ => {
+                    self.telemetry.send_errors.inc();
+                    self.finish_if_complete(e);
+                    continue;
+                }
+            };
             packet::build_request(&mut buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
             let sent_ns = wall_ns();
             match lane.socket.send_to(&buf, target) {
                 Ok(_) => {
-                    lane.ring[seq as usize] = InFlight {
+                    lane.flight.insert(InFlight {
                         endpoint: slot.endpoint,
+                        seq,
                         packet: slot.packet,
                         round: round_id,
                         sent_ns,
                         deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
-                    };
-                    lane.next = seq.wrapping_add(1);
+                    });
                     self.rounds[e].pending += 1;
                 }
                 Err(err) => {
@@ -477,21 +449,7 @@ impl Engine {
     fn expire(&mut self, now: Instant) {
         let now_us = self.mono_us(now);
         for li in 0..2 {
-            while let Some(lane) = self.lanes[li].as_mut() {
-                if lane.span() == 0 {
-                    break;
-                }
-                let entry = lane.ring[lane.oldest as usize];
-                if entry.endpoint != EMPTY {
-                    if !Self::expired(entry.deadline_us, now_us) {
-                        break;
-                    }
-                    lane.ring[lane.oldest as usize].endpoint = EMPTY;
-                }
-                lane.oldest = lane.oldest.wrapping_add(1);
-                if entry.endpoint == EMPTY {
-                    continue;
-                }
+            while let Some(entry) = self.lanes[li].as_mut().and_then(|lane| lane.flight.pop_expired(now_us)) {
                 let e = entry.endpoint as usize;
                 let round = &mut self.rounds[e];
                 if round.open && round.id == entry.round {
@@ -510,7 +468,7 @@ impl Engine {
             && r.probe.timeout == self.probe.timeout;
         for (lane, socket) in self.lanes.iter_mut().zip([r.new_sockets.v4, r.new_sockets.v6]) {
             if lane.is_none() {
-                *lane = socket.map(|s| Lane::new(s, now));
+                *lane = socket.map(Lane::new);
             }
         }
         // Old index → new index, for endpoints whose round in progress carries over.
@@ -537,7 +495,7 @@ impl Engine {
             }
         }
         for lane in self.lanes.iter_mut().flatten() {
-            for entry in lane.ring.iter_mut().filter(|e| e.endpoint != EMPTY) {
+            for entry in lane.flight.entries_mut() {
                 entry.endpoint = old_to_new[entry.endpoint as usize];
             }
         }
@@ -563,11 +521,6 @@ impl Engine {
     /// µs since the engine's epoch, wrapping every 71 minutes (deadlines are seconds away).
     fn mono_us(&self, t: Instant) -> u32 {
         deadline_us(self.epoch, t)
-    }
-
-    /// Whether a wrapping µs deadline has passed at `now_us`.
-    fn expired(deadline_us: u32, now_us: u32) -> bool {
-        (now_us.wrapping_sub(deadline_us) as i32) >= 0
     }
 
     fn instant_of(&self, deadline_us: u32) -> Instant {

@@ -1,6 +1,7 @@
 //! ICMP echo probing at national scale: see [`engine`] for the design.
 
 pub mod engine;
+mod inflight;
 pub mod packet;
 pub mod socket;
 
