@@ -54,7 +54,7 @@ pub async fn run(
     metrics.set_province_centroids(&config.province_centroids, &provinces_of(&config));
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
-    store.sync_inventory(config.endpoints.iter().map(Into::into).collect());
+    store.sync_endpoints(config.endpoints.clone());
     let ledger = store.clone();
     monitor.set_transition_hook(Box::new(move |t| {
         ledger.record_transition(TransitionRecord {
@@ -346,8 +346,7 @@ impl Reloader {
         applied_rx
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
-        self.store
-            .sync_inventory(new.endpoints.iter().map(Into::into).collect());
+        self.store.sync_endpoints(new.endpoints.clone());
         *self.reports.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ReportContext::of(&new, &self.store));
         let old = self.services.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(r) = old {

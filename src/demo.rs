@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
@@ -60,7 +61,7 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         .as_ref()
         .map_or("<generated scenario>".to_string(), |p| p.display().to_string());
     let scenario = Scenario::from_toml_str(&scenario_text, &origin)?;
-    let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(emulated).collect();
+    let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(|e| emulated(e)).collect();
     scenario.validate(&emulated)?;
 
     let listener = std::net::TcpListener::bind(config.web.listen_address).with_context(|| {
@@ -163,7 +164,7 @@ fn toml_string(s: &str) -> String {
 ///   +120 ms);
 /// - five lossy communes (25 % loss), five flapping ones (down 60 s of every 180 s), and one
 ///   commune that never answers.
-pub fn generated_scenario(endpoints: &[Endpoint]) -> String {
+pub fn generated_scenario(endpoints: &[Arc<Endpoint>]) -> String {
     let mut s = String::from(
         "# Generated demo scenario\n[defaults]\ndelay = { kind = \"normal\", mean_ms = 20.0, stddev_ms = 2.5 }\nloss = 0.002\n",
     );

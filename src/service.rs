@@ -38,7 +38,7 @@ pub async fn attempt(check: &Check, target: IpAddr, sip: &SipClient) -> Outcome 
 pub async fn run(
     monitor: Arc<Monitor>,
     checks: Arc<ChecksConfig>,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<Arc<Endpoint>>,
     sip: Arc<SipClient>,
     metrics: Arc<DaemonMetrics>,
     mut stop: watch::Receiver<bool>,

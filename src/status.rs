@@ -130,8 +130,8 @@ impl EndpointRow {
             since: v.last_transition.map(unix_seconds),
             failing_checks: v.failing_checks(icmp_decides).into_iter().map(String::from).collect(),
             in_maintenance: v.in_maintenance,
-            rtt_ms: v.last.and_then(|r| r.rtt_avg).map(|r| r * 1e3),
-            loss_ratio: v.last.map(|r| r.loss_ratio()),
+            rtt_ms: v.last().and_then(|r| r.rtt_avg).map(|r| r * 1e3),
+            loss_ratio: v.last().map(|r| r.loss_ratio()),
         }
     }
 

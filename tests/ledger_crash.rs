@@ -510,7 +510,7 @@ fn sigkill_twenty_times_keeps_committed_history_and_sla_figures() {
             worst_recover = worst_recover.max(end - lifted);
             assert!(
                 end - lifted <= max_recover,
-                "{ep}: up {} ms after the drop was lifted (at most {max_recover})",
+                "{ep}: up {} ms after the drop was lifted (at most {max_recover}); outage {start}..{end}, drops {spans:?}",
                 end - lifted
             );
         }

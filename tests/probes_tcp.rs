@@ -35,10 +35,15 @@ async fn open_port_succeeds_with_connect_time() {
 
 #[tokio::test]
 async fn closed_port_is_refused_at_once() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // A port below the ephemeral range: with one inside it, the probe's own source port can
+    // come out equal to it and TCP's simultaneous open connects the socket to itself.
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let port = (ephemeral_start.saturating_sub(4000)..ephemeral_start)
+        .find(|p| std::net::TcpListener::bind((LOCALHOST, *p)).is_ok())
+        .expect("a free port below the ephemeral range");
     let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"));

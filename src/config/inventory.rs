@@ -304,7 +304,7 @@ fn is_host_name(s: &str) -> bool {
 
 /// Turns rows into endpoints, resolving host names through the system resolver. Every name that
 /// does not resolve is reported; the rest of the inventory is still returned in the error case.
-pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec<Endpoint> {
+pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec<Arc<Endpoint>> {
     let mut endpoints = Vec::with_capacity(rows.len());
     for row in rows {
         let (address, host) = match row.address {
@@ -323,13 +323,13 @@ pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec
                 }
             },
         };
-        endpoints.push(Endpoint {
+        endpoints.push(Arc::new(Endpoint {
             id: EndpointId(row.id.into()),
             labels: row.labels,
             address,
             host,
             checks: row.checks,
-        });
+        }));
     }
     endpoints
 }

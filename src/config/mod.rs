@@ -11,6 +11,7 @@ pub mod toml_file;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{LoadError, Problem};
@@ -119,7 +120,8 @@ pub struct Config {
     pub report: ReportSettings,
     /// Province centroids for dashboard maps: (province, lat, lon).
     pub province_centroids: Vec<(String, f64, f64)>,
-    pub endpoints: Vec<Endpoint>,
+    /// Shared with the monitor's views and the service checks: one copy per endpoint.
+    pub endpoints: Vec<Arc<Endpoint>>,
 }
 
 impl Config {
@@ -311,7 +313,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
 }
 
 /// Sequence numbers must stay unique among requests in flight on one socket.
-fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Endpoint], errors: &mut LoadError) {
+fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Arc<Endpoint>], errors: &mut LoadError) {
     let v4 = endpoints.iter().filter(|e| e.address.is_ipv4()).count();
     let most = v4.max(endpoints.len() - v4) as f64;
     let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();

@@ -6,40 +6,61 @@ use std::io::Write;
 use crate::model::Endpoint;
 use crate::monitor::{CheckView, EndpointView, MonitorState, unix_seconds};
 
-/// Escapes a label value per the text exposition format.
-pub fn escape_label_value(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// Whether a label value needs escaping in the text exposition format.
+fn needs_escaping(value: &str) -> bool {
+    value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
+}
+
+/// Whether any of an endpoint's label values needs escaping: checked once per endpoint at load,
+/// so a scrape copies the values of the (usual) plain ones straight through.
+pub fn labels_need_escaping(e: &Endpoint) -> bool {
+    [
+        e.id.as_str(),
+        &e.labels.province,
+        &e.labels.district,
+        &e.labels.commune,
+        &e.labels.carrier,
+    ]
+    .into_iter()
+    .any(needs_escaping)
+}
+
+/// Appends a label value escaped per the text exposition format (UTF-8 kept as is).
+pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b => out.push(b),
         }
     }
 }
 
-/// `{endpoint="…",province="…",district="…",commune="…",carrier="…"}`.
-pub fn label_set(e: &Endpoint) -> String {
-    let mut s = String::with_capacity(160);
+/// `{endpoint="…",province="…",district="…",commune="…",carrier="…"[,check="…"]}`, written at
+/// scrape time: keeping 10,000 pre-rendered label sets would cost 1.5 MB, writing them costs
+/// a few milliseconds per scrape. `escape` is [`labels_need_escaping`] of the endpoint.
+pub fn write_label_set(out: &mut Vec<u8>, e: &Endpoint, escape: bool, check: Option<&str>) {
     let pairs = [
-        ("endpoint", e.id.as_str()),
-        ("province", &*e.labels.province),
-        ("district", &*e.labels.district),
-        ("commune", &*e.labels.commune),
-        ("carrier", &*e.labels.carrier),
+        ("{endpoint=\"", e.id.as_str()),
+        ("\",province=\"", &*e.labels.province),
+        ("\",district=\"", &*e.labels.district),
+        ("\",commune=\"", &*e.labels.commune),
+        ("\",carrier=\"", &*e.labels.carrier),
     ];
-    s.push('{');
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
+    for (prefix, value) in pairs {
+        out.extend_from_slice(prefix.as_bytes());
+        match escape {
+            true => escape_label_value(out, value),
+            false => out.extend_from_slice(value.as_bytes()),
         }
-        s.push_str(name);
-        s.push_str("=\"");
-        escape_label_value(&mut s, value);
-        s.push('"');
     }
-    s.push('}');
-    s
+    if let Some(check) = check {
+        // Check names are validated to [A-Za-z0-9_-]: nothing to escape.
+        out.extend_from_slice(b"\",check=\"");
+        out.extend_from_slice(check.as_bytes());
+    }
+    out.extend_from_slice(b"\"}");
 }
 
 enum Value {
@@ -72,19 +93,19 @@ const FAMILIES: &[Family] = &[
         name: "diemcau_endpoint_rtt_seconds",
         kind: "gauge",
         help: "Mean round-trip time of the last round's replies.",
-        value: |v| v.last.and_then(|r| r.rtt_avg).map(Value::Float),
+        value: |v| v.last().and_then(|r| r.rtt_avg).map(Value::Float),
     },
     Family {
         name: "diemcau_endpoint_jitter_seconds",
         kind: "gauge",
         help: "Mean absolute difference of consecutive RTTs in the last round.",
-        value: |v| v.last.and_then(|r| r.jitter).map(Value::Float),
+        value: |v| v.last().and_then(|r| r.jitter).map(Value::Float),
     },
     Family {
         name: "diemcau_endpoint_loss_ratio",
         kind: "gauge",
         help: "Share of the last round's echo requests that got no reply.",
-        value: |v| v.last.map(|r| Value::Float(r.loss_ratio())),
+        value: |v| v.last().map(|r| Value::Float(r.loss_ratio())),
     },
     Family {
         name: "diemcau_endpoint_packets_sent_total",
@@ -184,13 +205,10 @@ impl Cursor {
     }
 }
 
-fn write_value(out: &mut Vec<u8>, name: &str, labels: &str, extra: Option<&str>, value: Option<Value>) {
+fn write_value(out: &mut Vec<u8>, name: &str, view: &EndpointView, check: Option<&str>, value: Option<Value>) {
     let Some(value) = value else { return };
-    let _ = match extra {
-        None => write!(out, "{name}{labels}"),
-        // `{...}` → `{...,check="NAME"}`
-        Some(check) => write!(out, "{name}{},check=\"{check}\"}}", &labels[..labels.len() - 1]),
-    };
+    out.extend_from_slice(name.as_bytes());
+    write_label_set(out, &view.endpoint, view.labels_need_escaping, check);
     let _ = match value {
         Value::Int(n) => writeln!(out, " {n}"),
         Value::Float(x) => writeln!(out, " {x}"),
@@ -214,12 +232,11 @@ pub fn render_chunk(state: &MonitorState, cursor: &mut Cursor, out: &mut Vec<u8>
         while let Some(view) = state.endpoints.get(cursor.endpoint) {
             cursor.endpoint += 1;
             match FAMILIES.get(cursor.family) {
-                Some(f) => write_value(out, name, &view.label_text, None, (f.value)(view)),
+                Some(f) => write_value(out, name, view, None, (f.value)(view)),
                 None => {
                     let f = &CHECK_FAMILIES[cursor.family - FAMILIES.len()];
                     for c in &view.checks {
-                        // Check names are validated to [A-Za-z0-9_-]: no escaping needed.
-                        write_value(out, name, &view.label_text, Some(&c.name), (f.value)(c));
+                        write_value(out, name, view, Some(&c.name), (f.value)(c));
                     }
                 }
             }
@@ -240,8 +257,33 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_diacritics_kept() {
-        let mut s = String::new();
+        let mut s = Vec::new();
         escape_label_value(&mut s, "Phường \"Cát\" Lái\\\n");
-        assert_eq!(s, "Phường \\\"Cát\\\" Lái\\\\\\n");
+        assert_eq!(String::from_utf8(s).unwrap(), "Phường \\\"Cát\\\" Lái\\\\\\n");
+        assert!(!needs_escaping("Xã Đắk Pơ"));
+        assert!(needs_escaping("a\"b"));
+    }
+
+    #[test]
+    fn label_sets_are_written_whole_with_the_check_last() {
+        let e = Endpoint {
+            id: crate::model::EndpointId("HN-1".into()),
+            labels: crate::model::Labels {
+                province: "Hà Nội".into(),
+                district: "Ba Đình".into(),
+                commune: "Phường \"Cống\" Vị".into(),
+                carrier: "VNPT".into(),
+            },
+            address: "127.0.0.1".parse().unwrap(),
+            host: None,
+            checks: std::sync::Arc::from(Vec::new()),
+        };
+        assert!(labels_need_escaping(&e));
+        let mut out = Vec::new();
+        write_label_set(&mut out, &e, true, Some("sip"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{endpoint="HN-1",province="Hà Nội",district="Ba Đình",commune="Phường \"Cống\" Vị",carrier="VNPT",check="sip"}"#
+        );
     }
 }

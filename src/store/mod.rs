@@ -220,6 +220,31 @@ impl From<&Endpoint> for InventoryRecord {
     }
 }
 
+/// An inventory snapshot on its way to the writer.
+pub(crate) enum Snapshot {
+    Records(Vec<InventoryRecord>),
+    /// The daemon's own endpoints, shared: turned into rows one at a time by the writer, so a
+    /// sync never holds a second copy of a national inventory.
+    Endpoints(Vec<Arc<Endpoint>>),
+}
+
+impl Snapshot {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Snapshot::Records(v) => v.len(),
+            Snapshot::Endpoints(v) => v.len(),
+        }
+    }
+
+    /// Calls `row` with every endpoint of the snapshot, in order.
+    pub(crate) fn try_for_each<E>(&self, mut row: impl FnMut(&InventoryRecord) -> Result<(), E>) -> Result<(), E> {
+        match self {
+            Snapshot::Records(v) => v.iter().try_for_each(row),
+            Snapshot::Endpoints(v) => v.iter().try_for_each(|e| row(&InventoryRecord::from(&**e))),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("SQLite: {0}")]
@@ -269,10 +294,7 @@ pub(crate) struct Counters {
 
 pub(crate) enum Msg {
     Transition(TransitionRecord),
-    Inventory {
-        at_ms: i64,
-        endpoints: Vec<InventoryRecord>,
-    },
+    Inventory { at_ms: i64, endpoints: Snapshot },
     Flush(mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
 }
@@ -394,6 +416,15 @@ impl Store {
     /// ones updated in place, missing ones marked removed. Call at start and after each reload.
     /// Never blocks.
     pub fn sync_inventory(&self, endpoints: Vec<InventoryRecord>) {
+        self.sync(Snapshot::Records(endpoints));
+    }
+
+    /// [`Store::sync_inventory`] for the daemon's shared endpoints, without copying them.
+    pub fn sync_endpoints(&self, endpoints: Vec<Arc<Endpoint>>) {
+        self.sync(Snapshot::Endpoints(endpoints));
+    }
+
+    fn sync(&self, endpoints: Snapshot) {
         let n = endpoints.len().max(1) as u64;
         let at_ms = self.now_ms();
         self.offer(Msg::Inventory { at_ms, endpoints }, n);

@@ -13,8 +13,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::schema::{self, Opened};
 use super::{
-    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, StoreConfig, StoreError,
-    TransitionRecord,
+    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Snapshot, StoreConfig,
+    StoreError, TransitionRecord,
 };
 use crate::health::State;
 
@@ -25,10 +25,7 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 enum Pending {
     Transition(TransitionRecord),
-    Inventory {
-        at_ms: i64,
-        endpoints: Vec<InventoryRecord>,
-    },
+    Inventory { at_ms: i64, endpoints: Snapshot },
 }
 
 impl Pending {
@@ -408,7 +405,7 @@ fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &TransitionRecord) -> 
     Ok(())
 }
 
-fn apply_inventory(tx: &Transaction<'_>, at_ms: i64, endpoints: &[InventoryRecord]) -> rusqlite::Result<()> {
+fn apply_inventory(tx: &Transaction<'_>, at_ms: i64, endpoints: &Snapshot) -> rusqlite::Result<()> {
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS inventory_seen (id TEXT PRIMARY KEY); DELETE FROM temp.inventory_seen;",
     )?;
@@ -421,13 +418,14 @@ fn apply_inventory(tx: &Transaction<'_>, at_ms: i64, endpoints: &[InventoryRecor
     let mut present =
         tx.prepare_cached("INSERT OR IGNORE INTO presence (endpoint, from_ms, to_ms) VALUES (?1, ?2, NULL)")?;
     let mut seen = tx.prepare_cached("INSERT OR IGNORE INTO temp.inventory_seen (id) VALUES (?1)")?;
-    for e in endpoints {
+    endpoints.try_for_each(|e: &InventoryRecord| {
         upsert.execute(params![
             e.id, e.province, e.district, e.commune, e.carrier, e.address, at_ms
         ])?;
         present.execute(params![e.id, at_ms])?;
         seen.execute(params![e.id])?;
-    }
+        Ok::<(), rusqlite::Error>(())
+    })?;
     let gone = "NOT IN (SELECT id FROM temp.inventory_seen)";
     tx.execute(
         &format!("UPDATE presence SET to_ms = max(from_ms, ?1) WHERE to_ms IS NULL AND endpoint {gone}"),
