@@ -286,8 +286,9 @@ fn sigkill_twenty_times_keeps_committed_history_and_sla_figures() {
 
     let begin = |runs: &mut Vec<Run>, truth: &mut Truth, dropped: &BTreeSet<usize>| {
         let run = start(dir.path(), port, runs.len());
-        nft(run.child.id(), &table(dropped));
+        // Stamped before the command: its effect can begin any time while it runs.
         let at = now_ms();
+        nft(run.child.id(), &table(dropped));
         for &k in dropped {
             truth.open(k, at);
         }
@@ -301,11 +302,13 @@ fn sigkill_twenty_times_keeps_committed_history_and_sla_figures() {
         } else {
             ("add", true)
         };
+        // Stamped before the command: a lift takes effect while nft runs (a few ms), and the
+        // daemon may see the next reply before nft has even exited.
+        let at = now_ms();
         nft(
             run.child.id(),
             &format!("{verb} element inet lab dropped {{ {} }}\n", address(victim_index(k))),
         );
-        let at = now_ms();
         if adding {
             dropped.insert(k);
             truth.open(k, at);
