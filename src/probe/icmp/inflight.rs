@@ -4,8 +4,9 @@
 //! and expiry is a walk from there. The ring is indexed by the low bits of the 16-bit sequence
 //! number and each entry keeps the full number, so a stale reply never matches a newer request
 //! that shares its slot. It starts small and doubles when the next sequence number would land on
-//! a slot still in use: it is as large as the busiest moment needed (4,096 slots at 10,000
-//! endpoints), not 65,536 × 24 bytes per address family.
+//! a slot still in use: it is as large as the busiest moment needed, not 65,536 × 24 bytes per
+//! address family. At 10,000 endpoints that is 1,024 slots while all answer, and 4,096 once one
+//! does not: its unanswered request pins the tail for the 1 s timeout, 3,000 requests long.
 
 /// Marks a free slot (no endpoint has this index).
 pub const EMPTY: u32 = u32::MAX;
