@@ -16,7 +16,6 @@ mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use common::{bin, free_port, http, require_tool, tail};
+use common::{bin, free_port, http, nft_in as nft, require_tool, tail};
 use diemcau::inventory_gen::PROVINCES_2021;
 
 const N: usize = 200;
@@ -129,34 +128,6 @@ fn start(dir: &Path, port: u16, n: usize) -> Run {
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
-}
-
-fn same_user_namespace(pid: u32) -> bool {
-    let ours = std::fs::read_link("/proc/self/ns/user").ok();
-    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
-    ours == theirs
-}
-
-/// Runs an nftables script in the network namespace of `pid` (as `common::Daemon::nft`).
-fn nft(pid: u32, script: &str) {
-    let mut cmd = Command::new("nsenter");
-    cmd.args(["-t", &pid.to_string(), "-n"]);
-    if !same_user_namespace(pid) {
-        cmd.args(["-U", "--preserve-credentials"]);
-    }
-    let mut child = cmd
-        .args(["nft", "-f", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn nsenter nft");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write nft script");
-    let st = child.wait().expect("wait nft");
-    assert!(st.success(), "nft failed:\n{script}");
 }
 
 /// The drop table, holding the victims dropped now (a fresh namespace has none).

@@ -95,18 +95,7 @@ impl Daemon {
     }
 
     fn nft(&self, script: &str) {
-        let mut child = Command::new("nsenter")
-            .args(["-t", &self.child.id().to_string(), "-n", "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("spawn nsenter nft");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write nft script");
-        assert!(child.wait().expect("wait nft").success(), "nft failed:\n{script}");
+        common::nft_in(self.child.id(), script);
     }
 }
 

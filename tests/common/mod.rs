@@ -130,20 +130,7 @@ impl Daemon {
 
     /// Runs an nftables script inside the daemon's network namespace.
     pub fn nft(&self, script: &str) {
-        let pid = self.child.id().to_string();
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &pid, "-n"]);
-        if !same_user_namespace(self.child.id()) {
-            cmd.args(["-U", "--preserve-credentials"]);
-        }
-        let mut child = cmd
-            .args(["nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("spawn nsenter nft");
-        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "nft script failed:\n{script}");
+        nft_in(self.child.id(), script);
     }
 
     /// SIGTERM, then waits for a clean exit; returns the log. The work directory stays until
@@ -164,6 +151,28 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs an nftables script in the network namespace of `pid` (entering its user namespace too
+/// when it has its own), and asserts that nft accepted it.
+pub fn nft_in(pid: u32, script: &str) {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &pid.to_string(), "-n"]);
+    if !same_user_namespace(pid) {
+        cmd.args(["-U", "--preserve-credentials"]);
+    }
+    let mut child = cmd
+        .args(["nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn nsenter nft");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write nft script");
+    assert!(child.wait().expect("wait nft").success(), "nft failed:\n{script}");
 }
 
 fn same_user_namespace(pid: u32) -> bool {
