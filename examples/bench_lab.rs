@@ -19,17 +19,6 @@ const N_V4: u32 = 90_000;
 const N_V6: u32 = 10_000;
 const PPS: u64 = 30_000;
 
-fn csum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 /// Process-wide CPU time (user + system) in ms.
 fn process_cpu_ms() -> f64 {
     match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
@@ -175,7 +164,7 @@ loss = 0.1
             pkt[2..4].copy_from_slice(&[0, 0]);
             pkt[6..8].copy_from_slice(&seq.to_be_bytes());
             if !v6 {
-                let c = csum(&pkt);
+                let c = pnet_packet::util::checksum(&pkt, 1);
                 pkt[2..4].copy_from_slice(&c.to_be_bytes());
             }
             let sock = if v6 { &s6 } else { &s4 };

@@ -97,17 +97,6 @@ struct Pinger {
     id: u16,
 }
 
-fn csum(data: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 impl Pinger {
     fn new(v6: bool, id: u16) -> Pinger {
         let sock = if v6 {
@@ -129,7 +118,7 @@ impl Pinger {
         pkt[6..8].copy_from_slice(&seq.to_be_bytes());
         pkt[8..].copy_from_slice(b"diemcau-lab-test");
         if !self.v6 {
-            let c = csum(&pkt);
+            let c = pnet_packet::util::checksum(&pkt, 1);
             pkt[2..4].copy_from_slice(&c.to_be_bytes());
         } // the kernel computes ICMPv6 checksums for raw ICMPv6 sockets
         self.sock
