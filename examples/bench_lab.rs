@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use diemcau::lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
+use diemcau_lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 const N_V4: u32 = 90_000;

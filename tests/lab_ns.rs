@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use diemcau::lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
+use diemcau_lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());

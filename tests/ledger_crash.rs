@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::{bin, free_port, http, nft_in as nft, require_tool, tail};
-use diemcau::inventory_gen::PROVINCES_2021;
+use diemcau::config::inventory_gen::PROVINCES_2021;
 
 const N: usize = 200;
 const VICTIMS: usize = 20;

@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use diemcau::health::State;
-use diemcau::model::EndpointId;
+use diemcau::domain::EndpointId;
+use diemcau::domain::health::State;
 use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, TransitionRecord};
 
 use common::{bin, require_tool};

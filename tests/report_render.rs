@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diemcau::inventory_gen::PROVINCES_2025 as PROVINCES;
-use diemcau::maintenance::{self, ScopeLabels};
+use diemcau::config::inventory_gen::PROVINCES_2025 as PROVINCES;
+use diemcau::domain::maintenance::{self, ScopeLabels};
+use diemcau::domain::sla::{self, EndpointHistory, GroupKey, Interval, Targets};
 use diemcau::report::{self, Format, HtmlOptions};
-use diemcau::sla::{self, EndpointHistory, GroupKey, Interval, Targets};
 
 const P0: i64 = 1_793_466_000; // 2026-11-01T00:00+07:00
 const P1: i64 = 1_796_058_000; // 2026-12-01T00:00+07:00

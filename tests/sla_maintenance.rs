@@ -1,8 +1,8 @@
 //! Maintenance windows from TOML: validation messages, scope, one-off and recurring occurrences
 //! in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), month boundaries, merging.
 
-use diemcau::maintenance::{self, MaintenanceWindow, ScopeLabels, parse_toml};
-use diemcau::sla::{self, EndpointHistory, Interval, Targets, month_period};
+use diemcau::domain::maintenance::{self, MaintenanceWindow, ScopeLabels, parse_toml};
+use diemcau::domain::sla::{self, EndpointHistory, Interval, Targets, month_period};
 
 const P0: i64 = 1_793_466_000; // 2026-11-01T00:00+07:00
 const P1: i64 = 1_796_058_000; // 2026-12-01T00:00+07:00

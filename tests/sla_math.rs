@@ -2,7 +2,7 @@
 //! Asia/Ho_Chi_Minh (P0 = 2026-11-01T00:00+07:00 = 1793466000); the month has 30 days:
 //! 30 × 86400 = 2,592,000 s.
 
-use diemcau::sla::{
+use diemcau::domain::sla::{
     self, EndpointHistory, GroupKey, Interval, PeriodError, Targets, compute, month_period, parse_period,
 };
 

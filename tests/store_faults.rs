@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diemcau::health::State;
-use diemcau::model::EndpointId;
+use diemcau::domain::EndpointId;
+use diemcau::domain::health::State;
 use diemcau::store::{Clock, InventoryRecord, ManualClock, Store, StoreConfig, StoreStats, TransitionRecord};
 
 const INNER: &str = "STORE_FAULTS_IN_NS";

@@ -6,9 +6,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diemcau::health::State;
-use diemcau::model::EndpointId;
-use diemcau::sla::{self, Interval, Targets};
+use diemcau::domain::EndpointId;
+use diemcau::domain::health::State;
+use diemcau::domain::sla::{self, Interval, Targets};
 use diemcau::store::{
     END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, ManualClock, Store, StoreConfig, StoreError,
     StoreReader, TransitionRecord,

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diemcau::health::State;
-use diemcau::model::EndpointId;
-use diemcau::sla::{self, Targets};
+use diemcau::domain::EndpointId;
+use diemcau::domain::health::State;
+use diemcau::domain::sla::{self, Targets};
 use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, TransitionRecord};
 
 const N: usize = 3_000;

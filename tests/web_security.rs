@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use diemcau::web_security::{WWW_AUTHENTICATE, WebSecurity};
+use diemcau::web::security::{WWW_AUTHENTICATE, WebSecurity};
 use http_body_util::{Empty, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};

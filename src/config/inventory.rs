@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::checks::ChecksConfig;
 use super::error::{LoadError, Problem};
-use crate::model::{Endpoint, EndpointId, Labels};
+use crate::domain::{Endpoint, EndpointId, Labels};
 
 /// The columns every inventory has, in any order. The header names are a contract.
 pub const REQUIRED_COLUMNS: [&str; 6] = ["id", "province", "district", "commune", "carrier", "address"];

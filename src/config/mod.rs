@@ -6,6 +6,7 @@ pub mod checks;
 pub mod error;
 pub mod geo;
 pub mod inventory;
+pub mod inventory_gen;
 pub mod toml_file;
 
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use std::time::Duration;
 pub use error::{LoadError, Problem};
 use toml::Spanned;
 
-use crate::health::{DegradedLimits, HealthPolicy};
-use crate::model::Endpoint;
+use crate::domain::Endpoint;
+use crate::domain::health::{DegradedLimits, HealthPolicy};
 use toml_file::{RawConfig, position};
 
 /// The config used when `diemcau run` is given no `--config`: the demo inventory on loopback.
@@ -26,52 +27,7 @@ pub const EMBEDDED_CONFIG: &str = include_str!("../../examples/diemcau.toml");
 /// The demo inventory named by [`EMBEDDED_CONFIG`].
 pub const EMBEDDED_INVENTORY: &str = include_str!("../../examples/inventory.csv");
 
-/// Which kind of ICMP socket to open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SocketPreference {
-    /// Unprivileged ping socket first, raw socket as fallback.
-    Auto,
-    Dgram,
-    Raw,
-}
-
-/// How each endpoint is probed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProbeConfig {
-    /// One round of echo requests per endpoint per interval.
-    pub interval: Duration,
-    /// Echo requests per round.
-    pub packets: u32,
-    /// Time between the echo requests of one round.
-    pub packet_spacing: Duration,
-    /// How long to wait for each reply.
-    pub timeout: Duration,
-    pub socket: SocketPreference,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        ProbeConfig {
-            interval: Duration::from_secs(10),
-            packets: 3,
-            packet_spacing: Duration::from_millis(200),
-            timeout: Duration::from_secs(1),
-            socket: SocketPreference::Auto,
-        }
-    }
-}
-
-impl ProbeConfig {
-    /// Longest time one round can take: last request sent plus its timeout.
-    pub fn round_span(&self) -> Duration {
-        self.packet_spacing * self.packets.saturating_sub(1) + self.timeout
-    }
-}
-
-/// Most echo requests one socket may have waiting for a reply: the ICMP sequence number is 16
-/// bits, and sequence numbers must stay unique among requests in flight. Kept below 65,536 so a
-/// late reply can never be taken for a newer request.
-pub const MAX_IN_FLIGHT_PER_FAMILY: f64 = 60_000.0;
+pub use crate::probe::icmp::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig, SocketPreference};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebConfig {
@@ -89,14 +45,14 @@ pub struct StoreSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReportSettings {
     pub time_zone: String,
-    pub targets: crate::sla::Targets,
+    pub targets: crate::domain::sla::Targets,
 }
 
 /// Planned maintenance windows; compared by their text so configs stay comparable.
 #[derive(Clone, Debug, Default)]
 pub struct Maintenance {
-    pub raw: Vec<crate::maintenance::RawMaintenance>,
-    pub windows: Vec<crate::maintenance::MaintenanceWindow>,
+    pub raw: Vec<crate::domain::maintenance::RawMaintenance>,
+    pub windows: Vec<crate::domain::maintenance::MaintenanceWindow>,
 }
 
 impl PartialEq for Maintenance {
@@ -226,7 +182,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             }
         }
     };
-    let maintenance = match crate::maintenance::validate(&raw.maintenance) {
+    let maintenance = match crate::domain::maintenance::validate(&raw.maintenance) {
         Ok(windows) => Maintenance {
             raw: raw.maintenance.clone(),
             windows,
@@ -427,7 +383,7 @@ impl Validator<'_> {
                 "probe.packets",
                 d.packets,
                 1,
-                crate::probe::icmp::MAX_PACKETS_PER_ROUND,
+                crate::probe::icmp::settings::MAX_PACKETS_PER_ROUND,
             ),
             packet_spacing: self.duration(
                 &p.packet_spacing,
@@ -495,9 +451,9 @@ impl Validator<'_> {
     fn report(&mut self, raw: &RawConfig) -> ReportSettings {
         let r = &raw.report;
         let time_zone = match &r.time_zone {
-            None => crate::sla::DEFAULT_TIME_ZONE.to_string(),
+            None => crate::domain::sla::DEFAULT_TIME_ZONE.to_string(),
             Some(tz) => {
-                if crate::sla::time_zone(tz.get_ref()).is_err() {
+                if crate::domain::sla::time_zone(tz.get_ref()).is_err() {
                     let (l, c) = position(self.text, tz);
                     self.problem_at(
                         l,
@@ -527,7 +483,9 @@ impl Validator<'_> {
         let default = r
             .default_target
             .as_ref()
-            .map_or(crate::sla::DEFAULT_TARGET_PCT, |v| pct(v, "report.default_target"));
+            .map_or(crate::domain::sla::DEFAULT_TARGET_PCT, |v| {
+                pct(v, "report.default_target")
+            });
         let carriers: Vec<(String, f64)> = r
             .targets
             .iter()
@@ -536,7 +494,7 @@ impl Validator<'_> {
             .collect();
         ReportSettings {
             time_zone,
-            targets: crate::sla::Targets::new(default, carriers),
+            targets: crate::domain::sla::Targets::new(default, carriers),
         }
     }
 

@@ -29,7 +29,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
-    pub maintenance: Vec<crate::maintenance::RawMaintenance>,
+    pub maintenance: Vec<crate::domain::maintenance::RawMaintenance>,
     #[serde(default)]
     pub report: RawReport,
     #[serde(default)]

@@ -5,8 +5,6 @@
 //! 10,000+ endpoints, one registry child per series would cost tens of megabytes, while the table
 //! already holds every figure.
 
-pub mod endpoint_text;
-
 use prometheus::{
     Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };

@@ -4,5 +4,6 @@ pub mod check;
 pub mod http;
 pub mod icmp;
 pub mod outcome;
+pub mod scheduler;
 pub mod sip;
 pub mod tcp;

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use super::ReportError;
-use crate::sla::{Figures, SlaReport};
+use crate::domain::sla::{Figures, SlaReport};
 
 /// The columns of [`write_groups`], one row per group of the report (the national total when it
 /// was grouped on nothing):

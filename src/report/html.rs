@@ -8,7 +8,7 @@ use askama::Template;
 use jiff::tz::TimeZone;
 
 use super::ReportError;
-use crate::sla::{self, DEFAULT_TIME_ZONE, EndpointFigures, GroupFigures, GroupKey, SlaReport};
+use crate::domain::sla::{self, DEFAULT_TIME_ZONE, EndpointFigures, GroupFigures, GroupKey, SlaReport};
 
 /// Page options.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::ReportError;
-use crate::sla::SlaReport;
+use crate::domain::sla::SlaReport;
 
 /// Writes the report as pretty JSON followed by a newline.
 pub fn write<W: Write>(report: &SlaReport, mut out: W) -> Result<(), ReportError> {

@@ -1,7 +1,7 @@
 //! Renderers of an [`SlaReport`]: CSV (one row per group, or the worst endpoints), JSON (the whole
 //! report, as serde sees it) and one self-contained HTML page.
 //!
-//! Renderers only format: every figure comes from [`crate::sla::compute`].
+//! Renderers only format: every figure comes from [`crate::domain::sla::compute`].
 
 pub mod csv;
 pub mod html;
@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 pub use html::{HtmlOptions, render_html};
 
-use crate::sla::{PeriodError, SlaReport};
+use crate::domain::sla::{PeriodError, SlaReport};
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -76,8 +76,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, IntCounter, IntGauge};
 
-use crate::health::State;
-use crate::model::{Endpoint, EndpointId};
+use crate::domain::health::State;
+use crate::domain::{Endpoint, EndpointId};
 
 pub use query::{OutageRow, RunRow, StoreReader, TransitionRow};
 pub use schema::MIGRATIONS;

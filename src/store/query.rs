@@ -7,8 +7,8 @@ use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::StoreError;
 use super::schema::BUSY_TIMEOUT;
-use crate::health::State;
-use crate::sla::{EndpointHistory, Interval};
+use crate::domain::health::State;
+use crate::domain::sla::{EndpointHistory, Interval};
 
 /// One stored state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl StoreReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// What the ledger knows over `period` (unix seconds), for [`crate::sla::compute`]: one
+    /// What the ledger knows over `period` (unix seconds), for [`crate::domain::sla::compute`]: one
     /// history per endpoint present in the inventory at some time in the period, sorted by id.
     /// `exists` = its stays in the inventory; `monitored` = the runs (`[started, last_seen]`,
     /// the live run up to `now_ms`); `down` = its outages (an open one ends at `now_ms`, or at
@@ -184,7 +184,7 @@ impl StoreReader {
             run_end.insert(r.run_id, end);
             monitored.extend(clip(r.started_ms, end));
         }
-        let monitored = crate::sla::normalize(&monitored);
+        let monitored = crate::domain::sla::normalize(&monitored);
 
         let mut by_id: HashMap<String, EndpointHistory> = HashMap::new();
         {

@@ -16,7 +16,7 @@ use super::{
     Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Snapshot, StoreConfig,
     StoreError, TransitionRecord,
 };
-use crate::health::State;
+use crate::domain::health::State;
 
 /// Most records in one transaction while catching up on a backlog.
 const MAX_TX_RECORDS: usize = 10_000;

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::inflight::{EMPTY, InFlight, InFlightRing};
 use super::packet::{self, REQUEST_LEN, Reply};
+use super::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
-use crate::config::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
-use crate::model::RoundStats;
-use crate::schedule::{Timeline, even_offsets};
+use super::timeline::{Timeline, even_offsets};
+use crate::domain::RoundStats;
 
 /// Requests sent together in one wake-up, at most (on average). Bursts much larger than this
 /// queue in front of the endpoint (or the emulator) and show up as extra RTT: measured here,
@@ -500,7 +500,7 @@ impl Engine {
             }
         }
         let offsets =
-            crate::schedule::carry_offsets(&self.offsets, &r.carried_from, self.probe.interval, r.probe.interval);
+            super::timeline::carry_offsets(&self.offsets, &r.carried_from, self.probe.interval, r.probe.interval);
         self.timeline = self.timeline.resume(
             &offsets,
             u32::from(packets),

@@ -2,18 +2,18 @@
 
 pub mod engine;
 mod inflight;
+pub mod oneshot;
 pub mod packet;
+pub mod settings;
 pub mod socket;
+pub mod timeline;
 
 pub use engine::{EngineController, EngineHandle, EngineTelemetry, Replacement, RoundSink, Sockets};
 pub use socket::{Family, IcmpSocket, OpenError, SocketKind};
 
 use std::net::IpAddr;
 
-use crate::config::SocketPreference;
-
-/// Echo requests one round may send (bounded so per-endpoint state stays small).
-pub const MAX_PACKETS_PER_ROUND: u32 = 16;
+pub use settings::{MAX_PACKETS_PER_ROUND, ProbeConfig, SocketPreference};
 
 /// Opens one socket per address family that `targets` use.
 pub fn open_sockets(targets: &[IpAddr], preference: SocketPreference) -> Result<Sockets, OpenError> {

@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::config::SocketPreference;
+use super::settings::SocketPreference;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use crate::config::ProbeConfig;
-use crate::model::RoundStats;
+use super::settings::ProbeConfig;
+use crate::domain::RoundStats;
 use crate::probe::icmp::{self, EngineTelemetry, OpenError, RoundSink, SocketKind, engine};
 
 struct Capture(mpsc::Sender<RoundStats>);

@@ -11,8 +11,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::checks::ChecksConfig;
+use crate::domain::{Endpoint, EndpointId};
 use crate::metrics::DaemonMetrics;
-use crate::model::{Endpoint, EndpointId};
 use crate::monitor::Monitor;
 use crate::probe::check::Check;
 use crate::probe::outcome::Outcome;

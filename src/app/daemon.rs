@@ -7,16 +7,17 @@ use std::time::SystemTime;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
-use crate::blackbox::ProbeModules;
 use crate::config::Config;
+use crate::domain::EndpointId;
+use crate::domain::unix_seconds;
 use crate::metrics::DaemonMetrics;
-use crate::model::EndpointId;
-use crate::monitor::{Monitor, MonitorSink, unix_seconds};
+use crate::monitor::{Monitor, MonitorSink};
 use crate::probe::icmp::{self, EngineController, Replacement, engine};
-use crate::report_http::ReportContext;
-use crate::server::{self, AppState, ReloadRequest};
 use crate::store::{Store, StoreConfig, SystemClock, TransitionRecord, unix_ms};
-use crate::web_security::WebSecurity;
+use crate::web::blackbox::ProbeModules;
+use crate::web::reports::ReportContext;
+use crate::web::security::WebSecurity;
+use crate::web::server::{self, AppState, ReloadRequest};
 use std::collections::HashMap;
 
 /// Runs the daemon until `shutdown` resolves. `listener` is already bound (so that callers can
@@ -207,7 +208,7 @@ impl ServiceRunner {
         metrics: &Arc<DaemonMetrics>,
     ) -> ServiceRunner {
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(crate::service::run(
+        let task = tokio::spawn(crate::probe::scheduler::run(
             monitor.clone(),
             Arc::new(config.checks.clone()),
             // Only endpoints with service checks: the rest would be copied for nothing.

@@ -8,19 +8,19 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use prometheus::core::Collector;
 use prometheus::{Histogram, IntGauge};
 
 use crate::config::checks::{ChecksConfig, ICMP};
-use crate::health::{Health, HealthPolicy, State};
-use crate::maintenance::{MaintenanceWindow, ScopeLabels};
+use crate::domain::health::{Health, HealthPolicy, State};
+use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
+use crate::domain::{Endpoint, EndpointId, RoundStats, unix_seconds};
 use crate::metrics::DaemonMetrics;
-use crate::metrics::endpoint_text::labels_need_escaping;
-use crate::model::{Endpoint, EndpointId, RoundStats};
 use crate::probe::icmp::RoundSink;
 use crate::probe::outcome::{Detail, Outcome};
+use crate::web::exposition::labels_need_escaping;
 
 /// Prometheus handles for an endpoint's region, resolved once.
 struct RegionHandles {
@@ -533,11 +533,6 @@ fn new_view(
             by_state,
         },
     }
-}
-
-/// Unix seconds, for timestamps in metrics and APIs.
-pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The engine's handle on the monitor.

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use crate::model::Endpoint;
-use crate::monitor::{CheckView, EndpointView, MonitorState, unix_seconds};
+use crate::domain::Endpoint;
+use crate::domain::unix_seconds;
+use crate::monitor::{CheckView, EndpointView, MonitorState};
 
 /// Whether a label value needs escaping in the text exposition format.
 fn needs_escaping(value: &str) -> bool {
@@ -267,8 +268,8 @@ mod tests {
     #[test]
     fn label_sets_are_written_whole_with_the_check_last() {
         let e = Endpoint {
-            id: crate::model::EndpointId("HN-1".into()),
-            labels: crate::model::Labels {
+            id: crate::domain::EndpointId("HN-1".into()),
+            labels: crate::domain::Labels {
                 province: "Hà Nội".into(),
                 district: "Ba Đình".into(),
                 commune: "Phường \"Cống\" Vị".into(),

@@ -9,8 +9,9 @@ use std::time::SystemTime;
 use askama::Template;
 use serde::Serialize;
 
-use crate::health::State;
-use crate::monitor::{EndpointView, MonitorState, unix_seconds};
+use crate::domain::health::State;
+use crate::domain::unix_seconds;
+use crate::monitor::{EndpointView, MonitorState};
 
 /// Filters from the query string: `province`, `district`, `state`, `q` (search).
 #[derive(Debug, Default, Clone)]
@@ -24,7 +25,7 @@ pub struct Filter {
 impl Filter {
     pub fn parse(query: &str) -> Filter {
         let mut f = Filter::default();
-        for (k, v) in crate::query::pairs(query).flatten() {
+        for (k, v) in crate::web::query::pairs(query).flatten() {
             if v.trim().is_empty() {
                 continue;
             }
@@ -312,7 +313,7 @@ fn sorted_groups(groups: BTreeMap<String, (Counts, Option<String>)>) -> Vec<Page
         .into_iter()
         .map(|(name, (counts, link))| PageGroup { name, link, counts })
         .collect();
-    v.sort_by_cached_key(|g| crate::sla::collation_key(&g.name));
+    v.sort_by_cached_key(|g| crate::domain::sla::collation_key(&g.name));
     v
 }
 
@@ -386,11 +387,11 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     .render()
 }
 
-pub use crate::query::percent_encode as urlencode;
+pub use crate::web::query::percent_encode as urlencode;
 
 /// Now in Vietnam time (the duty room's clock), e.g. `24/11/2026 22:47:05 (UTC+07:00)`.
 fn local_now() -> String {
-    let zone = crate::sla::time_zone(crate::sla::DEFAULT_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone = crate::domain::sla::time_zone(crate::domain::sla::DEFAULT_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
     jiff::Timestamp::now()
         .to_zoned(zone)
         .strftime("%d/%m/%Y %H:%M:%S (UTC%:z)")

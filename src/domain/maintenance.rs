@@ -31,7 +31,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Deserializer};
 
-use crate::sla::{self, DEFAULT_TIME_ZONE, EndpointHistory, Interval};
+use crate::domain::sla::{self, DEFAULT_TIME_ZONE, EndpointHistory, Interval};
 
 /// The `[maintenance]` array of the config file, for parsing a file that holds only it.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -116,8 +116,8 @@ impl<'a> From<&'a EndpointHistory> for ScopeLabels<'a> {
     }
 }
 
-impl<'a> From<&'a crate::model::Endpoint> for ScopeLabels<'a> {
-    fn from(e: &'a crate::model::Endpoint) -> ScopeLabels<'a> {
+impl<'a> From<&'a crate::domain::Endpoint> for ScopeLabels<'a> {
+    fn from(e: &'a crate::domain::Endpoint) -> ScopeLabels<'a> {
         ScopeLabels {
             endpoint: e.id.as_str(),
             province: &e.labels.province,

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
-use super::sip;
+use crate::sip;
 
 /// TTL / hop limit of emulated replies (a typical Linux host default).
 const REPLY_TTL: u8 = 64;

@@ -12,7 +12,7 @@ use rand_distr::{Distribution, Normal};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::EmulatedEndpoint;
+use crate::EmulatedEndpoint;
 
 /// Errors found while parsing or validating a scenario. Every variant carries the origin
 /// (usually a file name) and, where known, the line so the user can fix the file quickly.

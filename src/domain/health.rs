@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::model::RoundStats;
+use crate::domain::RoundStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]

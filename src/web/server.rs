@@ -23,9 +23,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::metrics::endpoint_text::{Cursor, render_chunk};
 use crate::monitor::Monitor;
-use crate::web_security::{WWW_AUTHENTICATE, WebSecurity};
+use crate::web::exposition::{Cursor, render_chunk};
+use crate::web::security::{WWW_AUTHENTICATE, WebSecurity};
 
 pub type HttpBody = BoxBody<Bytes, Infallible>;
 
@@ -42,11 +42,11 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Settings for /probe; swapped on reload.
-    pub modules: Arc<std::sync::RwLock<Arc<crate::blackbox::ProbeModules>>>,
+    pub modules: Arc<std::sync::RwLock<Arc<crate::web::blackbox::ProbeModules>>>,
     /// TLS and basic auth (`--web.config.file`); swapped on reload.
     pub web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
     /// SLA reports from the ledger; swapped on reload.
-    pub reports: Arc<std::sync::RwLock<Arc<crate::report_http::ReportContext>>>,
+    pub reports: Arc<std::sync::RwLock<Arc<crate::web::reports::ReportContext>>>,
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
@@ -148,8 +148,8 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
         (&Method::GET | &Method::HEAD, "/probe") => blackbox_probe(&app, req.uri().query().unwrap_or("")).await,
         (&Method::GET | &Method::HEAD, "/status") => {
-            let filter = crate::status::Filter::parse(req.uri().query().unwrap_or(""));
-            let page = crate::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter);
+            let filter = crate::web::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let page = crate::web::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter);
             match page {
                 Ok(body) => html_owned(body),
                 Err(e) => text(
@@ -160,12 +160,12 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         }
         (&Method::GET | &Method::HEAD, "/reports/sla") => sla_report(&app, req.uri().query().unwrap_or("")).await,
         (&Method::GET | &Method::HEAD, "/api/v1/summary") => {
-            let summary = crate::status::summary(&app.monitor.lock(), app.monitor.is_ready());
+            let summary = crate::web::status::summary(&app.monitor.lock(), app.monitor.is_ready());
             json(&summary)
         }
         (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {
-            let filter = crate::status::Filter::parse(req.uri().query().unwrap_or(""));
-            let rows = crate::status::endpoints(&app.monitor.lock(), &filter, usize::MAX);
+            let filter = crate::web::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let rows = crate::web::status::endpoints(&app.monitor.lock(), &filter, usize::MAX);
             json(&rows)
         }
         (
@@ -199,7 +199,7 @@ async fn reload(app: &AppState) -> Response<HttpBody> {
 
 async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
     let ctx = app.reports.read().unwrap_or_else(|p| p.into_inner()).clone();
-    let request = match crate::report_http::ReportRequest::from_query(query, &ctx.time_zone) {
+    let request = match crate::web::reports::ReportRequest::from_query(query, &ctx.time_zone) {
         Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     };
@@ -209,7 +209,7 @@ async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
         // Commit what is queued so the report includes the last transitions.
         let _ = store.flush();
         let reader = store.reader().map_err(|e| e.to_string())?;
-        crate::report_http::render(&reader, &ctx, &request)
+        crate::web::reports::render(&reader, &ctx, &request)
     })
     .await;
     match result {
@@ -225,12 +225,12 @@ async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
 }
 
 async fn blackbox_probe(app: &AppState, query: &str) -> Response<HttpBody> {
-    let (target, module) = match crate::blackbox::parse_query(query) {
+    let (target, module) = match crate::web::blackbox::parse_query(query) {
         Ok(q) => q,
         Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     };
     let modules = app.modules.read().unwrap_or_else(|p| p.into_inner()).clone();
-    match crate::blackbox::probe(&modules, &target, &module).await {
+    match crate::web::blackbox::probe(&modules, &target, &module).await {
         Ok(body) => {
             let mut r = text(StatusCode::OK, &body);
             r.headers_mut().insert(

@@ -23,12 +23,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tun_rs::SyncDevice;
 
-use super::index::AddrIndex;
-use super::packet::{self, Kind, TcpAction};
-use super::scenario::{Decision, Profile, SipMode};
-use super::sip;
-use super::truth::{EpStats, LateHist, StopLine, TruthWriter};
-use super::{EmulatedEndpoint, LabError, LabStats};
+use crate::index::AddrIndex;
+use crate::packet::{self, Kind, TcpAction};
+use crate::scenario::{Decision, Profile, SipMode};
+use crate::sip;
+use crate::truth::{EpStats, LateHist, StopLine, TruthWriter};
+use crate::{EmulatedEndpoint, LabError, LabStats};
 
 /// Below this remaining wait we poll the device without sleeping: a sleep this short
 /// would overshoot by more than it saves.

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::config::ProbeConfig;
 use crate::config::checks::{ChecksConfig, ICMP};
-use crate::monitor::unix_seconds;
+use crate::domain::unix_seconds;
 use crate::probe::check::Check;
 use crate::probe::outcome::Detail;
 use crate::probe::sip::SipClient;
@@ -29,7 +29,7 @@ pub struct ProbeModules {
 /// Query parameters; `Err` is a message for a 400 answer.
 pub fn parse_query(query: &str) -> Result<(String, String), String> {
     let (mut target, mut module) = (None, None);
-    for pair in crate::query::pairs(query) {
+    for pair in crate::web::query::pairs(query) {
         let (k, v) = pair.map_err(|k| format!("parameter {k:?} is not valid percent-encoding"))?;
         match k {
             "target" => target = Some(v),
@@ -81,7 +81,7 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
     let resolved = started.elapsed().as_secs_f64();
     let success = if module == ICMP {
         let probe = modules.probe.clone();
-        let (stats, _) = tokio::task::spawn_blocking(move || crate::oneshot::probe_once(ip, &probe))
+        let (stats, _) = tokio::task::spawn_blocking(move || crate::probe::icmp::oneshot::probe_once(ip, &probe))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
@@ -124,7 +124,7 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
                 Check::Icmp => {}
             }
         }
-        let outcome = crate::service::attempt(&check, ip, &modules.sip).await;
+        let outcome = crate::probe::scheduler::attempt(&check, ip, &modules.sip).await;
         match &outcome.detail {
             Detail::Http {
                 status,

@@ -1,7 +1,7 @@
 //! `diemcau demo`: the daemon against an emulated national network, in one command.
 //!
 //! The web port is bound first, in the caller's network namespace; then the process moves into a
-//! private namespace where the endpoint emulator ([`crate::lab`]) answers for every inventory
+//! private namespace where the endpoint emulator ([`diemcau_lab`]) answers for every inventory
 //! address behind a TUN device, and the daemon probes it. When the process exits, the kernel
 //! removes the namespace with its device and routes: nothing is left behind.
 
@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 
 use crate::config::Config;
-use crate::inventory_gen::{self, Era, GenerateOptions};
-use crate::lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
-use crate::model::Endpoint;
+use crate::config::inventory_gen::{self, Era, GenerateOptions};
+use crate::domain::Endpoint;
+use diemcau_lab::{EmulatedEndpoint, Lab, LabOptions, Scenario};
 
 pub struct DemoOptions {
     /// A config of the user's; `None` = embedded probe settings + a generated inventory.
@@ -64,13 +64,8 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
     let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(|e| emulated(e)).collect();
     scenario.validate(&emulated)?;
 
-    let listener = std::net::TcpListener::bind(config.web.listen_address).with_context(|| {
-        format!(
-            "cannot listen on {}; pass --web.listen-address",
-            config.web.listen_address
-        )
-    })?;
-    crate::netns::enter_private_network()?;
+    let listener = super::boot::bind(config.web.listen_address)?;
+    crate::app::netns::enter_private_network()?;
     let lab = Lab::start(
         emulated,
         scenario,
@@ -93,11 +88,7 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         "demo network up: open http://{}/ (Ctrl-C stops it)",
         config.web.listen_address
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(crate::daemon::run(config, opts.web_config.clone(), listener, shutdown));
+    let result = super::boot::serve(config, opts.web_config.clone(), listener, shutdown);
     let stats = lab.stop()?;
     tracing::info!(
         replied = stats.replied,

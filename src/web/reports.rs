@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::config::Config;
-use crate::maintenance::{MaintenanceWindow, ScopeLabels, maintenance_for};
+use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels, maintenance_for};
+use crate::domain::sla::{self, Targets};
 use crate::report::{Format, HtmlOptions};
-use crate::sla::{self, Targets};
 use crate::store::{Store, StoreReader, unix_ms};
 
 /// Worst communes listed in a report.

@@ -1,0 +1,7 @@
+//! The daemon's root: wires config, probing, monitor, ledger and web server together, for
+//! `run` and for the self-contained `demo`, and handles reloads and the private namespace.
+
+pub mod boot;
+pub mod daemon;
+pub mod demo;
+pub mod netns;

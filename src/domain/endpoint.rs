@@ -1,0 +1,45 @@
+//! Endpoints and their labels: the vocabulary every layer above speaks.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Stable identity of an endpoint across reloads (the inventory `id` column).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(pub Arc<str>);
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl EndpointId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Where an endpoint sits in the administrative tree and which carrier links it.
+/// Values are UTF-8 Vietnamese names, kept exactly as written in the inventory.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Labels {
+    pub province: Arc<str>,
+    pub district: Arc<str>,
+    pub commune: Arc<str>,
+    pub carrier: Arc<str>,
+}
+
+/// One monitored video-conference endpoint ("điểm cầu").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: EndpointId,
+    pub labels: Labels,
+    /// The address probed: the literal from the inventory, or the first address its host name
+    /// resolved to at load time.
+    pub address: IpAddr,
+    /// The host name as written in the inventory, when the address was not a literal.
+    pub host: Option<Arc<str>>,
+    /// Service checks beyond ICMP (ids into the config's named checks).
+    pub checks: Arc<[u16]>,
+}

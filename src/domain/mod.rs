@@ -1,0 +1,23 @@
+//! The vocabulary and the rules, with no I/O: endpoints and labels, round figures, the health
+//! state machine, maintenance windows, SLA arithmetic, report periods and Vietnamese collation.
+//! Every other layer speaks these types; this layer imports from none of them.
+
+pub mod collation;
+pub mod endpoint;
+pub mod health;
+pub mod interval;
+pub mod maintenance;
+pub mod period;
+pub mod round;
+pub mod sla;
+
+pub use endpoint::{Endpoint, EndpointId, Labels};
+pub use health::State;
+pub use round::RoundStats;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix seconds, for timestamps in metrics and APIs.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
