@@ -208,7 +208,7 @@ impl ServiceRunner {
         metrics: &Arc<DaemonMetrics>,
     ) -> ServiceRunner {
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(crate::probe::scheduler::run(
+        let task = tokio::spawn(crate::monitor::scheduler::run(
             monitor.clone(),
             Arc::new(config.checks.clone()),
             // Only endpoints with service checks: the rest would be copied for nothing.

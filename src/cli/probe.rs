@@ -164,7 +164,7 @@ fn service_probe_cmd(address: &str, check: Check, private_netns: bool) -> ExitCo
     };
     let outcome = runtime.block_on(async {
         let sip = crate::probe::sip::SipClient::new().await?;
-        Ok::<_, std::io::Error>(crate::probe::scheduler::attempt(&check, ip, &sip).await)
+        Ok::<_, std::io::Error>(crate::probe::attempt(&check, ip, &sip).await)
     });
     match outcome {
         Ok(o) => {

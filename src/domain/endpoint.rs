@@ -43,3 +43,20 @@ pub struct Endpoint {
     /// Service checks beyond ICMP (ids into the config's named checks).
     pub checks: Arc<[u16]>,
 }
+
+impl Endpoint {
+    /// Whether any label value needs escaping in the Prometheus text format (`\\`, `"`, newline):
+    /// checked once per endpoint at load, so a scrape copies the usual plain values straight
+    /// through.
+    pub fn labels_need_escaping(&self) -> bool {
+        [
+            self.id.as_str(),
+            &self.labels.province,
+            &self.labels.district,
+            &self.labels.commune,
+            &self.labels.carrier,
+        ]
+        .into_iter()
+        .any(|v| v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')))
+    }
+}

@@ -5,6 +5,8 @@
 //! An endpoint's state combines its deciding checks: Down if any deciding check is down,
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
+pub mod scheduler;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -20,7 +22,6 @@ use crate::domain::{Endpoint, EndpointId, RoundStats, unix_seconds};
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::RoundSink;
 use crate::probe::outcome::{Detail, Outcome};
-use crate::web::exposition::labels_need_escaping;
 
 /// Prometheus handles for an endpoint's region, resolved once.
 struct RegionHandles {
@@ -296,7 +297,7 @@ impl Monitor {
                         })
                         .collect();
                     v.maintenance_windows = windows_for(e, &maintenance);
-                    v.labels_need_escaping = labels_need_escaping(e);
+                    v.labels_need_escaping = e.labels_need_escaping();
                     v.endpoint = Arc::clone(e);
                     v
                 }
@@ -516,7 +517,7 @@ fn new_view(
     by_state[State::Unknown as usize].inc();
     EndpointView {
         checks: check_views(e, checks),
-        labels_need_escaping: labels_need_escaping(e),
+        labels_need_escaping: e.labels_need_escaping(),
         endpoint: Arc::clone(e),
         state: State::Unknown,
         icmp: Health::default(),

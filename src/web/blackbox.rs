@@ -124,7 +124,7 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
                 Check::Icmp => {}
             }
         }
-        let outcome = crate::probe::scheduler::attempt(&check, ip, &modules.sip).await;
+        let outcome = crate::probe::attempt(&check, ip, &modules.sip).await;
         match &outcome.detail {
             Detail::Http {
                 status,

@@ -7,25 +7,6 @@ use crate::domain::Endpoint;
 use crate::domain::unix_seconds;
 use crate::monitor::{CheckView, EndpointView, MonitorState};
 
-/// Whether a label value needs escaping in the text exposition format.
-fn needs_escaping(value: &str) -> bool {
-    value.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n'))
-}
-
-/// Whether any of an endpoint's label values needs escaping: checked once per endpoint at load,
-/// so a scrape copies the values of the (usual) plain ones straight through.
-pub fn labels_need_escaping(e: &Endpoint) -> bool {
-    [
-        e.id.as_str(),
-        &e.labels.province,
-        &e.labels.district,
-        &e.labels.commune,
-        &e.labels.carrier,
-    ]
-    .into_iter()
-    .any(needs_escaping)
-}
-
 /// Appends a label value escaped per the text exposition format (UTF-8 kept as is).
 pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
     for b in value.bytes() {
@@ -40,7 +21,7 @@ pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
 
 /// `{endpoint="…",province="…",district="…",commune="…",carrier="…"[,check="…"]}`, written at
 /// scrape time: keeping 10,000 pre-rendered label sets would cost 1.5 MB, writing them costs
-/// a few milliseconds per scrape. `escape` is [`labels_need_escaping`] of the endpoint.
+/// a few milliseconds per scrape. `escape` is [`Endpoint::labels_need_escaping`].
 pub fn write_label_set(out: &mut Vec<u8>, e: &Endpoint, escape: bool, check: Option<&str>) {
     let pairs = [
         ("{endpoint=\"", e.id.as_str()),
@@ -261,8 +242,6 @@ mod tests {
         let mut s = Vec::new();
         escape_label_value(&mut s, "Phường \"Cát\" Lái\\\n");
         assert_eq!(String::from_utf8(s).unwrap(), "Phường \\\"Cát\\\" Lái\\\\\\n");
-        assert!(!needs_escaping("Xã Đắk Pơ"));
-        assert!(needs_escaping("a\"b"));
     }
 
     #[test]
@@ -279,7 +258,7 @@ mod tests {
             host: None,
             checks: std::sync::Arc::from(Vec::new()),
         };
-        assert!(labels_need_escaping(&e));
+        assert!(e.labels_need_escaping());
         let mut out = Vec::new();
         write_label_set(&mut out, &e, true, Some("sip"));
         assert_eq!(

@@ -13,26 +13,9 @@ use tokio::time::{Instant, sleep_until};
 use crate::config::checks::ChecksConfig;
 use crate::domain::{Endpoint, EndpointId};
 use crate::metrics::DaemonMetrics;
-use crate::monitor::Monitor;
-use crate::probe::check::Check;
-use crate::probe::outcome::Outcome;
+use super::Monitor;
+use crate::probe::attempt;
 use crate::probe::sip::SipClient;
-use crate::probe::{http, tcp};
-
-/// Runs one attempt of `check` against `target`.
-pub async fn attempt(check: &Check, target: IpAddr, sip: &SipClient) -> Outcome {
-    match check {
-        Check::Tcp(c) => tcp::probe(target, c).await,
-        Check::Http(c) => http::probe(target, c).await,
-        Check::Sip(c) => sip.probe(target, c).await,
-        // ICMP runs in the batch engine, never here; answer honestly if asked.
-        Check::Icmp => Outcome::fail(
-            std::time::Duration::ZERO,
-            crate::probe::outcome::FailureReason::Protocol("ICMP is probed by the engine".into()),
-            crate::probe::outcome::Detail::None,
-        ),
-    }
-}
 
 /// Runs until `stop` turns true. Restarted by the daemon on reload with the new inventory.
 pub async fn run(
