@@ -120,7 +120,11 @@ fn source_files_stay_under_the_size_limit() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut long = Vec::new();
     for file in files {
-        let rel = file.strip_prefix(root).expect("under root").to_string_lossy().to_string();
+        let rel = file
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .to_string();
         let lines = std::fs::read_to_string(&file).expect("read").lines().count();
         if lines > MAX_LINES && !LONG_FILES.iter().any(|(f, _)| *f == rel) {
             long.push(format!("{rel}: {lines} lines"));
@@ -135,7 +139,9 @@ fn the_emulator_crate_depends_on_nothing_of_the_daemon() {
         .expect("crates/lab/Cargo.toml");
     let deps = manifest.split("[dependencies]").nth(1).unwrap_or("");
     assert!(
-        !deps.lines().any(|l| l.trim_start().starts_with("diemcau ") || l.trim_start().starts_with("diemcau=")),
+        !deps
+            .lines()
+            .any(|l| l.trim_start().starts_with("diemcau ") || l.trim_start().starts_with("diemcau=")),
         "crates/lab must not depend on the daemon"
     );
 }

@@ -172,24 +172,30 @@ duration = "1h"
 #[test]
 fn validation_names_window_field_and_fix() {
     let e = errors("[[maintenance]]\nname = \"A\"\nscope = {}\ncron = \"0 1 * * SUN\"\n");
-    assert!(e.contains("maintenance[0] (\"A\"): duration: missing"), "{e}");
+    assert!(e.contains("maintenance[0].duration: (\"A\") missing"), "{e}");
     let e = errors(
         "[[maintenance]]\nname = \"B\"\nscope = {}\nstart = \"2026-11-08T01:00:00+07:00\"\nend = \"2026-11-08T03:00:00+07:00\"\ncron = \"0 1 * * *\"\nduration = \"1h\"\n",
     );
     assert!(e.contains("both a one-off time"), "{e}");
     let e = errors("[[maintenance]]\nname = \"C\"\nscope = {}\ncron = \"0 25 * * *\"\nduration = \"2 hours\"\n");
-    assert!(e.contains("(\"C\"): cron:") && e.contains("five fields"), "{e}");
+    assert!(
+        e.contains("maintenance[0].cron: (\"C\")") && e.contains("five fields"),
+        "{e}"
+    );
     let e = errors("[[maintenance]]\nname = \"D\"\nscope = {}\ncron = \"0 1 * * *\"\nduration = \"two\"\n");
-    assert!(e.contains("(\"D\"): duration:") && e.contains("\"2h\""), "{e}");
+    assert!(
+        e.contains("maintenance[0].duration: (\"D\")") && e.contains("\"2h\""),
+        "{e}"
+    );
     let e = errors(
         "[[maintenance]]\nname = \"E\"\nscope = {}\nstart = \"2026-11-08T03:00:00+07:00\"\nend = \"2026-11-08T01:00:00+07:00\"\n",
     );
-    assert!(e.contains("end: is not after start"), "{e}");
+    assert!(e.contains("end: (\"E\") is not after start"), "{e}");
     let e = errors(
         "[[maintenance]]\nname = \"F\"\nstart = \"2026-11-08T01:00:00+07:00\"\nend = \"2026-11-08T03:00:00+07:00\"\ntime_zone = \"Mars/Olympus\"\n",
     );
     assert!(
-        e.contains("scope: missing") && e.contains("time_zone:"),
+        e.contains("scope: (\"F\") missing") && e.contains("time_zone:"),
         "all problems at once: {e}"
     );
     println!("{e}");
@@ -202,7 +208,7 @@ fn validation_names_window_field_and_fix() {
     assert!(e.contains("cron"), "seconds are refused: {e}");
     let e = errors("[[maintenance]]\nscope = {}\nstart = \"tomorrow\"\nend = \"2026-11-08T03:00:00+07:00\"\n");
     assert!(
-        e.contains("(unnamed): name: missing") && e.contains("start: \"tomorrow\""),
+        e.contains("maintenance[0].name: (unnamed) missing") && e.contains("start: (unnamed) \"tomorrow\""),
         "{e}"
     );
 }

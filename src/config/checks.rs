@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{LoadError, Problem, line_col};
+use crate::domain::diag::{LoadError, Problem, line_col};
 use crate::probe::check::{Check, DEFAULT_TIMEOUT, HttpCheck, SipCheck, SipTransport, TcpCheck};
 
 /// The built-in ICMP check's name; always probed for every endpoint.

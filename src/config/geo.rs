@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::error::{LoadError, Problem};
+use crate::domain::diag::{LoadError, Problem};
 
 /// Reads `province` (or `province_name`), `lat`, `lon` columns; other columns are ignored.
 pub fn read_centroids(file: &Path, bytes: &[u8], errors: &mut LoadError) -> Vec<(String, f64, f64)> {

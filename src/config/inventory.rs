@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::checks::ChecksConfig;
-use super::error::{LoadError, Problem};
+use crate::domain::diag::{LoadError, Problem};
 use crate::domain::{Endpoint, EndpointId, Labels};
 
 /// The columns every inventory has, in any order. The header names are a contract.

@@ -3,7 +3,7 @@
 //! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
 
 pub mod checks;
-pub mod error;
+
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use error::{LoadError, Problem};
+pub use crate::domain::diag::{LoadError, Problem};
 use toml::Spanned;
 
 use crate::domain::Endpoint;
 use crate::domain::health::{DegradedLimits, HealthPolicy};
+use crate::domain::maintenance::MaintenanceWindow;
 use toml_file::{RawConfig, position};
 
 /// The config used when `diemcau run` is given no `--config`: the demo inventory on loopback.
@@ -182,22 +183,28 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             }
         }
     };
-    let maintenance = match crate::domain::maintenance::validate(&raw.maintenance) {
-        Ok(windows) => Maintenance {
+    // Each window's problems go to the line of its [[maintenance]] table.
+    let mut windows = Vec::new();
+    let mut windows_ok = true;
+    for (index, window) in raw.maintenance.iter().enumerate() {
+        match MaintenanceWindow::from_raw(index, window) {
+            Ok(w) => windows.push(w),
+            Err(problems) => {
+                windows_ok = false;
+                let (l, c) = toml_file::array_table_position(text, "maintenance", index).unwrap_or((0, 0));
+                for p in problems {
+                    v.errors.push(p.placed(v.file, l, Some(c)));
+                }
+            }
+        }
+    }
+    let maintenance = if windows_ok {
+        Maintenance {
             raw: raw.maintenance.clone(),
             windows,
-        },
-        Err(errs) => {
-            for e in errs.0 {
-                let (l, c) = e
-                    .index
-                    .and_then(|i| toml_file::array_table_position(text, "maintenance", i))
-                    .unwrap_or((0, 0));
-                let field = format!("maintenance[{}].{}", e.index.unwrap_or(0), e.field);
-                v.problem_at(l, c, &field, &format!("({}) {}", e.name, e.message), &e.fix);
-            }
-            Maintenance::default()
         }
+    } else {
+        Maintenance::default()
     };
     let mut ctx = inventory::RowContext {
         seen: inventory::SeenIds::new(),

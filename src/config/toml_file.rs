@@ -10,7 +10,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::error::{LoadError, Problem, line_col};
+use crate::domain::diag::{LoadError, Problem, line_col};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {

@@ -31,6 +31,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::diag::{LoadError, Problem};
 use crate::domain::sla::{self, DEFAULT_TIME_ZONE, EndpointHistory, Interval};
 
 /// The `[maintenance]` array of the config file, for parsing a file that holds only it.
@@ -173,82 +174,39 @@ pub struct MaintenanceWindow {
     pub schedule: Schedule,
 }
 
-/// One problem in one window (or, with no `index`, in the TOML text itself).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct MaintenanceError {
-    /// 0-based position in the `[[maintenance]]` array; `None` when the text is not valid TOML.
-    pub index: Option<usize>,
-    /// The window's name, or `unnamed`.
-    pub name: String,
-    pub field: &'static str,
-    pub message: String,
-    pub fix: String,
-}
-
-impl fmt::Display for MaintenanceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "maintenance[{i}] ({}): ", self.name)?,
-            None => f.write_str("maintenance: ")?,
-        }
-        write!(f, "{}: {}; fix: {}", self.field, self.message, self.fix)
-    }
-}
-
-/// Every problem found, in file order.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct MaintenanceErrors(pub Vec<MaintenanceError>);
-
-impl fmt::Display for MaintenanceErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
 /// Longest accepted occurrence: a window longer than a month is an inventory change, not
 /// maintenance, and a typo like `duration = "200h"` should be caught.
 const MAX_DURATION_S: i64 = 31 * 24 * 3600;
 
-/// Validates every window; all problems are reported, not only the first.
-pub fn validate(raw: &[RawMaintenance]) -> Result<Vec<MaintenanceWindow>, MaintenanceErrors> {
+/// Validates every window; all problems are reported, not only the first. The problems carry
+/// no file position: the caller that knows the file places them ([`Problem::placed`]).
+pub fn validate(raw: &[RawMaintenance]) -> Result<Vec<MaintenanceWindow>, LoadError> {
     let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = LoadError::default();
     for (index, r) in raw.iter().enumerate() {
         match MaintenanceWindow::from_raw(index, r) {
             Ok(w) => out.push(w),
-            Err(mut e) => errors.append(&mut e),
+            Err(problems) => errors.problems.extend(problems),
         }
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(MaintenanceErrors(errors))
-    }
+    errors.into_result(out)
 }
 
 /// Parses and validates a TOML text that holds `[[maintenance]]` tables (and nothing else).
-pub fn parse_toml(text: &str) -> Result<Vec<MaintenanceWindow>, MaintenanceErrors> {
-    let file: RawMaintenanceFile = toml::from_str(text).map_err(|e| {
-        MaintenanceErrors(vec![MaintenanceError {
-            index: None,
-            name: String::new(),
-            field: "toml",
-            message: e.to_string(),
-            fix: "use the [[maintenance]] keys name, scope, start/end or cron/duration, time_zone".into(),
-        }])
+pub fn parse_toml(text: &str) -> Result<Vec<MaintenanceWindow>, LoadError> {
+    let file: RawMaintenanceFile = toml::from_str(text).map_err(|e| LoadError {
+        problems: vec![
+            Problem::unplaced("maintenance")
+                .says(e.to_string())
+                .fix("use the [[maintenance]] keys name, scope, start/end or cron/duration, time_zone"),
+        ],
     })?;
     validate(&file.maintenance)
 }
 
 impl MaintenanceWindow {
     /// Validates one raw window; `index` is its position, for error messages.
-    pub fn from_raw(index: usize, r: &RawMaintenance) -> Result<MaintenanceWindow, Vec<MaintenanceError>> {
+    pub fn from_raw(index: usize, r: &RawMaintenance) -> Result<MaintenanceWindow, Vec<Problem>> {
         let name = r.name.as_deref().map(str::trim).unwrap_or("").to_string();
         let shown = if name.is_empty() {
             "unnamed".to_string()
@@ -257,13 +215,11 @@ impl MaintenanceWindow {
         };
         let mut errors = Vec::new();
         let mut err = |field: &'static str, message: String, fix: &str| {
-            errors.push(MaintenanceError {
-                index: Some(index),
-                name: shown.clone(),
-                field,
-                message,
-                fix: fix.to_string(),
-            })
+            errors.push(
+                Problem::unplaced(format!("maintenance[{index}].{field}"))
+                    .says(format!("({shown}) {message}"))
+                    .fix(fix),
+            )
         };
         if name.is_empty() {
             err(

@@ -3,6 +3,7 @@
 //! Every other layer speaks these types; this layer imports from none of them.
 
 pub mod collation;
+pub mod diag;
 pub mod endpoint;
 pub mod health;
 pub mod interval;

@@ -10,10 +10,10 @@ use std::time::SystemTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 
+use super::Monitor;
 use crate::config::checks::ChecksConfig;
 use crate::domain::{Endpoint, EndpointId};
 use crate::metrics::DaemonMetrics;
-use super::Monitor;
 use crate::probe::attempt;
 use crate::probe::sip::SipClient;
 

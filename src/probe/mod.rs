@@ -27,4 +27,3 @@ pub async fn attempt(check: &Check, target: IpAddr, sip: &SipClient) -> Outcome 
         ),
     }
 }
-

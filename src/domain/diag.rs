@@ -1,4 +1,6 @@
-//! Load errors that point at the exact place to fix.
+//! Diagnostics that point at the exact place to fix: `file:line[:col]: field: problem; fix: …`.
+//! Every file parser of the daemon (config, inventory, checks, geo, maintenance) reports with
+//! these, and loading never stops at the first problem.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,22 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// A problem whose place in a file is not known yet (a parser that sees values, not text);
+    /// the caller that holds the file sets it with [`Problem::placed`].
+    pub fn unplaced(field: impl Into<String>) -> ProblemBuilder {
+        Problem::at(Path::new(""), 0, None, field)
+    }
+
+    /// The same problem at `file:line[:column]`.
+    pub fn placed(mut self, file: &Path, line: usize, column: Option<usize>) -> Problem {
+        self.file = file.to_path_buf();
+        self.line = line;
+        self.column = column.filter(|_| line > 0);
+        self
+    }
+}
+
 /// Small builder so call sites read as one sentence: `Problem::at(..).says(..).fix(..)`.
 pub struct ProblemBuilder(Problem);
 
@@ -47,14 +65,17 @@ impl ProblemBuilder {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
+        if !self.file.as_os_str().is_empty() {
+            write!(f, "{}", self.file.display())?;
+            if self.line > 0 {
+                write!(f, ":{}", self.line)?;
+                if let Some(c) = self.column {
+                    write!(f, ":{c}")?;
+                }
             }
+            f.write_str(": ")?;
         }
-        write!(f, ": {}: {}; fix: {}", self.field, self.message, self.fix)
+        write!(f, "{}: {}; fix: {}", self.field, self.message, self.fix)
     }
 }
 
