@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diemcau::probe::check::{SipCheck, SipTransport};
 use diemcau::probe::outcome::{Detail, FailureReason, Outcome};
 use diemcau::probe::sip::SipClient;
 use diemcau::probe::sip::message::{
     Framing, Ids, MAX_HEADERS, MAX_MESSAGE, OptionsRequest, ParseError, matches, parse_response,
 };
+use diemcau::probe::sip::{SipCheck, SipTransport};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::UdpSocket;
@@ -119,9 +119,10 @@ fn assert_sip(o: &Outcome, status: u16, reason: &str) {
     assert!(o.success, "{o:?}");
     assert_eq!(
         o.detail,
-        Detail::Sip {
-            status,
-            reason: reason.into()
+        Detail {
+            status: Some(status),
+            reason: Some(reason.into()),
+            ..Detail::default()
         }
     );
 }
@@ -363,7 +364,7 @@ async fn concurrent_probes_share_one_socket_and_are_demultiplexed() {
         let mut seen = std::collections::HashSet::new();
         for p in probes {
             let o = p.await.expect("join");
-            let Detail::Sip { status, reason } = &o.detail else {
+            let (Some(status), Some(reason)) = (&o.detail.status, &o.detail.reason) else {
                 panic!("{o:?}");
             };
             assert_eq!(reason, &format!("Code{}", status - 200));

@@ -8,9 +8,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use diemcau::probe::check::{Check, TcpCheck};
+use diemcau::probe::Check;
 use diemcau::probe::outcome::{Detail, FailureReason};
 use diemcau::probe::tcp;
+use diemcau::probe::tcp::TcpCheck;
 
 const INNER: &str = "PROBES_TCP_IN_NS";
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -28,22 +29,26 @@ async fn open_port_succeeds_with_connect_time() {
     let port = l.local_addr().expect("addr").port();
     let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
     assert!(o.success, "{o:?}");
-    assert_eq!((o.failure, o.detail), (None, Detail::Tcp));
+    assert_eq!((o.failure, o.detail), (None, Detail::default()));
     assert!(o.duration < Duration::from_millis(500));
     assert_eq!(Check::Tcp(check(port, 1)).kind(), "tcp");
 }
 
 #[tokio::test]
 async fn closed_port_is_refused_at_once() {
-    // A port below the ephemeral range: with one inside it, the probe's own source port can
-    // come out equal to it and TCP's simultaneous open connects the socket to itself.
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+    // A port we hold bound but never listen on: the kernel answers RST, and no other process
+    // can take the port meanwhile (a bind-test-then-close port could be taken by a concurrent
+    // test before the probe connects). Bound ports are also never picked as a source port, so
+    // TCP's simultaneous open cannot connect the probe to itself.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    held.bind(&std::net::SocketAddr::new(LOCALHOST, 0).into())
+        .expect("bind");
+    let port = held
+        .local_addr()
         .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let port = (ephemeral_start.saturating_sub(4000)..ephemeral_start)
-        .find(|p| std::net::TcpListener::bind((LOCALHOST, *p)).is_ok())
-        .expect("a free port below the ephemeral range");
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("bound port");
     let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"));

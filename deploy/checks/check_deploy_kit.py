@@ -3,7 +3,8 @@
 
 Usage: check_deploy_kit.py WHAT   (run from the repository root)
   compose       deploy/compose/compose.yaml parses; 4 services; every relative
-                bind-mount source exists (env-var defaults excepted)
+                bind-mount source exists (env-var defaults excepted);
+                Alertmanager's notification templates are mounted beside its config
   provisioning  grafana/provisioning YAML parses; dashboard path is the one
                 compose mounts grafana/dashboards at; datasource is prometheus
   kubernetes    every manifest parses; Deployment security context (NET_RAW,
@@ -48,6 +49,23 @@ def compose():
             need(os.path.exists(os.path.join(base, b["context"], b["dockerfile"])),
                  "compose %s: build dockerfile missing" % name)
     need("NET_RAW" in svcs.get("diemcau", {}).get("cap_add", []), "compose diemcau lacks cap_add NET_RAW")
+    # Alertmanager resolves `templates` relative to its config file: the compose
+    # mounts must put every template directory beside the mounted config.
+    am = yaml.safe_load(open("deploy/alertmanager/alertmanager.yml", encoding="utf-8"))
+    mounts = {}
+    for v in svcs.get("alertmanager", {}).get("volumes", []):
+        parts = v.split(":")
+        if len(parts) >= 2:
+            mounts[os.path.normpath(parts[1])] = os.path.normpath(os.path.join(base, parts[0]))
+    conf_in = [dst for dst, src in mounts.items() if src.endswith(os.path.join("alertmanager", "alertmanager.yml"))]
+    need(conf_in, "compose alertmanager: deploy/alertmanager/alertmanager.yml not mounted")
+    for t in am.get("templates", []) or []:
+        if not conf_in or os.path.isabs(t):
+            continue
+        want_dst = os.path.normpath(os.path.join(os.path.dirname(conf_in[0]), os.path.dirname(t)))
+        want_src = os.path.normpath(os.path.join("deploy/alertmanager", os.path.dirname(t)))
+        need(mounts.get(want_dst) == want_src,
+             "compose alertmanager: templates %s need %s mounted at %s" % (t, want_src, want_dst))
     print("compose services: %s" % ", ".join(sorted(svcs)))
 
 

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::probe::check::{Check, HttpCheck, SipCheck, SipTransport, TcpCheck};
+use toml::{Spanned, Value};
+
+use crate::domain::diag::LoadError;
 use crate::probe::icmp::{ProbeConfig, SocketPreference};
-use crate::probe::outcome::Detail;
+use crate::probe::params::{Params, RawParams};
+use crate::probe::{Check, KINDS, ProbeContext};
 
 #[derive(Args)]
 pub struct ProbeArgs {
@@ -22,9 +25,10 @@ pub struct ProbeArgs {
     pub timeout: Duration,
     #[arg(long, value_enum, default_value = "auto")]
     pub socket: SocketArg,
-    /// What to probe: ICMP echo, a TCP connect, an HTTP(S) GET or a SIP OPTIONS request.
-    #[arg(long, value_enum, default_value = "icmp")]
-    pub kind: KindArg,
+    /// What to probe: icmp (echo), or a service-check kind: tcp (connect), http (GET), sip
+    /// (OPTIONS).
+    #[arg(long, default_value = "icmp")]
+    pub kind: String,
     /// Port for tcp/http/sip (defaults: http 80, https 443, sip 5060, sips 5061).
     #[arg(long)]
     pub port: Option<u16>,
@@ -32,24 +36,19 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub https: bool,
     /// http: request path.
-    #[arg(long, default_value = "/")]
-    pub path: String,
+    #[arg(long)]
+    pub path: Option<String>,
     /// http, sip over TLS: accept any certificate (self-signed devices).
     #[arg(long)]
     pub insecure: bool,
     /// sip: transport.
-    #[arg(long, value_enum, default_value = "udp")]
-    pub transport: TransportArg,
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+    /// Any other setting of the kind, as in a [check.NAME] table: --set user=ping.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
     #[arg(long, hide = true)]
     pub private_netns: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-pub enum KindArg {
-    Icmp,
-    Tcp,
-    Http,
-    Sip,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -68,54 +67,25 @@ pub enum SocketArg {
 
 /// Runs the probe; exit 0 answered, 1 not, 2 on a usage or setup error.
 pub fn main(args: ProbeArgs) -> ExitCode {
+    if args.kind != "icmp" {
+        let check = match service_check(&args) {
+            Ok(check) => check,
+            Err(message) => {
+                eprint!("{message}");
+                return ExitCode::from(2);
+            }
+        };
+        return service_probe_cmd(&args.address, check, args.private_netns);
+    }
     let ProbeArgs {
         address,
         count,
         spacing,
         timeout,
         socket,
-        kind,
-        port,
-        https,
-        path,
-        insecure,
-        transport,
         private_netns,
+        ..
     } = args;
-    if kind != KindArg::Icmp {
-        let check = match kind {
-            KindArg::Tcp => match port {
-                Some(port) => Check::Tcp(TcpCheck { port, timeout }),
-                None => {
-                    eprintln!("--kind tcp needs --port");
-                    return ExitCode::from(2);
-                }
-            },
-            KindArg::Http => Check::Http(HttpCheck {
-                scheme_https: https,
-                port,
-                path,
-                timeout,
-                insecure_skip_verify: insecure,
-                ..HttpCheck::default()
-            }),
-            _ => {
-                let transport = match transport {
-                    TransportArg::Udp => SipTransport::Udp,
-                    TransportArg::Tcp => SipTransport::Tcp,
-                    TransportArg::Tls => SipTransport::Tls,
-                };
-                Check::Sip(SipCheck {
-                    transport,
-                    port: port.unwrap_or(transport.default_port()),
-                    timeout,
-                    user: "ping".into(),
-                    insecure_skip_verify: insecure,
-                })
-            }
-        };
-        return service_probe_cmd(&address, check, private_netns);
-    }
     let socket = match socket {
         SocketArg::Auto => SocketPreference::Auto,
         SocketArg::Dgram => SocketPreference::Dgram,
@@ -136,6 +106,59 @@ pub fn main(args: ProbeArgs) -> ExitCode {
         socket,
     };
     probe_cmd(&address, &probe, private_netns)
+}
+
+/// The flags as a `[check.NAME]` table, read by the kind like a config file's.
+fn service_check(args: &ProbeArgs) -> Result<Check, String> {
+    let at = |v: Value| Spanned::new(0..0, v);
+    let mut raw = RawParams::new();
+    raw.insert(
+        "timeout".into(),
+        at(Value::String(humantime::format_duration(args.timeout).to_string())),
+    );
+    if let Some(port) = args.port {
+        raw.insert("port".into(), at(Value::Integer(i64::from(port))));
+    }
+    if args.https {
+        raw.insert("scheme".into(), at(Value::String("https".into())));
+    }
+    if let Some(path) = &args.path {
+        raw.insert("path".into(), at(Value::String(path.clone())));
+    }
+    if args.insecure {
+        raw.insert("insecure_skip_verify".into(), at(Value::Boolean(true)));
+    }
+    if let Some(t) = args.transport {
+        let name = match t {
+            TransportArg::Udp => "udp",
+            TransportArg::Tcp => "tcp",
+            TransportArg::Tls => "tls",
+        };
+        raw.insert("transport".into(), at(Value::String(name.into())));
+    }
+    for setting in &args.settings {
+        let Some((key, value)) = setting.split_once('=') else {
+            return Err(format!("--set {setting:?}: write KEY=VALUE\n"));
+        };
+        let value = value
+            .parse::<i64>()
+            .map(Value::Integer)
+            .or_else(|_| value.parse::<bool>().map(Value::Boolean))
+            .unwrap_or_else(|_| Value::String(value.to_string()));
+        raw.insert(key.trim().to_string(), at(value));
+    }
+    let mut errors = LoadError::default();
+    let file = std::path::Path::new("<command line>");
+    let check = Check::from_params(&args.kind, Params::new(&raw, "probe", file, "", &mut errors));
+    match check {
+        Err(()) => Err(format!(
+            "--kind {:?} is not a probe kind; use icmp, {}\n",
+            args.kind,
+            KINDS.join(", ")
+        )),
+        Ok(Some(check)) if errors.is_empty() => Ok(check),
+        _ => Err(errors.to_string()),
+    }
 }
 
 fn resolve(address: &str) -> Option<IpAddr> {
@@ -163,25 +186,14 @@ fn service_probe_cmd(address: &str, check: Check, private_netns: bool) -> ExitCo
         }
     };
     let outcome = runtime.block_on(async {
-        let sip = crate::probe::sip::SipClient::new().await?;
-        Ok::<_, std::io::Error>(crate::probe::attempt(&check, ip, &sip).await)
+        let ctx = ProbeContext {
+            sip: crate::probe::sip::SipClient::new().await?,
+        };
+        Ok::<_, std::io::Error>(check.attempt(ip, &ctx).await)
     });
     match outcome {
         Ok(o) => {
-            let detail = match &o.detail {
-                Detail::Http {
-                    status,
-                    tls_cert_not_after,
-                    redirects,
-                } => format!(
-                    ", HTTP {status}, {redirects} redirects{}",
-                    tls_cert_not_after
-                        .map(|t| format!(", certificate valid until {}", humantime::format_rfc3339_seconds(t)))
-                        .unwrap_or_default()
-                ),
-                Detail::Sip { status, reason } => format!(", SIP {status} {reason}"),
-                Detail::Tcp | Detail::None => String::new(),
-            };
+            let detail = o.detail.describe(check.kind());
             let verdict = match &o.failure {
                 None => "success".to_string(),
                 Some(f) => format!("failure ({f})"),

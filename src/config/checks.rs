@@ -12,37 +12,14 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::domain::diag::{LoadError, Problem, line_col};
-use crate::probe::check::{Check, DEFAULT_TIMEOUT, HttpCheck, SipCheck, SipTransport, TcpCheck};
+use crate::probe::params::{Params, RawParams};
+use crate::probe::{Check, KINDS};
 
 /// The built-in ICMP check's name; always probed for every endpoint.
 pub const ICMP: &str = "icmp";
 
-#[derive(Debug, Default, Deserialize)]
-pub struct RawCheck {
-    pub kind: Option<Spanned<String>>,
-    pub port: Option<Spanned<i64>>,
-    pub timeout: Option<Spanned<String>>,
-    // sip
-    pub transport: Option<Spanned<String>>,
-    pub user: Option<String>,
-    // http
-    pub scheme: Option<Spanned<String>>,
-    pub path: Option<String>,
-    pub host: Option<String>,
-    pub expected_status: Option<Spanned<Vec<RawStatus>>>,
-    pub max_redirects: Option<Spanned<i64>>,
-    pub body_limit: Option<Spanned<i64>>,
-    // http, sip over TLS
-    pub insecure_skip_verify: Option<bool>,
-}
-
-/// `200` or `"200-299"`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawStatus {
-    Code(i64),
-    Text(String),
-}
+/// A `[check.NAME]` table as written; its kind reads it (see [`crate::probe::params`]).
+pub type RawCheck = RawParams;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawChecks {
@@ -182,116 +159,27 @@ pub fn validate(
             );
             continue;
         }
-        let Some(kind) = &r.kind else {
+        let Some(kind) = r.get("kind") else {
             v.errors.push(
                 Problem::at(file, 0, None, field("kind"))
                     .says("is missing")
-                    .fix("add kind = \"tcp\", \"http\" or \"sip\""),
+                    .fix(format!("add kind = {}", kind_list())),
             );
             continue;
         };
-        let timeout = v.duration(&r.timeout, &field("timeout"), DEFAULT_TIMEOUT);
-        let port = v.number(&r.port, &field("port"), 1..=65535).map(|p| p as u16);
-        let check = match kind.get_ref().as_str() {
-            "tcp" => match port {
-                Some(port) => Check::Tcp(TcpCheck { port, timeout }),
-                None => {
-                    v.at(
-                        kind,
-                        &field("port"),
-                        "a tcp check needs a port".into(),
-                        "add port = 1720 (for example)",
-                    );
-                    continue;
-                }
-            },
-            "http" => {
-                let https = match r.scheme.as_ref() {
-                    None => false,
-                    Some(s) if s.get_ref() == "http" => false,
-                    Some(s) if s.get_ref() == "https" => true,
-                    Some(s) => {
-                        v.at(
-                            s,
-                            &field("scheme"),
-                            format!("{:?} is not a scheme", s.get_ref()),
-                            "write \"http\" or \"https\"",
-                        );
-                        false
-                    }
-                };
-                let mut expected = Vec::new();
-                if let Some(list) = &r.expected_status {
-                    for item in list.get_ref() {
-                        let item = match item {
-                            RawStatus::Code(n) => n.to_string(),
-                            RawStatus::Text(t) => t.clone(),
-                        };
-                        match parse_status_range(&item) {
-                            Some(range) => expected.push(range),
-                            None => v.at(
-                                list,
-                                &field("expected_status"),
-                                format!("{item:?} is not a status or range"),
-                                "write e.g. [200, \"300-399\"]",
-                            ),
-                        }
-                    }
-                }
-                let d = HttpCheck::default();
-                Check::Http(HttpCheck {
-                    scheme_https: https,
-                    port,
-                    path: r.path.clone().unwrap_or(d.path),
-                    host: r.host.clone(),
-                    expected_status: if expected.is_empty() {
-                        d.expected_status
-                    } else {
-                        expected
-                    },
-                    timeout,
-                    insecure_skip_verify: r.insecure_skip_verify.unwrap_or(false),
-                    max_redirects: v
-                        .number(&r.max_redirects, &field("max_redirects"), 0..=10)
-                        .map_or(d.max_redirects, |n| n as u8),
-                    body_limit: v
-                        .number(&r.body_limit, &field("body_limit"), 0..=16 << 20)
-                        .map_or(d.body_limit, |n| n as usize),
-                })
-            }
-            "sip" => {
-                let transport = match r.transport.as_ref().map(|t| t.get_ref().as_str()) {
-                    None | Some("udp") => SipTransport::Udp,
-                    Some("tcp") => SipTransport::Tcp,
-                    Some("tls") => SipTransport::Tls,
-                    Some(other) => {
-                        let other = other.to_string();
-                        if let Some(t) = &r.transport {
-                            v.at(
-                                t,
-                                &field("transport"),
-                                format!("{other:?} is not a SIP transport"),
-                                "write \"udp\", \"tcp\" or \"tls\"",
-                            );
-                        }
-                        SipTransport::Udp
-                    }
-                };
-                Check::Sip(SipCheck {
-                    transport,
-                    port: port.unwrap_or(transport.default_port()),
-                    timeout,
-                    user: r.user.clone().unwrap_or_else(|| "ping".into()),
-                    insecure_skip_verify: r.insecure_skip_verify.unwrap_or(false),
-                })
-            }
-            other => {
-                let other = other.to_string();
+        let kind_name = kind.get_ref().as_str().unwrap_or_default().to_string();
+        let prefix = format!("check.{name}");
+        let params = Params::new(r, &prefix, file, text, v.errors);
+        let check = match Check::from_params(&kind_name, params) {
+            Ok(Some(check)) => check,
+            Ok(None) => continue,
+            Err(()) => {
+                let shown = kind.get_ref().to_string();
                 v.at(
                     kind,
                     &field("kind"),
-                    format!("{other:?} is not a check kind"),
-                    "write \"tcp\", \"http\" or \"sip\" (ICMP is built in)",
+                    format!("{shown} is not a check kind"),
+                    &format!("write {} (ICMP is built in)", kind_list()),
                 );
                 continue;
             }
@@ -363,8 +251,11 @@ pub fn validate(
     cfg
 }
 
-fn parse_status_range(s: &str) -> Option<RangeInclusive<u16>> {
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-    ((100..=599).contains(&a) && a <= b && b <= 599).then_some(a..=b)
+/// `"tcp", "http" or "sip"`, from the kinds table.
+fn kind_list() -> String {
+    let quoted: Vec<String> = KINDS.iter().map(|k| format!("{k:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
 }

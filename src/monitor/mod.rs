@@ -21,7 +21,7 @@ use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
 use crate::domain::{Endpoint, EndpointId, RoundStats, unix_seconds};
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::RoundSink;
-use crate::probe::outcome::{Detail, Outcome};
+use crate::probe::outcome::Outcome;
 
 /// Prometheus handles for an endpoint's region, resolved once.
 struct RegionHandles {
@@ -75,19 +75,13 @@ impl CheckView {
         self.last = Some(outcome);
     }
 
-    /// HTTP or SIP status of the last attempt, when one arrived.
+    /// Protocol status of the last attempt (HTTP, SIP), when a response arrived.
     pub fn status_code(&self) -> Option<u16> {
-        match self.last.as_ref()?.detail {
-            Detail::Http { status, .. } | Detail::Sip { status, .. } if status > 0 => Some(status),
-            _ => None,
-        }
+        self.last.as_ref()?.detail.status
     }
 
     pub fn cert_not_after(&self) -> Option<SystemTime> {
-        match self.last.as_ref()?.detail {
-            Detail::Http { tls_cert_not_after, .. } => tls_cert_not_after,
-            _ => None,
-        }
+        self.last.as_ref()?.detail.tls_cert_not_after
     }
 }
 

@@ -14,7 +14,7 @@ use super::Monitor;
 use crate::config::checks::ChecksConfig;
 use crate::domain::{Endpoint, EndpointId};
 use crate::metrics::DaemonMetrics;
-use crate::probe::attempt;
+use crate::probe::ProbeContext;
 use crate::probe::sip::SipClient;
 
 /// Runs until `stop` turns true. Restarted by the daemon on reload with the new inventory.
@@ -36,6 +36,7 @@ pub async fn run(
     }
     let step = checks.interval / items.len() as u32;
     let slots = Arc::new(Semaphore::new(checks.max_in_flight));
+    let ctx = ProbeContext { sip: sip.clone() };
     let start = Instant::now();
     let mut sip_seen = (0u64, 0u64);
     for (n, (id, target, check_id)) in items.iter().cycle().enumerate() {
@@ -51,17 +52,17 @@ pub async fn run(
             metrics.check_skipped.with_label_values(&[&named.name]).inc();
             continue;
         };
-        let (task_monitor, task_metrics, task_sip, named, id, target) = (
+        let (task_monitor, task_metrics, task_ctx, named, id, target) = (
             monitor.clone(),
             metrics.clone(),
-            sip.clone(),
+            ctx.clone(),
             named.clone(),
             id.clone(),
             *target,
         );
         tokio::spawn(async move {
-            let (monitor, metrics, sip) = (task_monitor, task_metrics, task_sip);
-            let outcome = attempt(&named.check, target, &sip).await;
+            let (monitor, metrics, ctx) = (task_monitor, task_metrics, task_ctx);
+            let outcome = named.check.attempt(target, &ctx).await;
             let result = if outcome.success { "success" } else { "failure" };
             metrics.check_attempts.with_label_values(&[&named.name, result]).inc();
             if let Some(f) = &outcome.failure {

@@ -12,6 +12,7 @@
 //! reported even for self-signed devices (`insecure_skip_verify`) and for failed verifications.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,8 +29,9 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::check::HttpCheck;
+use super::kind::{DEFAULT_TIMEOUT, Gauges, Kind, ProbeContext};
 use super::outcome::{Detail, FailureReason, Outcome};
+use super::params::Params;
 
 /// hyper's read buffer cap (its minimum is 8 KiB): response heads larger than this are a
 /// protocol error, and body frames are never larger, whatever `body_limit` says.
@@ -37,6 +39,59 @@ const MAX_READ_BUF: usize = 64 * 1024;
 
 /// `User-Agent` sent by every probe, so device logs show who is asking.
 pub(crate) const USER_AGENT_VALUE: &str = concat!("diemcau/", env!("CARGO_PKG_VERSION"));
+
+/// HTTP(S) GET check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub scheme_https: bool,
+    /// Defaults to 80 or 443 by scheme.
+    pub port: Option<u16>,
+    /// Request path (origin form, e.g. `/health`); an empty path means `/`.
+    pub path: String,
+    /// Host header and TLS SNI; the target address when absent.
+    pub host: Option<String>,
+    /// Status ranges that count as success; empty means 200..=299.
+    pub expected_status: Vec<RangeInclusive<u16>>,
+    /// Budget for the whole probe, redirects and body included.
+    pub timeout: Duration,
+    /// Accept any certificate (self-signed devices); explicit per check, never global.
+    pub insecure_skip_verify: bool,
+    /// Redirects followed at most, only to the same scheme, host and port.
+    pub max_redirects: u8,
+    /// Body bytes read at most; the rest is never read or buffered.
+    pub body_limit: usize,
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            scheme_https: false,
+            port: None,
+            path: "/".into(),
+            host: None,
+            expected_status: vec![200..=299],
+            timeout: DEFAULT_TIMEOUT,
+            insecure_skip_verify: false,
+            max_redirects: 3,
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+impl HttpCheck {
+    /// The TCP port to connect to.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or(if self.scheme_https { 443 } else { 80 })
+    }
+
+    /// Whether `status` counts as success.
+    pub fn status_ok(&self, status: u16) -> bool {
+        if self.expected_status.is_empty() {
+            return (200..=299).contains(&status);
+        }
+        self.expected_status.iter().any(|r| r.contains(&status))
+    }
+}
 
 /// Runs one HTTP(S) check against `target`. Success means a final (non-followed) response
 /// whose status is in `check.expected_status`.
@@ -46,10 +101,11 @@ pub async fn probe(target: IpAddr, check: &HttpCheck) -> Outcome {
     let mut progress = Progress::default();
     let result = tokio::time::timeout(check.timeout, run(target, check, &seen, &mut progress)).await;
     let duration = start.elapsed();
-    let detail = Detail::Http {
-        status: progress.status,
+    let detail = Detail {
+        status: (progress.status > 0).then_some(progress.status),
         tls_cert_not_after: seen.get(),
-        redirects: progress.redirects,
+        redirects: Some(progress.redirects),
+        ..Detail::default()
     };
     match result {
         Ok(Ok(status)) if check.status_ok(status) => Outcome::ok(duration, detail),
@@ -384,6 +440,75 @@ pub(crate) fn tls_connector(insecure_skip_verify: bool, seen: Arc<CertSeen>) -> 
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+impl Kind for HttpCheck {
+    const NAME: &'static str = "http";
+
+    fn from_params(p: &mut Params<'_>) -> Option<Self> {
+        let d = HttpCheck::default();
+        let mut expected = Vec::new();
+        for item in p.list("expected_status").unwrap_or_default() {
+            match parse_status_range(&item) {
+                Some(range) => expected.push(range),
+                None => p.problem(
+                    "expected_status",
+                    format!("{item:?} is not a status or range"),
+                    "write e.g. [200, \"300-399\"]",
+                ),
+            }
+        }
+        Some(HttpCheck {
+            scheme_https: p.choice("scheme", &["http", "https"], "a scheme") == Some(1),
+            port: p.port(),
+            path: p.string("path").unwrap_or(d.path),
+            host: p.string("host"),
+            expected_status: if expected.is_empty() {
+                d.expected_status
+            } else {
+                expected
+            },
+            timeout: p.duration("timeout", DEFAULT_TIMEOUT),
+            insecure_skip_verify: p.bool("insecure_skip_verify").unwrap_or(false),
+            max_redirects: p.number("max_redirects", 0..=10).map_or(d.max_redirects, |n| n as u8),
+            body_limit: p
+                .number("body_limit", 0..=16 << 20)
+                .map_or(d.body_limit, |n| n as usize),
+        })
+    }
+
+    async fn attempt(&self, target: IpAddr, _ctx: &ProbeContext) -> Outcome {
+        probe(target, self).await
+    }
+
+    fn set_port(&mut self, port: u16) {
+        self.port = Some(port);
+    }
+
+    fn blackbox_metrics(&self, detail: &Detail, out: &mut Gauges<'_>) {
+        let status = detail.status.unwrap_or(0);
+        out.gauge(
+            "probe_http_status_code",
+            "Response HTTP status code.",
+            f64::from(status),
+        );
+        let redirects = detail.redirects.unwrap_or(0);
+        out.gauge("probe_http_redirects", "The number of redirects.", f64::from(redirects));
+        if let Some(t) = detail.tls_cert_not_after {
+            out.gauge(
+                "probe_ssl_earliest_cert_expiry",
+                "Returns last SSL chain expiry in unixtime.",
+                crate::domain::unix_seconds(t),
+            );
+        }
+    }
+}
+
+/// `200` or `200-299`, within 100..=599.
+fn parse_status_range(s: &str) -> Option<RangeInclusive<u16>> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    ((100..=599).contains(&a) && a <= b && b <= 599).then_some(a..=b)
 }
 
 #[cfg(test)]

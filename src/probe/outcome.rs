@@ -78,24 +78,38 @@ impl fmt::Display for FailureReason {
     }
 }
 
-/// Kind-specific facts about a probe, beyond success and duration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Detail {
-    /// Nothing was learned (e.g. the connection never opened).
-    None,
-    /// A TCP connection was opened.
-    Tcp,
-    /// An HTTP exchange: `status` is 0 when no response head arrived.
-    Http {
-        status: u16,
-        /// The leaf certificate's not-after, when TLS got far enough to see a certificate
-        /// (also on verification failure, so an expired certificate is visible as such).
-        tls_cert_not_after: Option<SystemTime>,
-        /// Redirects followed.
-        redirects: u8,
-    },
-    /// The final SIP response to OPTIONS.
-    Sip { status: u16, reason: String },
+/// Facts a probe learned beyond success and duration; each kind fills what its protocol has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// Status of the final response (HTTP, SIP); `None` when no response head arrived.
+    pub status: Option<u16>,
+    /// The response's reason phrase (SIP), when one arrived.
+    pub reason: Option<String>,
+    /// The leaf certificate's not-after, when TLS got far enough to see a certificate (also on
+    /// verification failure, so an expired certificate is visible as such).
+    pub tls_cert_not_after: Option<SystemTime>,
+    /// Redirects followed (HTTP).
+    pub redirects: Option<u8>,
+}
+
+impl Detail {
+    /// One line for people: `, HTTP 200, 0 redirects, certificate valid until …`.
+    pub fn describe(&self, kind: &str) -> String {
+        let mut s = String::new();
+        if let Some(status) = self.status {
+            s += &format!(", {} {status}", kind.to_uppercase());
+            if let Some(r) = &self.reason {
+                s += &format!(" {r}");
+            }
+        }
+        if let Some(n) = self.redirects {
+            s += &format!(", {n} redirects");
+        }
+        if let Some(t) = self.tls_cert_not_after {
+            s += &format!(", certificate valid until {}", humantime::format_rfc3339_seconds(t));
+        }
+        s
+    }
 }
 
 /// The result of one probe. `duration` is the time to the decisive event (connect, final

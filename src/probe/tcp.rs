@@ -6,12 +6,20 @@
 //! away; no data is sent.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::check::TcpCheck;
+use super::kind::{DEFAULT_TIMEOUT, Kind, ProbeContext};
 use super::outcome::{Detail, FailureReason, Outcome};
+use super::params::Params;
+
+/// TCP connect check: success is a completed three-way handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpCheck {
+    pub port: u16,
+    pub timeout: Duration,
+}
 
 /// Connects to `target:check.port` within `check.timeout`.
 pub async fn probe(target: IpAddr, check: &TcpCheck) -> Outcome {
@@ -21,9 +29,32 @@ pub async fn probe(target: IpAddr, check: &TcpCheck) -> Outcome {
         Ok(Ok(stream)) => {
             let took = start.elapsed();
             drop(stream);
-            Outcome::ok(took, Detail::Tcp)
+            Outcome::ok(took, Detail::default())
         }
-        Ok(Err(e)) => Outcome::fail(start.elapsed(), FailureReason::from_io(&e), Detail::None),
-        Err(_) => Outcome::fail(start.elapsed(), FailureReason::Timeout, Detail::None),
+        Ok(Err(e)) => Outcome::fail(start.elapsed(), FailureReason::from_io(&e), Detail::default()),
+        Err(_) => Outcome::fail(start.elapsed(), FailureReason::Timeout, Detail::default()),
+    }
+}
+
+impl Kind for TcpCheck {
+    const NAME: &'static str = "tcp";
+
+    fn from_params(p: &mut Params<'_>) -> Option<Self> {
+        let timeout = p.duration("timeout", DEFAULT_TIMEOUT);
+        if !p.has("port") {
+            p.problem("port", "a tcp check needs a port", "add port = 1720 (for example)");
+        }
+        Some(TcpCheck {
+            port: p.port()?,
+            timeout,
+        })
+    }
+
+    async fn attempt(&self, target: IpAddr, _ctx: &ProbeContext) -> Outcome {
+        probe(target, self).await
+    }
+
+    fn set_port(&mut self, port: u16) {
+        self.port = port;
     }
 }

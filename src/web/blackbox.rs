@@ -13,9 +13,7 @@ use std::time::Instant;
 
 use crate::config::ProbeConfig;
 use crate::config::checks::{ChecksConfig, ICMP};
-use crate::domain::unix_seconds;
-use crate::probe::check::Check;
-use crate::probe::outcome::Detail;
+use crate::probe::Gauges;
 use crate::probe::sip::SipClient;
 
 /// What /probe needs from the current config (swapped on reload).
@@ -117,51 +115,13 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
             .ok_or_else(|| format!("unknown module {module:?}: use icmp or a [check.NAME] of the config"))?;
         let mut check = named.check.clone();
         if let Some(p) = port {
-            match &mut check {
-                Check::Tcp(c) => c.port = p,
-                Check::Http(c) => c.port = Some(p),
-                Check::Sip(c) => c.port = p,
-                Check::Icmp => {}
-            }
+            check.set_port(p);
         }
-        let outcome = crate::probe::attempt(&check, ip, &modules.sip).await;
-        match &outcome.detail {
-            Detail::Http {
-                status,
-                tls_cert_not_after,
-                redirects,
-            } => {
-                gauge(
-                    &mut out,
-                    "probe_http_status_code",
-                    "Response HTTP status code.",
-                    f64::from(*status),
-                );
-                gauge(
-                    &mut out,
-                    "probe_http_redirects",
-                    "The number of redirects.",
-                    f64::from(*redirects),
-                );
-                if let Some(t) = tls_cert_not_after {
-                    gauge(
-                        &mut out,
-                        "probe_ssl_earliest_cert_expiry",
-                        "Returns last SSL chain expiry in unixtime.",
-                        unix_seconds(*t),
-                    );
-                }
-            }
-            Detail::Sip { status, .. } => {
-                gauge(
-                    &mut out,
-                    "probe_sip_status_code",
-                    "Final SIP response status (diemcau extension).",
-                    f64::from(*status),
-                );
-            }
-            Detail::Tcp | Detail::None => {}
-        }
+        let ctx = crate::probe::ProbeContext {
+            sip: modules.sip.clone(),
+        };
+        let outcome = check.attempt(ip, &ctx).await;
+        check.blackbox_metrics(&outcome.detail, &mut Gauges(&mut out));
         outcome.success
     };
     gauge(

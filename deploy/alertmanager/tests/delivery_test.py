@@ -140,6 +140,7 @@ class HTTPHandler(BaseHTTPRequestHandler):
     """Telegram Bot API (POST /telegram/bot<token>/sendMessage) and webhooks (POST /hooks/<name>)."""
 
     message_id = 0
+    timeout = 10   # seconds per socket read: a stuck client cannot hang the test
 
     def log_message(self, *args):
         pass

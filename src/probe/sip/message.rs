@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use rand::Rng;
 
-use crate::probe::check::SipTransport;
+use super::SipTransport;
 
 /// Largest message accepted (a SIP OPTIONS answer is normally under 2 KiB).
 pub const MAX_MESSAGE: usize = 64 * 1024;

@@ -17,9 +17,61 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::probe::check::{SipCheck, SipTransport};
+use crate::probe::kind::{DEFAULT_TIMEOUT, Gauges, Kind, ProbeContext};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
+use crate::probe::params::Params;
 use udp::{Demux, UdpSide};
+
+/// SIP transport for OPTIONS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipTransport {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl SipTransport {
+    /// The transport token in a Via header (`SIP/2.0/UDP`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            SipTransport::Udp => "UDP",
+            SipTransport::Tcp => "TCP",
+            SipTransport::Tls => "TLS",
+        }
+    }
+
+    /// The well-known port: 5061 for TLS, 5060 otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SipTransport::Tls => 5061,
+            _ => 5060,
+        }
+    }
+}
+
+/// SIP OPTIONS check: any final response means the SIP stack is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipCheck {
+    pub transport: SipTransport,
+    pub port: u16,
+    pub timeout: Duration,
+    /// Request-URI user part.
+    pub user: String,
+    /// TLS only: accept any certificate.
+    pub insecure_skip_verify: bool,
+}
+
+impl Default for SipCheck {
+    fn default() -> Self {
+        SipCheck {
+            transport: SipTransport::Udp,
+            port: 5060,
+            timeout: DEFAULT_TIMEOUT,
+            user: "ping".into(),
+            insecure_skip_verify: false,
+        }
+    }
+}
 
 /// Shared SIP prober: create once, probe from many tasks concurrently.
 #[derive(Debug)]
@@ -59,7 +111,7 @@ impl SipClient {
                     None => Outcome::fail(
                         Duration::ZERO,
                         FailureReason::Io("no IPv6 UDP socket".into()),
-                        Detail::None,
+                        Detail::default(),
                     ),
                 }
             }
@@ -75,5 +127,42 @@ impl SipClient {
     /// Well-formed responses that answered no pending probe (late, duplicate, or stray).
     pub fn unmatched_total(&self) -> u64 {
         self.demux.unmatched.load(Ordering::Relaxed)
+    }
+}
+
+impl Kind for SipCheck {
+    const NAME: &'static str = "sip";
+
+    fn from_params(p: &mut Params<'_>) -> Option<Self> {
+        let transport = match p.choice("transport", &["udp", "tcp", "tls"], "a SIP transport") {
+            Some(1) => SipTransport::Tcp,
+            Some(2) => SipTransport::Tls,
+            _ => SipTransport::Udp,
+        };
+        Some(SipCheck {
+            transport,
+            port: p.port().unwrap_or(transport.default_port()),
+            timeout: p.duration("timeout", DEFAULT_TIMEOUT),
+            user: p.string("user").unwrap_or_else(|| "ping".into()),
+            insecure_skip_verify: p.bool("insecure_skip_verify").unwrap_or(false),
+        })
+    }
+
+    async fn attempt(&self, target: IpAddr, ctx: &ProbeContext) -> Outcome {
+        ctx.sip.probe(target, self).await
+    }
+
+    fn set_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
+    fn blackbox_metrics(&self, detail: &Detail, out: &mut Gauges<'_>) {
+        if let Some(status) = detail.status {
+            out.gauge(
+                "probe_sip_status_code",
+                "Final SIP response status (diemcau extension).",
+                f64::from(status),
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use super::message::{self, Framing, Ids, OptionsRequest, ParseError, Response};
 use super::udp::Demux;
-use crate::probe::check::{SipCheck, SipTransport};
+use super::{SipCheck, SipTransport};
 use crate::probe::http::{CertSeen, tls_connector, tls_failure};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
 
@@ -25,13 +25,14 @@ pub(crate) async fn probe(demux: &Demux, target: IpAddr, check: &SipCheck) -> Ou
     match tokio::time::timeout(check.timeout, run(demux, target, check)).await {
         Ok(Ok(resp)) => Outcome::ok(
             start.elapsed(),
-            Detail::Sip {
-                status: resp.status,
-                reason: resp.reason,
+            Detail {
+                status: Some(resp.status),
+                reason: Some(resp.reason),
+                ..Detail::default()
             },
         ),
-        Ok(Err(reason)) => Outcome::fail(start.elapsed(), reason, Detail::None),
-        Err(_) => Outcome::fail(start.elapsed(), FailureReason::Timeout, Detail::None),
+        Ok(Err(reason)) => Outcome::fail(start.elapsed(), reason, Detail::default()),
+        Err(_) => Outcome::fail(start.elapsed(), FailureReason::Timeout, Detail::default()),
     }
 }
 

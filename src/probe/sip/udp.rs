@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::message::{self, Framing, Ids, OptionsRequest, Response};
-use crate::probe::check::{SipCheck, SipTransport};
+use super::{SipCheck, SipTransport};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
 
 /// RFC 3261 T1: first retransmission interval (an RTT estimate).
@@ -145,7 +145,7 @@ impl UdpSide {
     /// check's timeout.
     pub(crate) async fn probe(&self, demux: &Arc<Demux>, target: IpAddr, check: &SipCheck) -> Outcome {
         let start = Instant::now();
-        let fail = |r| Outcome::fail(start.elapsed(), r, Detail::None);
+        let fail = |r| Outcome::fail(start.elapsed(), r, Detail::default());
         let dest = SocketAddr::new(target, check.port);
         let local_ip = match local_ip_towards(dest) {
             Ok(ip) => ip,
@@ -190,7 +190,11 @@ impl UdpSide {
                     Some(resp) => {
                         return Outcome::ok(
                             start.elapsed(),
-                            Detail::Sip { status: resp.status, reason: resp.reason },
+                            Detail {
+                status: Some(resp.status),
+                reason: Some(resp.reason),
+                ..Detail::default()
+            },
                         );
                     }
                     None => return fail(FailureReason::Io("SIP receive task stopped".into())),
