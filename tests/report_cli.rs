@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
 use diemcau::domain::health::State;
-use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, TransitionRecord};
+use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, Transition};
 
 use common::{bin, require_tool};
 
@@ -254,8 +254,8 @@ struct Fixture {
     transitions: u64,
 }
 
-fn rec(i: usize, from: State, to: State, t: i64) -> TransitionRecord {
-    TransitionRecord {
+fn rec(i: usize, from: State, to: State, t: i64) -> Transition {
+    Transition {
         endpoint: EndpointId(Arc::from(id(i))),
         from,
         to,

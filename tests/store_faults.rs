@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
 use diemcau::domain::health::State;
-use diemcau::store::{Clock, InventoryRecord, ManualClock, Store, StoreConfig, StoreStats, TransitionRecord};
+use diemcau::store::{Clock, InventoryRecord, ManualClock, Store, StoreConfig, StoreStats, Transition};
 
 const INNER: &str = "STORE_FAULTS_IN_NS";
 const MAX_PENDING: usize = 5_000;
@@ -50,7 +50,7 @@ fn send(store: &Store, clock: &ManualClock, ids: &[EndpointId], sent: &mut Vec<i
         } else {
             (State::Down, State::Up)
         };
-        store.record_transition(TransitionRecord {
+        store.record_transition(Transition {
             endpoint: ids[(k / 2) % ids.len()].clone(),
             from,
             to,
@@ -177,7 +177,7 @@ fn full_then_read_only_disk_keeps_records_and_recovers() {
             r.transitions(id.as_str(), 0, i64::MAX)
                 .expect("transitions")
                 .iter()
-                .map(|t| t.at_ms),
+                .map(|t| t.transition.at_ms),
         );
     }
     stored.sort_unstable();

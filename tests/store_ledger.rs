@@ -11,7 +11,7 @@ use diemcau::domain::health::State;
 use diemcau::domain::sla::{self, Interval, Targets};
 use diemcau::store::{
     END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, ManualClock, Store, StoreConfig, StoreError,
-    StoreReader, TransitionRecord,
+    StoreReader, Transition,
 };
 
 fn config(dir: &Path) -> StoreConfig {
@@ -34,8 +34,8 @@ fn inv(id: &str) -> InventoryRecord {
     }
 }
 
-fn tr(id: &str, from: State, to: State, at_ms: i64) -> TransitionRecord {
-    TransitionRecord {
+fn tr(id: &str, from: State, to: State, at_ms: i64) -> Transition {
+    Transition {
         endpoint: EndpointId(Arc::from(id)),
         from,
         to,
@@ -107,7 +107,10 @@ fn transitions_derive_outages() {
     assert_eq!((open[0].endpoint.as_str(), open[0].start_ms), ("a", 1_090_000));
     let ts = r.transitions("a", 1_010_000, 1_080_000).expect("transitions");
     assert_eq!(ts.len(), 3, "half-open range: {ts:?}");
-    assert_eq!((ts[0].from, ts[0].to, ts[0].run_id), (Up, Down, store.run_id()));
+    assert_eq!(
+        (ts[0].transition.from, ts[0].transition.to, ts[0].run_id),
+        (Up, Down, store.run_id())
+    );
 
     // The live run counts as monitored up to "now"; the open outage ends at "now".
     let period = Interval::new(1_000, 1_200);
@@ -335,7 +338,7 @@ fn throughput_and_producer_latency() {
             (State::Down, State::Up)
         };
         let t = Instant::now();
-        store.record_transition(TransitionRecord {
+        store.record_transition(Transition {
             endpoint: ids[(i / 2) % ids.len()].clone(),
             from,
             to,

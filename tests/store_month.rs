@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use diemcau::domain::EndpointId;
 use diemcau::domain::health::State;
 use diemcau::domain::sla::{self, Targets};
-use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, TransitionRecord};
+use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, Transition};
 
 const N: usize = 3_000;
 const H: i64 = 3_600;
@@ -232,8 +232,8 @@ fn a_month_of_3000_endpoints_matches_arithmetic() {
     store.shutdown().expect("shutdown");
 }
 
-fn rec(id: &EndpointId, from: State, to: State, t: i64) -> TransitionRecord {
-    TransitionRecord {
+fn rec(id: &EndpointId, from: State, to: State, t: i64) -> Transition {
+    Transition {
         endpoint: id.clone(),
         from,
         to,

@@ -13,7 +13,7 @@ use crate::domain::unix_seconds;
 use crate::metrics::DaemonMetrics;
 use crate::monitor::{Monitor, MonitorSink};
 use crate::probe::icmp::{self, EngineController, Replacement, engine};
-use crate::store::{Store, StoreConfig, SystemClock, TransitionRecord, unix_ms};
+use crate::store::{Store, StoreConfig, SystemClock};
 use crate::web::blackbox::ProbeModules;
 use crate::web::reports::ReportContext;
 use crate::web::security::WebSecurity;
@@ -57,16 +57,7 @@ pub async fn run(
     metrics.registry.register(Box::new(store.collector()))?;
     store.sync_endpoints(config.endpoints.clone());
     let ledger = store.clone();
-    monitor.set_transition_hook(Box::new(move |t| {
-        ledger.record_transition(TransitionRecord {
-            endpoint: t.endpoint.clone(),
-            from: t.from,
-            to: t.to,
-            at_ms: unix_ms(t.at),
-            reason: t.reason.clone(),
-            check: t.check.to_string(),
-        })
-    }));
+    monitor.set_transition_hook(Box::new(move |t| ledger.record_transition(t.clone())));
     let maintenance_ticker = tokio::spawn({
         let monitor = monitor.clone();
         async move {

@@ -1,4 +1,4 @@
-//! Per-endpoint state machine: Unknown → Up/Degraded/Down, with flap damping.
+//! Per-endpoint ICMP state machine: Unknown → Up/Degraded/Down, damped by [`Damper`].
 //!
 //! A round "answers" when at least one echo reply came back. Down needs `down_after`
 //! consecutive silent rounds; leaving Down needs `up_after` consecutive answering rounds.
@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::damper::{Damper, Verdict};
 use crate::domain::RoundStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,18 +87,11 @@ struct WindowRound {
     jitter: f32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Transition {
-    pub from: State,
-    pub to: State,
-}
-
 /// The health of one endpoint.
 #[derive(Clone, Debug)]
 pub struct Health {
     pub state: State,
-    silent_rounds: u32,
-    answering_rounds: u32,
+    damper: Damper,
     window: Vec<WindowRound>,
     next: usize,
 }
@@ -106,8 +100,7 @@ impl Default for Health {
     fn default() -> Self {
         Health {
             state: State::Unknown,
-            silent_rounds: 0,
-            answering_rounds: 0,
+            damper: Damper::default(),
             window: Vec::new(),
             next: 0,
         }
@@ -115,26 +108,15 @@ impl Default for Health {
 }
 
 impl Health {
-    /// Folds one round in; returns the transition if the state changed.
-    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy) -> Option<Transition> {
+    /// Folds one round in; returns the (possibly unchanged) ICMP state.
+    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy) -> State {
         self.remember(round, policy.degraded.window as usize);
-        let answered = round.received > 0;
-        let from = self.state;
-        if answered {
-            self.silent_rounds = 0;
-            self.answering_rounds = self.answering_rounds.saturating_add(1);
-            let quality = self.quality(&policy.degraded);
-            if from != State::Down || self.answering_rounds >= policy.up_after {
-                self.state = quality;
-            }
-        } else {
-            self.answering_rounds = 0;
-            self.silent_rounds = self.silent_rounds.saturating_add(1);
-            if self.silent_rounds >= policy.down_after {
-                self.state = State::Down;
-            }
+        match self.damper.observe(round.received > 0, self.state, policy) {
+            Verdict::Answering => self.state = self.quality(&policy.degraded),
+            Verdict::Down => self.state = State::Down,
+            Verdict::Hold => {}
         }
-        (self.state != from).then_some(Transition { from, to: self.state })
+        self.state
     }
 
     fn remember(&mut self, round: &RoundStats, size: usize) {
@@ -204,13 +186,7 @@ mod tests {
         let p = HealthPolicy::default();
         let mut h = Health::default();
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(
-            h.observe(&good(), &p),
-            Some(Transition {
-                from: State::Unknown,
-                to: State::Up
-            })
-        );
+        assert_eq!(h.observe(&good(), &p), State::Up);
     }
 
     #[test]
@@ -222,20 +198,12 @@ mod tests {
         };
         let mut h = Health::default();
         h.observe(&good(), &p);
-        assert_eq!(h.observe(&silent(), &p), None);
-        assert_eq!(h.observe(&silent(), &p), None);
-        assert_eq!(
-            h.observe(&silent(), &p),
-            Some(Transition {
-                from: State::Up,
-                to: State::Down
-            })
-        );
-        assert_eq!(h.observe(&good(), &p), None, "one good round is not enough");
-        let t = h.observe(&good(), &p).unwrap();
-        assert_eq!(t.from, State::Down);
+        assert_eq!(h.observe(&silent(), &p), State::Up);
+        assert_eq!(h.observe(&silent(), &p), State::Up);
+        assert_eq!(h.observe(&silent(), &p), State::Down);
+        assert_eq!(h.observe(&good(), &p), State::Down, "one good round is not enough");
         // The window still remembers three silent rounds out of six: loss 50 % → Degraded.
-        assert_eq!(t.to, State::Degraded);
+        assert_eq!(h.observe(&good(), &p), State::Degraded);
     }
 
     #[test]
@@ -245,7 +213,7 @@ mod tests {
         h.observe(&silent(), &p);
         h.observe(&silent(), &p);
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(h.observe(&silent(), &p).map(|t| t.to), Some(State::Down));
+        assert_eq!(h.observe(&silent(), &p), State::Down);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Every other layer speaks these types; this layer imports from none of them.
 
 pub mod collation;
+pub mod damper;
 pub mod diag;
 pub mod endpoint;
 pub mod health;
@@ -11,10 +12,12 @@ pub mod maintenance;
 pub mod period;
 pub mod round;
 pub mod sla;
+pub mod transition;
 
 pub use endpoint::{Endpoint, EndpointId, Labels};
 pub use health::State;
 pub use round::RoundStats;
+pub use transition::{Transition, unix_ms};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -16,9 +16,10 @@ use prometheus::core::Collector;
 use prometheus::{Histogram, IntGauge};
 
 use crate::config::checks::{ChecksConfig, ICMP};
+use crate::domain::damper::{Damper, Verdict};
 use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
-use crate::domain::{Endpoint, EndpointId, RoundStats, unix_seconds};
+use crate::domain::{Endpoint, EndpointId, RoundStats, Transition, unix_ms, unix_seconds};
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::RoundSink;
 use crate::probe::outcome::Outcome;
@@ -35,8 +36,7 @@ pub struct CheckView {
     pub name: Arc<str>,
     pub decides: bool,
     pub state: State,
-    failing: u32,
-    passing: u32,
+    damper: Damper,
     pub last: Option<Outcome>,
     pub attempts: u64,
     pub failures: u64,
@@ -48,8 +48,7 @@ impl CheckView {
             name,
             decides,
             state: State::Unknown,
-            failing: 0,
-            passing: 0,
+            damper: Damper::default(),
             last: None,
             attempts: 0,
             failures: 0,
@@ -58,19 +57,11 @@ impl CheckView {
 
     fn observe(&mut self, outcome: Outcome, policy: &HealthPolicy) {
         self.attempts += 1;
-        if outcome.success {
-            self.failing = 0;
-            self.passing = self.passing.saturating_add(1);
-            if self.state != State::Down || self.passing >= policy.up_after {
-                self.state = State::Up;
-            }
-        } else {
-            self.failures += 1;
-            self.passing = 0;
-            self.failing = self.failing.saturating_add(1);
-            if self.failing >= policy.down_after {
-                self.state = State::Down;
-            }
+        self.failures += u64::from(!outcome.success);
+        match self.damper.observe(outcome.success, self.state, policy) {
+            Verdict::Answering => self.state = State::Up,
+            Verdict::Down => self.state = State::Down,
+            Verdict::Hold => {}
         }
         self.last = Some(outcome);
     }
@@ -167,19 +158,8 @@ impl LastRound {
     }
 }
 
-/// A state change, handed to the transition hook (the ledger).
-#[derive(Clone, Debug)]
-pub struct TransitionEvent {
-    pub endpoint: EndpointId,
-    pub from: State,
-    pub to: State,
-    pub at: SystemTime,
-    /// The check whose result caused the change ("icmp", a service check's name).
-    pub check: Arc<str>,
-    pub reason: String,
-}
-
-pub type TransitionHook = Box<dyn Fn(&TransitionEvent) + Send + Sync>;
+/// Where every state change goes besides metrics and logs (the ledger).
+pub type TransitionHook = Box<dyn Fn(&Transition) + Send + Sync>;
 
 pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
@@ -441,11 +421,11 @@ impl Monitor {
             "endpoint state changed"
         );
         if let Some(hook) = self.hook.get() {
-            hook(&TransitionEvent {
+            hook(&Transition {
                 endpoint: e.id.clone(),
                 from,
                 to,
-                at,
+                at_ms: unix_ms(at),
                 check: check.clone(),
                 reason,
             });

@@ -71,15 +71,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, IntCounter, IntGauge};
 
-use crate::domain::health::State;
-use crate::domain::{Endpoint, EndpointId};
+use crate::domain::Endpoint;
+pub use crate::domain::Transition;
 
-pub use query::{OutageRow, RunRow, StoreReader, TransitionRow};
+pub use query::{OutageRow, RecordedTransition, RunRow, StoreReader};
 pub use schema::MIGRATIONS;
 
 /// End reason of an outage closed because the daemon stopped (cleanly or not).
@@ -132,13 +132,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// Unix milliseconds of a `SystemTime` (negative before 1970).
-pub fn unix_ms(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
+pub use crate::domain::unix_ms;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoreConfig {
@@ -175,20 +169,6 @@ impl StoreConfig {
             retry_max: Duration::from_secs(30),
         }
     }
-}
-
-/// One state change, as the monitor saw it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TransitionRecord {
-    pub endpoint: EndpointId,
-    pub from: State,
-    pub to: State,
-    /// Unix milliseconds.
-    pub at_ms: i64,
-    /// Free text, e.g. "3 silent rounds"; becomes the outage's cause on a change to down.
-    pub reason: String,
-    /// The check that decided, e.g. "icmp".
-    pub check: String,
 }
 
 /// One endpoint of an inventory snapshot.
@@ -293,7 +273,7 @@ pub(crate) struct Counters {
 }
 
 pub(crate) enum Msg {
-    Transition(TransitionRecord),
+    Transition(Transition),
     Inventory { at_ms: i64, endpoints: Snapshot },
     Flush(mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
@@ -408,7 +388,7 @@ impl Store {
 
     /// Queues a state change. Never blocks; a refused record is counted in
     /// `records_dropped_total`.
-    pub fn record_transition(&self, t: TransitionRecord) {
+    pub fn record_transition(&self, t: Transition) {
         self.offer(Msg::Transition(t), 1);
     }
 

@@ -9,17 +9,14 @@ use super::StoreError;
 use super::schema::BUSY_TIMEOUT;
 use crate::domain::health::State;
 use crate::domain::sla::{EndpointHistory, Interval};
+use crate::domain::{EndpointId, Transition};
 
 /// One stored state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TransitionRow {
+pub struct RecordedTransition {
+    /// The daemon run that recorded it.
     pub run_id: i64,
-    pub endpoint: String,
-    pub from: State,
-    pub to: State,
-    pub at_ms: i64,
-    pub reason: String,
-    pub check: String,
+    pub transition: Transition,
 }
 
 /// One outage; `end_ms` is `None` while open.
@@ -104,7 +101,7 @@ impl StoreReader {
     }
 
     /// State changes of `endpoint` in `[from_ms, to_ms)`, in order.
-    pub fn transitions(&self, endpoint: &str, from_ms: i64, to_ms: i64) -> Result<Vec<TransitionRow>, StoreError> {
+    pub fn transitions(&self, endpoint: &str, from_ms: i64, to_ms: i64) -> Result<Vec<RecordedTransition>, StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT run_id, endpoint, from_state, to_state, at_ms, reason, check_kind FROM transitions \
              WHERE endpoint = ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY at_ms, id",
@@ -113,14 +110,17 @@ impl StoreReader {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let (from, to): (String, String) = (r.get(2)?, r.get(3)?);
-            out.push(TransitionRow {
+            let (endpoint, check): (String, String) = (r.get(1)?, r.get(6)?);
+            out.push(RecordedTransition {
                 run_id: r.get(0)?,
-                endpoint: r.get(1)?,
-                from: state(&from)?,
-                to: state(&to)?,
-                at_ms: r.get(4)?,
-                reason: r.get(5)?,
-                check: r.get(6)?,
+                transition: Transition {
+                    endpoint: EndpointId(endpoint.into()),
+                    from: state(&from)?,
+                    to: state(&to)?,
+                    at_ms: r.get(4)?,
+                    check: check.into(),
+                    reason: r.get(5)?,
+                },
             });
         }
         Ok(out)

@@ -14,7 +14,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use super::schema::{self, Opened};
 use super::{
     Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Snapshot, StoreConfig,
-    StoreError, TransitionRecord,
+    StoreError, Transition,
 };
 use crate::domain::health::State;
 
@@ -24,7 +24,7 @@ const MAX_TX_RECORDS: usize = 10_000;
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
 enum Pending {
-    Transition(TransitionRecord),
+    Transition(Transition),
     Inventory { at_ms: i64, endpoints: Snapshot },
 }
 
@@ -368,7 +368,7 @@ fn beat(tx: &Transaction<'_>, run_id: i64, now: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &TransitionRecord) -> rusqlite::Result<()> {
+fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &Transition) -> rusqlite::Result<()> {
     let endpoint = t.endpoint.as_str();
     tx.prepare_cached(
         "INSERT INTO transitions (run_id, endpoint, from_state, to_state, at_ms, reason, check_kind) \
@@ -381,7 +381,7 @@ fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &TransitionRecord) -> 
         t.to.as_str(),
         t.at_ms,
         t.reason,
-        t.check
+        &*t.check
     ])?;
     if t.to == State::Down {
         // At most one open outage per endpoint (unique partial index): a repeated "down" is
@@ -390,7 +390,7 @@ fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &TransitionRecord) -> 
             "INSERT OR IGNORE INTO outages (run_id, endpoint, start_ms, cause, check_kind) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![run_id, endpoint, t.at_ms, t.reason, t.check])?;
+        .execute(params![run_id, endpoint, t.at_ms, t.reason, &*t.check])?;
     } else {
         let end_reason = match t.to {
             State::Up | State::Degraded => END_RECOVERED,
