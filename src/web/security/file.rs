@@ -163,7 +163,7 @@ fn explain_unknown_key(message: &str) -> Option<ParseFailure> {
     })?;
     let hint = keys
         .iter()
-        .map(|k| (edit_distance(unknown, k), *k))
+        .map(|k| (strsim::levenshtein(unknown, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map_or("remove it or".to_owned(), |(_, k)| {
@@ -187,21 +187,6 @@ fn explain_unknown_key(message: &str) -> Option<ParseFailure> {
             keys.join(", ")
         ),
     })
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 pub(super) fn validate_users(users: BTreeMap<String, String>) -> Result<Vec<(String, String)>, (String, String)> {
