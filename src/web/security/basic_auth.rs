@@ -62,22 +62,13 @@ impl WebSecurity {
 
     /// SHA-256(per-process random key ‖ len(user) ‖ user ‖ password).
     fn pair_key(&self, user: &[u8], password: &[u8]) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        let rustls::SupportedCipherSuite::Tls13(suite) = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
-        else {
-            return out; // never: the constant is a TLS 1.3 suite; an all-zero key never matches
-        };
-        let mut ctx = suite.common.hash_provider.start();
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         ctx.update(&self.cache_key);
         ctx.update(&(user.len() as u64).to_le_bytes());
         ctx.update(user);
         ctx.update(password);
-        let digest = ctx.finish();
-        let bytes = digest.as_ref();
-        if bytes.len() == 32 {
-            out.copy_from_slice(bytes);
-        }
-        out
+        // A SHA-256 digest is 32 bytes, so the fallback is never taken.
+        <[u8; 32]>::try_from(ctx.finish().as_ref()).unwrap_or_default()
     }
 }
 
