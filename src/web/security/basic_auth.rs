@@ -1,0 +1,100 @@
+//! HTTP Basic: decoding the `Authorization` header, checking the password against the bcrypt
+//! hash, and the cache of pairs already verified.
+
+use hyper::header::HeaderValue;
+use subtle::ConstantTimeEq;
+
+use super::{MAX_PASSWORD_BYTES, WebSecurity};
+
+/// Successful (user, password) pairs remembered; the set is emptied when full.
+const CACHE_CAPACITY: usize = 1024;
+
+impl WebSecurity {
+    /// Whether a request with this `Authorization` header may go on. Always true when no user
+    /// is configured. Every user name is compared (no early exit); an unknown user costs a
+    /// bcrypt check like a known one; bcrypt runs in `spawn_blocking`, one at a time; correct
+    /// pairs are remembered (as a keyed SHA-256, in memory) so the next request is fast.
+    pub async fn authorize(&self, authorization: Option<&HeaderValue>) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some((user, password)) = authorization.and_then(|v| decode_basic(v.as_bytes())) else {
+            return false;
+        };
+        if password.len() > MAX_PASSWORD_BYTES {
+            tracing::debug!("Basic credentials refused: password longer than 72 bytes");
+            return false;
+        }
+        let mut found: Option<&str> = None;
+        for (name, hash) in &self.users {
+            let same = ct_eq(name.as_bytes(), &user);
+            if same && found.is_none() {
+                found = Some(hash);
+            }
+        }
+        let key = self.pair_key(&user, &password);
+        if found.is_some() && self.cache.lock().is_ok_and(|c| c.contains(&key)) {
+            return true;
+        }
+        let hash = found.unwrap_or(&self.decoy_hash).to_owned();
+        let Ok(permit) = self.bcrypt_slot.clone().acquire_owned().await else {
+            return false;
+        };
+        let verified = tokio::task::spawn_blocking(move || {
+            let ok = bcrypt::verify(&password, &hash).unwrap_or(false);
+            drop(permit);
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        if verified && found.is_some() {
+            if let Ok(mut cache) = self.cache.lock() {
+                if cache.len() >= CACHE_CAPACITY {
+                    cache.clear();
+                }
+                cache.insert(key);
+            }
+            true
+        } else {
+            false
+        }
+    }
+
+    /// SHA-256(per-process random key ‖ len(user) ‖ user ‖ password).
+    fn pair_key(&self, user: &[u8], password: &[u8]) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.cache_key);
+        ctx.update(&(user.len() as u64).to_le_bytes());
+        ctx.update(user);
+        ctx.update(password);
+        // A SHA-256 digest is 32 bytes, so the fallback is never taken.
+        <[u8; 32]>::try_from(ctx.finish().as_ref()).unwrap_or_default()
+    }
+}
+
+/// `Basic <base64(user:password)>` → (user, password). The scheme is case-insensitive; the user
+/// must not be empty; the password may be (and may be any bytes).
+pub fn decode_basic(header: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (scheme, rest) = header.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"basic ") {
+        return None;
+    }
+    let decoded = decode_base64(rest.trim_ascii())?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    if colon == 0 {
+        return None;
+    }
+    Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+}
+
+/// RFC 4648 base64, standard alphabet, padding required.
+pub(super) fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(input).ok()
+}
+
+/// Equality whose time does not depend on the contents of the inputs (subtle); only their
+/// lengths are not hidden.
+pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
