@@ -7,10 +7,11 @@
 use std::convert::Infallible;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use askama::Template;
 use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -132,7 +133,7 @@ where
 async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
     let path = req.uri().path();
     match (req.method(), path) {
-        (&Method::GET | &Method::HEAD, "/") => html(LANDING_PAGE),
+        (&Method::GET | &Method::HEAD, "/") => html(&LANDING_PAGE),
         (&Method::GET | &Method::HEAD, "/metrics") => metrics(&app, &req),
         (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy\n"),
         (&Method::GET | &Method::HEAD, "/-/ready") => {
@@ -283,21 +284,20 @@ fn html(body: &'static str) -> Response<HttpBody> {
     r
 }
 
-const LANDING_PAGE: &str = r#"<!doctype html>
-<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>diemcau</title></head>
-<body><h1>diemcau</h1>
-<p>Giám sát điểm cầu truyền hình hội nghị — video-conference endpoint monitor.</p>
-<ul>
-<li><a href="status">/status</a> — tình trạng điểm cầu (status page for the duty room)</li>
-<li><a href="metrics">/metrics</a> — Prometheus metrics</li>
-<li><a href="reports/sla">/reports/sla?period=YYYY-MM&amp;by=province,carrier&amp;format=html|csv|json</a> — SLA report</li>
-<li><a href="api/v1/summary">/api/v1/summary</a>, <a href="api/v1/endpoints">/api/v1/endpoints</a> — JSON API</li>
-<li><a href="-/healthy">/-/healthy</a> — liveness</li>
-<li><a href="-/ready">/-/ready</a> — readiness (after the first full round)</li>
-<li><a href="probe?target=127.0.0.1&amp;module=icmp">/probe?target=…&amp;module=…</a> — blackbox_exporter-style probe</li>
-</ul></body></html>
-"#;
+/// `/`, `templates/landing.html`.
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing;
+
+/// The landing page has no variable part: rendered once.
+static LANDING_PAGE: LazyLock<String> = LazyLock::new(|| {
+    Landing.render().unwrap_or_else(|e| {
+        format!(
+            "landing page: {e}
+"
+        )
+    })
+});
 
 fn accepts_gzip(req: &Request<Incoming>) -> bool {
     req.headers()
@@ -392,5 +392,19 @@ impl Body for MetricsBody {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn landing_page_renders_on_the_shared_skeleton() {
+        let page: &str = &LANDING_PAGE;
+        assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"vi\">"), "{page:.200}");
+        assert!(page.contains("<meta charset=\"utf-8\">") && page.contains("<title>diemcau</title>"));
+        assert!(page.contains("<li><a href=\"status\">/status</a> — tình trạng điểm cầu"));
+        assert!(page.contains("?period=YYYY-MM&amp;by=province,carrier&amp;format=html|csv|json"));
     }
 }

@@ -1,7 +1,8 @@
 //! The duty-room status page (`/status`) and the JSON API behind it (`/api/v1/summary`,
 //! `/api/v1/endpoints`): who cannot join right now, national → province → district → commune.
-//! Server-side rendered (askama), a few lines of inline JavaScript for the search box, no
-//! external requests (the duty room may be offline).
+//! Server-side rendered (askama, `templates/status.html` on the shared `templates/base.html`), a
+//! few lines of inline JavaScript for the search box, no external requests (the duty room may be
+//! offline).
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -221,77 +222,7 @@ fn severity(s: State) -> u8 {
 }
 
 #[derive(Template)]
-#[template(
-    ext = "html",
-    source = r##"<!DOCTYPE html>
-<html lang="vi">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="30">
-<title>Điểm cầu — tình trạng {{ scope }}</title>
-<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:0;background:#f4f6f8;color:#1b1f24}
-header{background:#0b3d91;color:#fff;padding:12px 16px}
-header h1{font-size:1.25rem;margin:0}
-header p{margin:4px 0 0;font-size:.85rem;opacity:.85}
-main{padding:12px 16px;max-width:1200px;margin:auto}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(130px,1fr));gap:8px;margin-bottom:14px}
-.card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
-.card b{display:block;font-size:1.6rem}
-.up b{color:#1a7f37}.degraded b{color:#b35900}.down b{color:#c62828}.unknown b{color:#57606a}
-table{width:100%;border-collapse:collapse;background:#fff;border-radius:8px;overflow:hidden;margin-bottom:16px;font-size:.9rem}
-th,td{padding:6px 8px;text-align:left;border-bottom:1px solid #e5e8eb}
-th{background:#eef1f4;font-weight:600}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-tr.s-down td:first-child{border-left:4px solid #c62828}tr.s-degraded td:first-child{border-left:4px solid #b35900}
-.badge{display:inline-block;padding:1px 6px;border-radius:10px;font-size:.8rem;color:#fff}
-.b-down{background:#c62828}.b-degraded{background:#b35900}.b-unknown{background:#57606a}.b-up{background:#1a7f37}
-form{margin:0 0 12px}input[type=search]{width:100%;max-width:420px;padding:8px;font-size:1rem;border:1px solid #c9ced4;border-radius:6px}
-a{color:#0b3d91}nav{margin-bottom:10px;font-size:.9rem}
-h2{font-size:1.05rem;margin:18px 0 8px}
-@media (max-width:640px){.hide-sm{display:none}th,td{padding:5px}}
-</style>
-</head>
-<body>
-<header><h1>Giám sát điểm cầu — {{ scope }}</h1>
-<p>Cập nhật {{ generated }} · tự làm mới mỗi 30 giây{% if !ready %} · đang chờ vòng đo đầu tiên{% endif %}</p></header>
-<main>
-<nav><a href="/status">Toàn quốc</a>{% if let Some(p) = province %} › <a href="/status?province={{ p|urlencode }}">{{ p }}</a>{% endif %}{% if let Some(d) = district %} › {{ d }}{% endif %}</nav>
-<div class="cards">
-<div class="card"><span>Điểm cầu</span><b>{{ counts.endpoints }}</b></div>
-<div class="card up"><span>Hoạt động</span><b>{{ counts.up }}</b></div>
-<div class="card degraded"><span>Suy giảm</span><b>{{ counts.degraded }}</b></div>
-<div class="card down"><span>Mất kết nối</span><b>{{ counts.down }}</b></div>
-<div class="card unknown"><span>Chưa rõ</span><b>{{ counts.unknown }}</b></div>
-<div class="card"><span>Bảo trì</span><b>{{ counts.maintenance }}</b></div>
-</div>
-<form method="get" action="/status" role="search">
-{% if let Some(p) = province %}<input type="hidden" name="province" value="{{ p }}">{% endif %}
-{% if let Some(d) = district %}<input type="hidden" name="district" value="{{ d }}">{% endif %}
-<input type="search" id="q" name="q" value="{{ q }}" placeholder="Tìm xã, huyện, tỉnh, nhà mạng…" aria-label="Tìm kiếm">
-</form>
-<h2>Không tham gia được ({{ problems.len() }})</h2>
-<table id="problems"><thead><tr><th>Điểm cầu</th><th class="hide-sm">Huyện</th><th class="hide-sm">Tỉnh</th><th>Nhà mạng</th><th>Trạng thái</th><th>Từ</th><th class="hide-sm">Kiểm tra lỗi</th></tr></thead><tbody>
-{% for r in problems %}<tr class="s-{{ r.state }}" data-search="{{ r.id }} {{ r.commune }} {{ r.district }} {{ r.province }} {{ r.carrier }} {{ r.address }}"><td>{{ r.commune }}<br><small>{{ r.district }}, {{ r.province }} · {{ r.id }} · {{ r.address }}</small></td><td class="hide-sm">{{ r.district }}</td><td class="hide-sm">{{ r.province }}</td><td>{{ r.carrier }}</td><td><span class="badge b-{{ r.state }}">{{ r.state_text() }}</span>{% if r.in_maintenance %} <small>bảo trì</small>{% endif %}</td><td>{{ r.since_text() }}</td><td class="hide-sm">{{ r.checks_text() }}</td></tr>
-{% endfor %}{% if problems.is_empty() %}<tr><td colspan="7">{% if q.is_empty() %}Không có điểm cầu nào mất kết nối hay suy giảm.{% else %}Không có điểm cầu gặp sự cố nào khớp với «{{ q }}».{% endif %}</td></tr>{% endif %}
-</tbody></table>
-<h2>{{ group_title }}</h2>
-<table id="groups"><thead><tr><th>{{ group_column }}</th><th class="n">Điểm cầu</th><th class="n">Hoạt động</th><th class="n">Suy giảm</th><th class="n">Mất</th><th class="n hide-sm">Chưa rõ</th><th class="n hide-sm">Bảo trì</th><th class="n">Kết nối %</th></tr></thead><tbody>
-{% for g in groups %}<tr data-search="{{ g.name }}"><td>{% if let Some(link) = g.link %}<a href="{{ link }}">{{ g.name }}</a>{% else %}{{ g.name }}{% endif %}</td><td class="n">{{ g.counts.endpoints }}</td><td class="n">{{ g.counts.up }}</td><td class="n">{{ g.counts.degraded }}</td><td class="n">{{ g.counts.down }}</td><td class="n hide-sm">{{ g.counts.unknown }}</td><td class="n hide-sm">{{ g.counts.maintenance }}</td><td class="n">{{ g.counts.reachable_pct() }}</td></tr>
-{% endfor %}</tbody></table>
-<p><small>JSON: <a href="/api/v1/summary">/api/v1/summary</a> · <a href="/api/v1/endpoints">/api/v1/endpoints</a> · <a href="/metrics">/metrics</a></small></p>
-</main>
-<script>
-// Filters the tables as you type; the form still works without JavaScript.
-(function(){var q=document.getElementById('q');if(!q)return;q.addEventListener('input',function(){
-var t=q.value.toLowerCase();document.querySelectorAll('tr[data-search]').forEach(function(r){
-r.style.display=r.getAttribute('data-search').toLowerCase().indexOf(t)<0?'none':'';});});})();
-</script>
-</body>
-</html>
-"##
-)]
+#[template(path = "status.html")]
 struct StatusPage {
     scope: String,
     generated: String,
