@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::SystemTime;
 
 use anyhow::Context;
@@ -33,7 +35,7 @@ pub async fn run(
         None => WebSecurity::none(),
     };
     tracing::info!(web = security.summary(), "web security");
-    let web = Arc::new(std::sync::RwLock::new(Arc::new(security)));
+    let web = Arc::new(ArcSwap::from_pointee(security));
     let metrics = Arc::new(DaemonMetrics::new());
     metrics.reload_successful.set(1);
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
@@ -90,12 +92,12 @@ pub async fn run(
     let sip = crate::probe::sip::SipClient::new()
         .await
         .context("opening the SIP client's UDP sockets")?;
-    let modules = Arc::new(std::sync::RwLock::new(Arc::new(ProbeModules {
+    let modules = Arc::new(ArcSwap::from_pointee(ProbeModules {
         probe: config.probe.clone(),
         checks: config.checks.clone(),
         sip: sip.clone(),
-    })));
-    let reports = Arc::new(std::sync::RwLock::new(Arc::new(ReportContext::of(&config, &store))));
+    }));
+    let reports = Arc::new(ArcSwap::from_pointee(ReportContext::of(&config, &store)));
     let app = AppState {
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
@@ -235,11 +237,11 @@ struct Reloader {
     open_families: [bool; 2],
     services: Arc<std::sync::Mutex<Option<ServiceRunner>>>,
     sip: Arc<crate::probe::sip::SipClient>,
-    modules: Arc<std::sync::RwLock<Arc<ProbeModules>>>,
-    web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
+    modules: Arc<ArcSwap<ProbeModules>>,
+    web: Arc<ArcSwap<WebSecurity>>,
     web_config: Option<PathBuf>,
     store: Store,
-    reports: Arc<std::sync::RwLock<Arc<ReportContext>>>,
+    reports: Arc<ArcSwap<ReportContext>>,
 }
 
 impl Reloader {
@@ -278,7 +280,7 @@ impl Reloader {
         if new == self.current {
             let web = security.is_some();
             if let Some(security) = security {
-                *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+                self.web.store(Arc::new(security));
             }
             return Ok(if web {
                 "web config reloaded, no other change".into()
@@ -339,21 +341,21 @@ impl Reloader {
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
         self.store.sync_endpoints(new.endpoints.clone());
-        *self.reports.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ReportContext::of(&new, &self.store));
+        self.reports.store(Arc::new(ReportContext::of(&new, &self.store)));
         let old = self.services.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(r) = old {
             r.stop().await;
         }
         let runner = ServiceRunner::start(&new, &self.monitor, &self.sip, &self.metrics);
         *self.services.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner);
-        *self.modules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(ProbeModules {
+        self.modules.store(Arc::new(ProbeModules {
             probe: new.probe.clone(),
             checks: new.checks.clone(),
             sip: self.sip.clone(),
-        });
+        }));
         self.current = new;
         if let Some(security) = security {
-            *self.web.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(security);
+            self.web.store(Arc::new(security));
         }
         Ok(format!(
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"

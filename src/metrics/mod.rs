@@ -22,7 +22,6 @@ pub struct DaemonMetrics {
     pub ready: IntGauge,
     pub rounds: IntCounter,
     pub transitions: IntCounterVec,
-    pub region_endpoints: IntGaugeVec,
     pub region_rtt: HistogramVec,
     pub check_attempts: IntCounterVec,
     pub check_failures: IntCounterVec,
@@ -126,16 +125,6 @@ impl DaemonMetrics {
                         "Endpoint state changes, by old and new state.",
                     ),
                     &["from", "to"],
-                )?,
-            )?,
-            region_endpoints: reg(
-                r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "diemcau_region_endpoints",
-                        "Endpoints per province and carrier, by state.",
-                    ),
-                    &["province", "carrier", "state"],
                 )?,
             )?,
             region_rtt: reg(

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
+use prometheus::Histogram;
 use prometheus::core::Collector;
-use prometheus::{Histogram, IntGauge};
 
 use crate::config::checks::{ChecksConfig, ICMP};
 use crate::domain::damper::{Damper, Verdict};
@@ -24,10 +24,11 @@ use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::RoundSink;
 use crate::probe::outcome::Outcome;
 
-/// Prometheus handles for an endpoint's region, resolved once.
+/// The RTT histogram of an endpoint's region (province × carrier), resolved once: replies are
+/// observed as they arrive. Region state counts are computed at scrape time instead
+/// ([`crate::web::exposition`]), like the per-endpoint series.
 struct RegionHandles {
     rtt: Histogram,
-    by_state: [IntGauge; 4],
 }
 
 /// The damped state of one service check (same `down_after`/`up_after` as ICMP rounds).
@@ -252,12 +253,7 @@ impl Monitor {
             views.push(match carried {
                 Some(mut v) => {
                     if v.endpoint.labels != e.labels {
-                        let fresh = new_view(e, checks, &maintenance, &self.metrics);
-                        // new_view counted it Unknown in its new region; move the count to its state.
-                        fresh.region.by_state[State::Unknown as usize].dec();
-                        fresh.region.by_state[v.state as usize].inc();
-                        v.region.by_state[v.state as usize].dec();
-                        v.region = fresh.region;
+                        v.region = region_handles(e, &self.metrics);
                     }
                     let mut old_checks = std::mem::take(&mut v.checks);
                     v.checks = check_views(e, checks)
@@ -277,9 +273,6 @@ impl Monitor {
                 }
                 None => new_view(e, checks, &maintenance, &self.metrics),
             });
-        }
-        for v in old.into_iter().flatten() {
-            v.region.by_state[v.state as usize].dec();
         }
         self.drop_empty_regions(&views);
         state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
@@ -327,7 +320,7 @@ impl Monitor {
             .iter()
             .map(|v| (&*v.endpoint.labels.province, &*v.endpoint.labels.carrier))
             .collect();
-        for family in self.metrics.region_endpoints.collect() {
+        for family in self.metrics.region_rtt.collect() {
             for m in family.get_metric() {
                 let label = |n: &str| {
                     m.get_label()
@@ -335,10 +328,9 @@ impl Monitor {
                         .find(|l| l.name() == n)
                         .map(|l| l.value().to_string())
                 };
-                if let (Some(p), Some(c), Some(st)) = (label("province"), label("carrier"), label("state"))
+                if let (Some(p), Some(c)) = (label("province"), label("carrier"))
                     && !live.contains(&(p.as_str(), c.as_str()))
                 {
-                    let _ = self.metrics.region_endpoints.remove_label_values(&[&p, &c, &st]);
                     let _ = self.metrics.region_rtt.remove_label_values(&[&p, &c]);
                 }
             }
@@ -407,8 +399,6 @@ impl Monitor {
         view.state = to;
         view.transitions += 1;
         view.last_transition = Some(at);
-        view.region.by_state[from as usize].dec();
-        view.region.by_state[to as usize].inc();
         self.metrics
             .transitions
             .with_label_values(&[from.as_str(), to.as_str()])
@@ -486,9 +476,6 @@ fn new_view(
     maintenance: &[MaintenanceWindow],
     metrics: &DaemonMetrics,
 ) -> EndpointView {
-    let (p, c) = (&*e.labels.province, &*e.labels.carrier);
-    let by_state = State::ALL.map(|s| metrics.region_endpoints.with_label_values(&[p, c, s.as_str()]));
-    by_state[State::Unknown as usize].inc();
     EndpointView {
         checks: check_views(e, checks),
         labels_need_escaping: e.labels_need_escaping(),
@@ -503,10 +490,7 @@ fn new_view(
         last_transition: None,
         maintenance_windows: windows_for(e, maintenance),
         in_maintenance: false,
-        region: RegionHandles {
-            rtt: metrics.region_rtt.with_label_values(&[p, c]),
-            by_state,
-        },
+        region: region_handles(e, metrics),
     }
 }
 
@@ -516,5 +500,13 @@ pub struct MonitorSink(pub Arc<Monitor>);
 impl RoundSink for MonitorSink {
     fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
         self.0.record_round(endpoint, stats, rtts, at);
+    }
+}
+
+fn region_handles(e: &Endpoint, metrics: &DaemonMetrics) -> RegionHandles {
+    RegionHandles {
+        rtt: metrics
+            .region_rtt
+            .with_label_values(&[&*e.labels.province, &*e.labels.carrier]),
     }
 }

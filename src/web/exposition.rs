@@ -1,10 +1,11 @@
 //! Per-endpoint metric families in the Prometheus text format, written in chunks straight from
 //! the endpoint table so a scrape of 100,000 endpoints never holds the whole page in memory.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::domain::Endpoint;
 use crate::domain::unix_seconds;
+use crate::domain::{Endpoint, State};
 use crate::monitor::{CheckView, EndpointView, MonitorState};
 
 /// Appends a label value escaped per the text exposition format (UTF-8 kept as is).
@@ -198,6 +199,32 @@ fn write_value(out: &mut Vec<u8>, name: &str, view: &EndpointView, check: Option
 }
 
 /// Appends series to `out` until about `budget` bytes were written or all are done.
+/// `diemcau_region_endpoints{province,carrier,state}`: endpoints per region and state, counted
+/// from the endpoint table at scrape time (every state written, zeros included, so a region's
+/// series never vanish while it has endpoints).
+pub fn render_regions(state: &MonitorState, out: &mut Vec<u8>) {
+    let mut regions: BTreeMap<(&str, &str), [u32; 4]> = BTreeMap::new();
+    for v in &state.endpoints {
+        let labels = &v.endpoint.labels;
+        regions.entry((&*labels.province, &*labels.carrier)).or_default()[v.state as usize] += 1;
+    }
+    let name = "diemcau_region_endpoints";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Endpoints per province and carrier, by state.\n# TYPE {name} gauge"
+    );
+    for ((province, carrier), counts) in regions {
+        for s in State::ALL {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"{province=\"");
+            escape_label_value(out, province);
+            out.extend_from_slice(b"\",carrier=\"");
+            escape_label_value(out, carrier);
+            let _ = writeln!(out, "\",state=\"{}\"}} {}", s.as_str(), counts[s as usize]);
+        }
+    }
+}
+
 pub fn render_chunk(state: &MonitorState, cursor: &mut Cursor, out: &mut Vec<u8>, budget: usize) {
     let start = out.len();
     while !cursor.done() && out.len() - start < budget {

@@ -1,28 +1,26 @@
 //! URL query strings (`a=1&b=Th%C3%A0nh+ph%E1%BB%91`) for the HTTP routes: one decoder, so every
 //! route reads Vietnamese names the same way.
 
-/// Decodes `%XX` escapes and `+` (space); `None` for a bad escape or invalid UTF-8.
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Decodes `%XX` escapes and `+` (space); `None` for a bad escape or invalid UTF-8. Stricter
+/// than the percent-encoding crate's decoder, which passes `%zz` through: a mistyped escape in a
+/// filter must be an error, not a filter that silently matches something else.
 pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                out.push(u8::from_str_radix(s.get(i + 1..i + 3)?, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
+    let escapes_ok = b
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == b'%')
+        .all(|(i, _)| b.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)));
+    if !escapes_ok {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let spaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// The query's `key=value` pairs, values decoded (`Err(key)` for an undecodable value).
@@ -33,17 +31,12 @@ pub fn pairs(query: &str) -> impl Iterator<Item = Result<(&str, String), &str>> 
     })
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 /// Percent-encodes a value (UTF-8 bytes outside the unreserved set).
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 #[cfg(test)]

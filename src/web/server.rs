@@ -11,6 +11,7 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use askama::Template;
 use bytes::Bytes;
 use flate2::Compression;
@@ -25,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::monitor::Monitor;
-use crate::web::exposition::{Cursor, render_chunk};
+use crate::web::exposition::{Cursor, render_chunk, render_regions};
 use crate::web::security::{WWW_AUTHENTICATE, WebSecurity};
 
 pub type HttpBody = BoxBody<Bytes, Infallible>;
@@ -43,11 +44,11 @@ pub struct AppState {
     pub monitor: Arc<Monitor>,
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Settings for /probe; swapped on reload.
-    pub modules: Arc<std::sync::RwLock<Arc<crate::web::blackbox::ProbeModules>>>,
+    pub modules: Arc<ArcSwap<crate::web::blackbox::ProbeModules>>,
     /// TLS and basic auth (`--web.config.file`); swapped on reload.
-    pub web: Arc<std::sync::RwLock<Arc<WebSecurity>>>,
+    pub web: Arc<ArcSwap<WebSecurity>>,
     /// SLA reports from the ledger; swapped on reload.
-    pub reports: Arc<std::sync::RwLock<Arc<crate::web::reports::ReportContext>>>,
+    pub reports: Arc<ArcSwap<crate::web::reports::ReportContext>>,
 }
 
 /// Serves until `shutdown` resolves, then lets requests in progress finish.
@@ -72,7 +73,7 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
             },
         };
         let app = app.clone();
-        let security = app.web.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let security = app.web.load_full();
         let watcher = graceful.watcher();
         // The TLS handshake runs in the connection's own task, under a timeout.
         tokio::spawn(async move {
@@ -100,7 +101,7 @@ where
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         // Auth is checked against the web config in force now, not at accept time: a password
         // revoked by a reload stops working on kept-alive connections too.
-        let security = app.web.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let security = app.web.load_full();
         let app = app.clone();
         async move {
             // Every route is protected when basic auth is configured, as in exporter-toolkit.
@@ -199,7 +200,7 @@ async fn reload(app: &AppState) -> Response<HttpBody> {
 }
 
 async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
-    let ctx = app.reports.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let ctx = app.reports.load_full();
     let request = match crate::web::reports::ReportRequest::from_query(query, &ctx.time_zone) {
         Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
@@ -230,7 +231,7 @@ async fn blackbox_probe(app: &AppState, query: &str) -> Response<HttpBody> {
         Ok(q) => q,
         Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     };
-    let modules = app.modules.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let modules = app.modules.load_full();
     match crate::web::blackbox::probe(&modules, &target, &module).await {
         Ok(body) => {
             let mut r = text(StatusCode::OK, &body);
@@ -317,7 +318,11 @@ fn metrics(app: &AppState, req: &Request<Incoming>) -> Response<HttpBody> {
     let gzip = accepts_gzip(req);
     let body = MetricsBody {
         monitor: app.monitor.clone(),
-        head: Some(app.monitor.metrics.render_registry()),
+        head: Some({
+            let mut head = app.monitor.metrics.render_registry();
+            render_regions(&app.monitor.lock(), &mut head);
+            head
+        }),
         cursor: Cursor::default(),
         gzip: gzip.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
         finished: false,
