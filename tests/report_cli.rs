@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
+use diemcau::domain::Labels;
 use diemcau::domain::health::State;
 use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, Transition};
 
@@ -290,10 +291,12 @@ fn fixture() -> &'static Fixture {
         let inventory: Vec<InventoryRecord> = (0..N)
             .map(|i| InventoryRecord {
                 id: id(i).into(),
-                province: province(i).into(),
-                district: format!("Huyện Số {}", i % 40).into(),
-                commune: format!("Xã Điểm Cầu {i}").into(),
-                carrier: carrier(i).into(),
+                labels: Labels {
+                    province: province(i).into(),
+                    district: format!("Huyện Số {}", i % 40).into(),
+                    commune: format!("Xã Điểm Cầu {i}").into(),
+                    carrier: carrier(i).into(),
+                },
                 address: format!("127.16.{}.{}", i / 250, i % 250 + 1),
             })
             .collect();
@@ -301,7 +304,7 @@ fn fixture() -> &'static Fixture {
         for e in &inventory {
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
-                e.id, e.province, e.district, e.commune, e.carrier, e.address
+                e.id, e.labels.province, e.labels.district, e.labels.commune, e.labels.carrier, e.address
             ));
         }
         std::fs::write(dir.join("inventory.csv"), csv).expect("inventory");

@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diemcau::config::inventory_gen::PROVINCES_2025 as PROVINCES;
+use diemcau::domain::Labels;
 use diemcau::domain::maintenance::{self, ScopeLabels};
 use diemcau::domain::sla::{self, EndpointHistory, GroupKey, Interval, Targets};
 use diemcau::report::{self, Format, HtmlOptions};
@@ -80,10 +81,12 @@ fn history(i: usize, windows: &[maintenance::MaintenanceWindow]) -> EndpointHist
     let s = spec(i);
     let mut h = EndpointHistory {
         id: format!("EP-{i:05}"),
-        province: PROVINCES[s.province].to_string(),
-        district: format!("Huyện Đông Sơn {}", i / 68 % 6 + 1),
-        commune: format!("Xã Phước Lộc {i}"),
-        carrier: if s.vnpt { "VNPT" } else { "Viettel" }.to_string(),
+        labels: Labels {
+            province: PROVINCES[s.province].into(),
+            district: format!("Huyện Đông Sơn {}", i / 68 % 6 + 1).into(),
+            commune: format!("Xã Phước Lộc {i}").into(),
+            carrier: if s.vnpt { "VNPT" } else { "Viettel" }.into(),
+        },
         exists: vec![Interval::new(P0 + s.added_after, P1 + 30 * D)],
         // The daemon was down on day 3 from 00:00 to 02:00.
         monitored: vec![

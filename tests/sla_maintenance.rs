@@ -1,6 +1,7 @@
 //! Maintenance windows from TOML: validation messages, scope, one-off and recurring occurrences
 //! in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), month boundaries, merging.
 
+use diemcau::domain::Labels;
 use diemcau::domain::maintenance::{self, MaintenanceWindow, ScopeLabels, parse_toml};
 use diemcau::domain::sla::{self, EndpointHistory, Interval, Targets, month_period};
 
@@ -25,13 +26,17 @@ duration = "2h"
 time_zone = "Asia/Ho_Chi_Minh"
 "#;
 
-fn labels<'a>(province: &'a str, carrier: &'a str) -> ScopeLabels<'a> {
+fn labels(province: &str, carrier: &str) -> ScopeLabels<'static> {
+    // Leaked: a handful of small label sets for the life of the test binary.
+    let labels: &'static Labels = Box::leak(Box::new(Labels {
+        province: province.into(),
+        district: "Huyện Mèo Vạc".into(),
+        commune: "Xã Lũng Cú".into(),
+        carrier: carrier.into(),
+    }));
     ScopeLabels {
         endpoint: "HG-001",
-        province,
-        district: "Huyện Mèo Vạc",
-        commune: "Xã Lũng Cú",
-        carrier,
+        labels,
     }
 }
 

@@ -2,6 +2,7 @@
 //! Asia/Ho_Chi_Minh (P0 = 2026-11-01T00:00+07:00 = 1793466000); the month has 30 days:
 //! 30 × 86400 = 2,592,000 s.
 
+use diemcau::domain::Labels;
 use diemcau::domain::sla::{
     self, EndpointHistory, GroupKey, Interval, PeriodError, Targets, compute, month_period, parse_period,
 };
@@ -21,10 +22,12 @@ fn iv(start: i64, end: i64) -> Interval {
 fn ep(id: &str, province: &str, carrier: &str) -> EndpointHistory {
     EndpointHistory {
         id: id.into(),
-        province: province.into(),
-        district: "Huyện Mèo Vạc".into(),
-        commune: format!("Xã {id}"),
-        carrier: carrier.into(),
+        labels: Labels {
+            province: province.into(),
+            district: "Huyện Mèo Vạc".into(),
+            commune: format!("Xã {id}").into(),
+            carrier: carrier.into(),
+        },
         exists: vec![iv(P0 - 100 * D, P1 + 100 * D)],
         monitored: vec![iv(P0 - 100 * D, P1 + 100 * D)],
         down: vec![],

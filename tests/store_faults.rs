@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
+use diemcau::domain::Labels;
 use diemcau::domain::health::State;
 use diemcau::store::{Clock, InventoryRecord, ManualClock, Store, StoreConfig, StoreStats, Transition};
 
@@ -102,10 +103,12 @@ fn full_then_read_only_disk_keeps_records_and_recovers() {
         (0..100)
             .map(|i| InventoryRecord {
                 id: format!("ep-{i:03}").into(),
-                province: "Tỉnh Lào Cai".into(),
-                district: "Huyện Sa Pa".into(),
-                commune: format!("Xã {i}").into(),
-                carrier: "Viettel".into(),
+                labels: Labels {
+                    province: "Tỉnh Lào Cai".into(),
+                    district: "Huyện Sa Pa".into(),
+                    commune: format!("Xã {i}").into(),
+                    carrier: "Viettel".into(),
+                },
                 address: format!("10.1.0.{i}"),
             })
             .collect(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
+use diemcau::domain::Labels;
 use diemcau::domain::health::State;
 use diemcau::domain::sla::{self, Interval, Targets};
 use diemcau::store::{
@@ -26,10 +27,12 @@ fn config(dir: &Path) -> StoreConfig {
 fn inv(id: &str) -> InventoryRecord {
     InventoryRecord {
         id: id.into(),
-        province: "Tỉnh Hà Giang".into(),
-        district: "Huyện Mèo Vạc".into(),
-        commune: "Xã Pải Lủng".into(),
-        carrier: "VNPT".into(),
+        labels: Labels {
+            province: "Tỉnh Hà Giang".into(),
+            district: "Huyện Mèo Vạc".into(),
+            commune: "Xã Pải Lủng".into(),
+            carrier: "VNPT".into(),
+        },
         address: "10.0.0.1".into(),
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diemcau::domain::EndpointId;
+use diemcau::domain::Labels;
 use diemcau::domain::health::State;
 use diemcau::domain::sla::{self, Targets};
 use diemcau::store::{InventoryRecord, ManualClock, Store, StoreConfig, Transition};
@@ -100,10 +101,12 @@ fn a_month_of_3000_endpoints_matches_arithmetic() {
             .filter(|&i| in_inventory(i, t))
             .map(|i| InventoryRecord {
                 id: id(i).into(),
-                province: format!("Tỉnh P{:02}", i % 63).into(),
-                district: format!("Huyện D{}", i % 700).into(),
-                commune: format!("Xã C{i}").into(),
-                carrier: CARRIERS[i % 3].into(),
+                labels: Labels {
+                    province: format!("Tỉnh P{:02}", i % 63).into(),
+                    district: format!("Huyện D{}", i % 700).into(),
+                    commune: format!("Xã C{i}").into(),
+                    carrier: CARRIERS[i % 3].into(),
+                },
                 address: format!("10.{}.{}.{}", i / 65_536, (i / 256) % 256, i % 256),
             })
             .collect()

@@ -20,9 +20,10 @@ impl EndpointId {
     }
 }
 
-/// Where an endpoint sits in the administrative tree and which carrier links it.
+/// Where an endpoint sits in the administrative tree and which carrier links it: the one label
+/// set of the daemon (inventory, monitor, ledger, SLA figures, maintenance scopes).
 /// Values are UTF-8 Vietnamese names, kept exactly as written in the inventory.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Labels {
     pub province: Arc<str>,
     pub district: Arc<str>,

@@ -31,6 +31,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, Zoned};
 use serde::{Deserialize, Deserializer};
 
+use crate::domain::Labels;
 use crate::domain::diag::{LoadError, Problem};
 use crate::domain::sla::{self, DEFAULT_TIME_ZONE, EndpointHistory, Interval};
 
@@ -99,20 +100,14 @@ fn time_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
 #[derive(Clone, Copy, Debug)]
 pub struct ScopeLabels<'a> {
     pub endpoint: &'a str,
-    pub province: &'a str,
-    pub district: &'a str,
-    pub commune: &'a str,
-    pub carrier: &'a str,
+    pub labels: &'a Labels,
 }
 
 impl<'a> From<&'a EndpointHistory> for ScopeLabels<'a> {
     fn from(h: &'a EndpointHistory) -> ScopeLabels<'a> {
         ScopeLabels {
             endpoint: &h.id,
-            province: &h.province,
-            district: &h.district,
-            commune: &h.commune,
-            carrier: &h.carrier,
+            labels: &h.labels,
         }
     }
 }
@@ -121,10 +116,7 @@ impl<'a> From<&'a crate::domain::Endpoint> for ScopeLabels<'a> {
     fn from(e: &'a crate::domain::Endpoint) -> ScopeLabels<'a> {
         ScopeLabels {
             endpoint: e.id.as_str(),
-            province: &e.labels.province,
-            district: &e.labels.district,
-            commune: &e.labels.commune,
-            carrier: &e.labels.carrier,
+            labels: &e.labels,
         }
     }
 }
@@ -144,13 +136,13 @@ impl Scope {
     pub fn matches(&self, l: &ScopeLabels<'_>) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have.trim());
         eq(&self.endpoint, l.endpoint)
-            && eq(&self.commune, l.commune)
-            && eq(&self.district, l.district)
-            && eq(&self.province, l.province)
+            && eq(&self.commune, &l.labels.commune)
+            && eq(&self.district, &l.labels.district)
+            && eq(&self.province, &l.labels.province)
             && self
                 .carrier
                 .as_deref()
-                .is_none_or(|w| w.eq_ignore_ascii_case(l.carrier.trim()))
+                .is_none_or(|w| w.eq_ignore_ascii_case(l.labels.carrier.trim()))
     }
 }
 

@@ -25,6 +25,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::Labels;
+
 /// The availability target when a carrier has none of its own, in percent.
 pub const DEFAULT_TARGET_PCT: f64 = 99.5;
 
@@ -38,10 +40,8 @@ pub use super::period::{DEFAULT_TIME_ZONE, PeriodError, as_month, local_time, mo
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointHistory {
     pub id: String,
-    pub province: String,
-    pub district: String,
-    pub commune: String,
-    pub carrier: String,
+    #[serde(flatten)]
+    pub labels: Labels,
     /// When the endpoint was in the inventory. Empty: it never was (it counts nowhere).
     pub exists: Vec<Interval>,
     /// When the daemon was running and probing (heartbeat intervals); outside is unknown time.
@@ -182,9 +182,9 @@ impl GroupLabels {
     fn of(h: &EndpointHistory, by: &[GroupKey]) -> GroupLabels {
         let has = |k| by.contains(&k);
         GroupLabels {
-            province: (has(GroupKey::Province) || has(GroupKey::District)).then(|| h.province.clone()),
-            district: has(GroupKey::District).then(|| h.district.clone()),
-            carrier: has(GroupKey::Carrier).then(|| h.carrier.clone()),
+            province: (has(GroupKey::Province) || has(GroupKey::District)).then(|| h.labels.province.to_string()),
+            district: has(GroupKey::District).then(|| h.labels.district.to_string()),
+            carrier: has(GroupKey::Carrier).then(|| h.labels.carrier.to_string()),
         }
     }
 }
@@ -227,10 +227,8 @@ pub struct GroupFigures {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EndpointFigures {
     pub id: String,
-    pub province: String,
-    pub district: String,
-    pub commune: String,
-    pub carrier: String,
+    #[serde(flatten)]
+    pub labels: Labels,
     pub target_pct: f64,
     pub breach: Option<bool>,
     #[serde(flatten)]
@@ -263,13 +261,10 @@ fn breach(availability: Option<f64>, target: f64) -> Option<bool> {
 /// The figures of one endpoint over `period`.
 pub fn endpoint_figures(period: Interval, h: &EndpointHistory, targets: &Targets) -> EndpointFigures {
     let figures = classify(period, h);
-    let target_pct = targets.for_carrier(&h.carrier);
+    let target_pct = targets.for_carrier(&h.labels.carrier);
     EndpointFigures {
         id: h.id.clone(),
-        province: h.province.clone(),
-        district: h.district.clone(),
-        commune: h.commune.clone(),
-        carrier: h.carrier.clone(),
+        labels: h.labels.clone(),
         target_pct,
         breach: breach(figures.availability_pct, target_pct),
         figures,
@@ -328,7 +323,7 @@ fn aggregate(
         acc.figures.add(&e.figures);
         if e.figures.inventory_s > 0 {
             acc.endpoints += 1;
-            acc.carriers.insert(h.carrier.clone());
+            acc.carriers.insert(h.labels.carrier.to_string());
             if e.figures.eligible_s == 0 {
                 acc.without_data += 1;
             }

@@ -76,8 +76,8 @@ use std::time::{Duration, Instant, SystemTime};
 use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, IntCounter, IntGauge};
 
-use crate::domain::Endpoint;
 pub use crate::domain::Transition;
+use crate::domain::{Endpoint, Labels};
 
 pub use query::{OutageRow, RecordedTransition, RunRow, StoreReader};
 pub use schema::MIGRATIONS;
@@ -177,10 +177,7 @@ pub struct InventoryRecord {
     // Shared with the inventory (no copy per endpoint: a 100,000-endpoint sync would otherwise
     // briefly hold half a million strings).
     pub id: Arc<str>,
-    pub province: Arc<str>,
-    pub district: Arc<str>,
-    pub commune: Arc<str>,
-    pub carrier: Arc<str>,
+    pub labels: Labels,
     pub address: String,
 }
 
@@ -188,10 +185,7 @@ impl From<&Endpoint> for InventoryRecord {
     fn from(e: &Endpoint) -> InventoryRecord {
         InventoryRecord {
             id: e.id.0.clone(),
-            province: e.labels.province.clone(),
-            district: e.labels.district.clone(),
-            commune: e.labels.commune.clone(),
-            carrier: e.labels.carrier.clone(),
+            labels: e.labels.clone(),
             address: match &e.host {
                 Some(h) => format!("{h} ({})", e.address),
                 None => e.address.to_string(),

@@ -9,7 +9,7 @@ use super::StoreError;
 use super::schema::BUSY_TIMEOUT;
 use crate::domain::health::State;
 use crate::domain::sla::{EndpointHistory, Interval};
-use crate::domain::{EndpointId, Transition};
+use crate::domain::{EndpointId, Labels, Transition};
 
 /// One stored state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,10 +201,12 @@ impl StoreReader {
                     Some(h) => h,
                     None => by_id.entry(id.clone()).or_insert(EndpointHistory {
                         id,
-                        province: r.get(3)?,
-                        district: r.get(4)?,
-                        commune: r.get(5)?,
-                        carrier: r.get(6)?,
+                        labels: Labels {
+                            province: r.get::<_, String>(3)?.into(),
+                            district: r.get::<_, String>(4)?.into(),
+                            commune: r.get::<_, String>(5)?.into(),
+                            carrier: r.get::<_, String>(6)?.into(),
+                        },
                         monitored: monitored.clone(),
                         ..EndpointHistory::default()
                     }),

@@ -420,7 +420,13 @@ fn apply_inventory(tx: &Transaction<'_>, at_ms: i64, endpoints: &Snapshot) -> ru
     let mut seen = tx.prepare_cached("INSERT OR IGNORE INTO temp.inventory_seen (id) VALUES (?1)")?;
     endpoints.try_for_each(|e: &InventoryRecord| {
         upsert.execute(params![
-            e.id, e.province, e.district, e.commune, e.carrier, e.address, at_ms
+            e.id,
+            e.labels.province,
+            e.labels.district,
+            e.labels.commune,
+            e.labels.carrier,
+            e.address,
+            at_ms
         ])?;
         present.execute(params![e.id, at_ms])?;
         seen.execute(params![e.id])?;
