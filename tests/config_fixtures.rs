@@ -26,7 +26,7 @@ fn every_fixture_gives_its_exact_report() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config");
     let mut cases: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     cases.sort();
-    assert!(cases.len() >= 17, "fixtures missing: {cases:?}");
+    assert!(cases.len() >= 18, "fixtures missing: {cases:?}");
     let mut failures = Vec::new();
     for case in &cases {
         let expected = std::fs::read_to_string(case.join("expected.txt")).unwrap();
@@ -36,6 +36,11 @@ fn every_fixture_gives_its_exact_report() {
             .parse()
             .unwrap();
         let (status, report) = check(case);
+        // BLESS=1 rewrites the expected reports after an intended change (review the diff).
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(case.join("expected.txt"), &report).unwrap();
+            continue;
+        }
         if status != expected_status || report != expected {
             failures.push(format!(
                 "{}: exit {status} (want {expected_status})\n--- got\n{report}--- want\n{expected}",
@@ -89,11 +94,11 @@ fn a_generated_national_inventory_is_valid() {
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
-        let expected = if era == "2021" {
-            "10599 endpoints"
+        let (expected, model) = if era == "2021" {
+            ("10599 endpoints", "three-tier map")
         } else {
-            "3321 endpoints"
+            ("3321 endpoints", "two-tier map")
         };
-        assert!(text.contains(expected), "{text}");
+        assert!(text.contains(expected) && text.contains(model), "{text}");
     }
 }

@@ -293,7 +293,7 @@ fn fixture() -> &'static Fixture {
                 id: id(i).into(),
                 labels: Labels {
                     province: province(i).into(),
-                    district: format!("Huyện Số {}", i % 40).into(),
+                    district: Some(format!("Huyện Số {}", i % 40).into()),
                     commune: format!("Xã Điểm Cầu {i}").into(),
                     carrier: carrier(i).into(),
                 },
@@ -304,7 +304,12 @@ fn fixture() -> &'static Fixture {
         for e in &inventory {
             csv.push_str(&format!(
                 "{},{},{},{},{},{}\n",
-                e.id, e.labels.province, e.labels.district, e.labels.commune, e.labels.carrier, e.address
+                e.id,
+                e.labels.province,
+                e.labels.district_or_empty(),
+                e.labels.commune,
+                e.labels.carrier,
+                e.address
             ));
         }
         std::fs::write(dir.join("inventory.csv"), csv).expect("inventory");

@@ -83,7 +83,7 @@ fn history(i: usize, windows: &[maintenance::MaintenanceWindow]) -> EndpointHist
         id: format!("EP-{i:05}"),
         labels: Labels {
             province: PROVINCES[s.province].into(),
-            district: format!("Huyện Đông Sơn {}", i / 68 % 6 + 1).into(),
+            district: Some(format!("Huyện Đông Sơn {}", i / 68 % 6 + 1).into()),
             commune: format!("Xã Phước Lộc {i}").into(),
             carrier: if s.vnpt { "VNPT" } else { "Viettel" }.into(),
         },

@@ -30,7 +30,7 @@ fn labels(province: &str, carrier: &str) -> ScopeLabels<'static> {
     // Leaked: a handful of small label sets for the life of the test binary.
     let labels: &'static Labels = Box::leak(Box::new(Labels {
         province: province.into(),
-        district: "Huyện Mèo Vạc".into(),
+        district: Some("Huyện Mèo Vạc".into()),
         commune: "Xã Lũng Cú".into(),
         carrier: carrier.into(),
     }));

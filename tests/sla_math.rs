@@ -24,7 +24,7 @@ fn ep(id: &str, province: &str, carrier: &str) -> EndpointHistory {
         id: id.into(),
         labels: Labels {
             province: province.into(),
-            district: "Huyện Mèo Vạc".into(),
+            district: Some("Huyện Mèo Vạc".into()),
             commune: format!("Xã {id}").into(),
             carrier: carrier.into(),
         },

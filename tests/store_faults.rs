@@ -105,7 +105,7 @@ fn full_then_read_only_disk_keeps_records_and_recovers() {
                 id: format!("ep-{i:03}").into(),
                 labels: Labels {
                     province: "Tỉnh Lào Cai".into(),
-                    district: "Huyện Sa Pa".into(),
+                    district: Some("Huyện Sa Pa".into()),
                     commune: format!("Xã {i}").into(),
                     carrier: "Viettel".into(),
                 },

@@ -29,7 +29,7 @@ fn inv(id: &str) -> InventoryRecord {
         id: id.into(),
         labels: Labels {
             province: "Tỉnh Hà Giang".into(),
-            district: "Huyện Mèo Vạc".into(),
+            district: Some("Huyện Mèo Vạc".into()),
             commune: "Xã Pải Lủng".into(),
             carrier: "VNPT".into(),
         },

@@ -103,7 +103,7 @@ fn a_month_of_3000_endpoints_matches_arithmetic() {
                 id: id(i).into(),
                 labels: Labels {
                     province: format!("Tỉnh P{:02}", i % 63).into(),
-                    district: format!("Huyện D{}", i % 700).into(),
+                    district: Some(format!("Huyện D{}", i % 700).into()),
                     commune: format!("Xã C{i}").into(),
                     carrier: CARRIERS[i % 3].into(),
                 },

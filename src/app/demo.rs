@@ -105,7 +105,7 @@ fn emulated(e: &Endpoint) -> EmulatedEndpoint {
     EmulatedEndpoint {
         id: e.id.to_string(),
         province: e.labels.province.to_string(),
-        district: e.labels.district.to_string(),
+        district: e.labels.district_or_empty().to_string(),
         commune: e.labels.commune.to_string(),
         carrier: e.labels.carrier.to_string(),
         addr: e.address,
@@ -128,6 +128,7 @@ fn write_generated(dir: &std::path::Path, opts: &DemoOptions) -> anyhow::Result<
             era: opts.era,
             endpoints,
             first_address: Ipv4Addr::new(198, 18, 0, 1),
+            units: None,
         },
         &mut csv,
     )?;
@@ -168,7 +169,20 @@ pub fn generated_scenario(endpoints: &[Arc<Endpoint>]) -> String {
     if let Some(p) = provinces.get(1.min(provinces.len().saturating_sub(1))) {
         let mut districts: BTreeMap<&str, usize> = BTreeMap::new();
         for e in endpoints.iter().filter(|e| &*e.labels.province == *p) {
-            *districts.entry(&e.labels.district).or_default() += 1;
+            if let Some(d) = e.labels.district.as_deref() {
+                *districts.entry(d).or_default() += 1;
+            }
+        }
+        if districts.is_empty()
+            && let Some(e) = endpoints.iter().find(|e| &*e.labels.province == *p)
+        {
+            // Today's two-tier map has no districts: a carrier's province network goes down.
+            let _ = write!(
+                s,
+                "\n# Carrier outage in one province\n[[rule]]\nselect = {{ province = {}, carrier = {} }}\noutages = [ {{ start_s = 120, end_s = 720 }} ]\n",
+                toml_string(p),
+                toml_string(&e.labels.carrier)
+            );
         }
         if let Some((d, _)) = districts.iter().max_by_key(|(_, n)| **n) {
             let _ = write!(

@@ -6,11 +6,18 @@ use std::process::ExitCode;
 
 use crate::config::inventory_gen::{self, Era, GenerateOptions};
 
-pub(super) fn generate(era: Era, endpoints: Option<usize>, first_address: Ipv4Addr, out: Option<&Path>) -> ExitCode {
+pub(super) fn generate(
+    era: Era,
+    endpoints: Option<usize>,
+    first_address: Ipv4Addr,
+    units: Option<String>,
+    out: Option<&Path>,
+) -> ExitCode {
     let opts = GenerateOptions {
         era,
         endpoints: endpoints.unwrap_or_else(|| GenerateOptions::default_endpoints(era)),
         first_address,
+        units,
     };
     let result = match &out {
         Some(path) => std::fs::File::create(path).and_then(|f| {

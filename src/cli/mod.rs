@@ -121,7 +121,7 @@ enum ReportCommand {
 
 #[derive(Subcommand)]
 enum InventoryCommand {
-    /// Write a national-size example inventory (real province names, synthetic communes).
+    /// Write a national-size example inventory (2025: the real 3,321 communes, no districts).
     Generate {
         #[arg(long, value_enum, default_value = "2025")]
         era: Era,
@@ -132,6 +132,10 @@ enum InventoryCommand {
         /// addresses exist only in a network namespace of yours.
         #[arg(long, default_value = "127.16.0.1")]
         first_address: std::net::Ipv4Addr,
+        /// Take the communes from this units CSV instead (e.g. a 2021 list with districts:
+        /// province_code,province_name,district_name,commune_code,commune_name,…).
+        #[arg(long)]
+        units: Option<String>,
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
@@ -202,8 +206,9 @@ pub fn main() -> ExitCode {
                     era,
                     endpoints,
                     first_address,
+                    units,
                     out,
                 },
-        } => inventory::generate(era, endpoints, first_address, out.as_deref()),
+        } => inventory::generate(era, endpoints, first_address, units, out.as_deref()),
     }
 }

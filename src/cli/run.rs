@@ -84,6 +84,9 @@ pub(super) fn check(path: &PathBuf) -> ExitCode {
         return ExitCode::FAILURE;
     };
     println!("{}: valid, {} endpoints", path.display(), config.endpoints.len());
+    for (file, model) in &config.inventory_models {
+        println!("{}: {}", file.display(), model.describe());
+    }
     println!("{:<40} {:<10} {:>9}", "province", "carrier", "endpoints");
     for ((province, carrier), n) in config.summary() {
         println!("{province:<40} {carrier:<10} {n:>9}");

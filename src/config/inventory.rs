@@ -14,11 +14,51 @@ use crate::domain::diag::{LoadError, Problem};
 use crate::domain::{Endpoint, EndpointId, Labels};
 
 /// The columns every inventory has, in any order. The header names are a contract.
-pub const REQUIRED_COLUMNS: [&str; 6] = ["id", "province", "district", "commune", "carrier", "address"];
+pub const REQUIRED_COLUMNS: [&str; 5] = ["id", "province", "commune", "carrier", "address"];
 
-/// Optional columns: `checks` lists the endpoint's service checks (`sip;web`), overriding the
-/// `[checks]` defaults for its carrier.
-pub const OPTIONAL_COLUMNS: [&str; 1] = ["checks"];
+/// Optional columns: `district` for the 2021 three-tier map (absent or empty in today's
+/// two-tier map of provinces and communes); `checks` lists the endpoint's service checks
+/// (`sip;web`), overriding the `[checks]` defaults for its carrier.
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["district", "checks"];
+
+/// Which administrative map a file follows, for `diemcau check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapModel {
+    /// Province → commune (since 1 July 2025): no district on any row.
+    TwoTier,
+    /// Province → district → commune (the 2021 map): a district on every row.
+    ThreeTier,
+    /// Some rows with a district and some without.
+    Mixed,
+}
+
+impl MapModel {
+    /// The model of a set of rows.
+    pub fn of<'a>(labels: impl IntoIterator<Item = &'a Labels>) -> Option<MapModel> {
+        let (mut with, mut without) = (0usize, 0usize);
+        for l in labels {
+            if l.district.is_some() {
+                with += 1;
+            } else {
+                without += 1;
+            }
+        }
+        match (with, without) {
+            (0, 0) => None,
+            (_, 0) => Some(MapModel::ThreeTier),
+            (0, _) => Some(MapModel::TwoTier),
+            _ => Some(MapModel::Mixed),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            MapModel::TwoTier => "two-tier map (province → commune, since 1 July 2025)",
+            MapModel::ThreeTier => "three-tier map (province → district → commune, 2021)",
+            MapModel::Mixed => "mixed: some rows have a district, some do not",
+        }
+    }
+}
 
 /// An inventory row before host names are resolved.
 #[derive(Clone, Debug)]
@@ -119,7 +159,7 @@ fn csv_problem(file: &Path, line: usize, e: &csv::Error) -> Problem {
 struct Columns {
     id: usize,
     province: usize,
-    district: usize,
+    district: Option<usize>,
     commune: usize,
     carrier: usize,
     address: usize,
@@ -135,7 +175,7 @@ fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadErro
             errors.push(
                 Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is not an inventory column")
-                    .fix("remove the column; allowed: id,province,district,commune,carrier,address and the optional checks"),
+                    .fix("remove the column; allowed: id,province,commune,carrier,address and the optional district and checks"),
             );
             ok = false;
         } else if found.insert(name, i).is_some() {
@@ -152,7 +192,7 @@ fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadErro
             errors.push(
                 Problem::at(file, 1, None, format!("column '{name}'"))
                     .says("is missing from the header")
-                    .fix("the first line must be: id,province,district,commune,carrier,address"),
+                    .fix("the first line must be: id,province,commune,carrier,address (district optional, after province)"),
             );
             ok = false;
         }
@@ -163,7 +203,7 @@ fn column_indexes(file: &Path, header: &csv::StringRecord, errors: &mut LoadErro
     Some(Columns {
         id: found["id"],
         province: found["province"],
-        district: found["district"],
+        district: found.get("district").copied(),
         commune: found["commune"],
         carrier: found["carrier"],
         address: found["address"],
@@ -194,7 +234,13 @@ fn check_row(
     };
     let id = field(c.id, "id");
     let province = field(c.province, "province");
-    let district = field(c.district, "district");
+    // Optional: absent column or empty cell = the two-tier map.
+    let district = c
+        .district
+        .and_then(|i| record.get(i))
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
     let commune = field(c.commune, "commune");
     let carrier = field(c.carrier, "carrier");
     let address = field(c.address, "address");
@@ -255,7 +301,7 @@ fn check_row(
         id,
         labels: Labels {
             province: interner.get(province),
-            district: interner.get(district),
+            district: district.map(|d| interner.get(d)),
             commune: commune.into(),
             carrier: interner.get(carrier),
         },

@@ -78,6 +78,8 @@ pub struct Config {
     /// Province centroids for dashboard maps: (province, lat, lon).
     pub province_centroids: Vec<(String, f64, f64)>,
     /// Shared with the monitor's views and the service checks: one copy per endpoint.
+    /// Which administrative map each inventory file follows (for `diemcau check`).
+    pub inventory_models: Vec<(PathBuf, inventory::MapModel)>,
     pub endpoints: Vec<Arc<Endpoint>>,
 }
 
@@ -255,7 +257,11 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         return Err(errors);
     }
     let mut endpoints = Vec::new();
+    let mut inventory_models = Vec::new();
     for (path, file_rows) in rows {
+        if let Some(model) = inventory::MapModel::of(file_rows.iter().map(|r| &r.labels)) {
+            inventory_models.push((path.clone(), model));
+        }
         endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
     }
     check_capacity(file, &probe, &endpoints, &mut errors);
@@ -271,6 +277,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         maintenance,
         report,
         province_centroids,
+        inventory_models,
         endpoints,
     })
 }

@@ -26,7 +26,10 @@ impl EndpointId {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Labels {
     pub province: Arc<str>,
-    pub district: Arc<str>,
+    /// `None` in the two-tier map in force since 1 July 2025 (provinces and communes only); the
+    /// district (huyện, quận, thị xã) of the 2021 three-tier map otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<Arc<str>>,
     pub commune: Arc<str>,
     pub carrier: Arc<str>,
 }
@@ -45,6 +48,13 @@ pub struct Endpoint {
     pub checks: Arc<[u16]>,
 }
 
+impl Labels {
+    /// The district, or "" in the two-tier map (for places that need a string: SQL, CSV).
+    pub fn district_or_empty(&self) -> &str {
+        self.district.as_deref().unwrap_or("")
+    }
+}
+
 impl Endpoint {
     /// Whether any label value needs escaping in the Prometheus text format (`\\`, `"`, newline):
     /// checked once per endpoint at load, so a scrape copies the usual plain values straight
@@ -53,7 +63,7 @@ impl Endpoint {
         [
             self.id.as_str(),
             &self.labels.province,
-            &self.labels.district,
+            self.labels.district.as_deref().unwrap_or(""),
             &self.labels.commune,
             &self.labels.carrier,
         ]

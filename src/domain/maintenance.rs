@@ -137,7 +137,7 @@ impl Scope {
         let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have.trim());
         eq(&self.endpoint, l.endpoint)
             && eq(&self.commune, &l.labels.commune)
-            && eq(&self.district, &l.labels.district)
+            && eq(&self.district, l.labels.district_or_empty())
             && eq(&self.province, &l.labels.province)
             && self
                 .carrier

@@ -183,7 +183,12 @@ impl GroupLabels {
         let has = |k| by.contains(&k);
         GroupLabels {
             province: (has(GroupKey::Province) || has(GroupKey::District)).then(|| h.labels.province.to_string()),
-            district: has(GroupKey::District).then(|| h.labels.district.to_string()),
+            district: h
+                .labels
+                .district
+                .as_deref()
+                .filter(|_| has(GroupKey::District))
+                .map(str::to_string),
             carrier: has(GroupKey::Carrier).then(|| h.labels.carrier.to_string()),
         }
     }

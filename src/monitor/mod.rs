@@ -405,7 +405,7 @@ impl Monitor {
             .inc();
         let e = &view.endpoint;
         tracing::info!(
-            endpoint = %e.id, province = %e.labels.province, district = %e.labels.district,
+            endpoint = %e.id, province = %e.labels.province, district = e.labels.district_or_empty(),
             commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
             from = from.as_str(), to = to.as_str(), check = %check, reason = %reason,
             "endpoint state changed"

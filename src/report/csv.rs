@@ -132,7 +132,7 @@ pub fn write_worst<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportErr
             (i + 1).to_string(),
             e.id.clone(),
             e.labels.province.to_string(),
-            e.labels.district.to_string(),
+            e.labels.district_or_empty().to_string(),
             e.labels.commune.to_string(),
             e.labels.carrier.to_string(),
             pct(e.figures.availability_pct),

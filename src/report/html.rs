@@ -130,7 +130,7 @@ impl Worst {
             rank,
             id: e.id.clone(),
             commune: e.labels.commune.to_string(),
-            district: e.labels.district.to_string(),
+            district: e.labels.district_or_empty().to_string(),
             province: e.labels.province.to_string(),
             carrier: e.labels.carrier.to_string(),
             availability: pct(e.figures.availability_pct, 4),

@@ -203,7 +203,7 @@ impl StoreReader {
                         id,
                         labels: Labels {
                             province: r.get::<_, String>(3)?.into(),
-                            district: r.get::<_, String>(4)?.into(),
+                            district: Some(r.get::<_, String>(4)?).filter(|d| !d.is_empty()).map(Into::into),
                             commune: r.get::<_, String>(5)?.into(),
                             carrier: r.get::<_, String>(6)?.into(),
                         },

@@ -422,7 +422,7 @@ fn apply_inventory(tx: &Transaction<'_>, at_ms: i64, endpoints: &Snapshot) -> ru
         upsert.execute(params![
             e.id,
             e.labels.province,
-            e.labels.district,
+            e.labels.district_or_empty(),
             e.labels.commune,
             e.labels.carrier,
             e.address,

@@ -24,14 +24,15 @@ pub fn escape_label_value(out: &mut Vec<u8>, value: &str) {
 /// scrape time: keeping 10,000 pre-rendered label sets would cost 1.5 MB, writing them costs
 /// a few milliseconds per scrape. `escape` is [`Endpoint::labels_need_escaping`].
 pub fn write_label_set(out: &mut Vec<u8>, e: &Endpoint, escape: bool, check: Option<&str>) {
+    // No district label at all (not an empty one) in the two-tier map.
     let pairs = [
-        ("{endpoint=\"", e.id.as_str()),
-        ("\",province=\"", &*e.labels.province),
-        ("\",district=\"", &*e.labels.district),
-        ("\",commune=\"", &*e.labels.commune),
-        ("\",carrier=\"", &*e.labels.carrier),
+        Some(("{endpoint=\"", e.id.as_str())),
+        Some(("\",province=\"", &*e.labels.province)),
+        e.labels.district.as_deref().map(|d| ("\",district=\"", d)),
+        Some(("\",commune=\"", &*e.labels.commune)),
+        Some(("\",carrier=\"", &*e.labels.carrier)),
     ];
-    for (prefix, value) in pairs {
+    for (prefix, value) in pairs.into_iter().flatten() {
         out.extend_from_slice(prefix.as_bytes());
         match escape {
             true => escape_label_value(out, value),
@@ -277,7 +278,7 @@ mod tests {
             id: crate::domain::EndpointId("HN-1".into()),
             labels: crate::domain::Labels {
                 province: "Hà Nội".into(),
-                district: "Ba Đình".into(),
+                district: Some("Ba Đình".into()),
                 commune: "Phường \"Cống\" Vị".into(),
                 carrier: "VNPT".into(),
             },
@@ -291,6 +292,20 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             r#"{endpoint="HN-1",province="Hà Nội",district="Ba Đình",commune="Phường \"Cống\" Vị",carrier="VNPT",check="sip"}"#
+        );
+        // The two-tier map: no district label at all.
+        let e = Endpoint {
+            labels: crate::domain::Labels {
+                district: None,
+                ..e.labels.clone()
+            },
+            ..e
+        };
+        let mut out = Vec::new();
+        write_label_set(&mut out, &e, true, None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{endpoint="HN-1",province="Hà Nội",commune="Phường \"Cống\" Vị",carrier="VNPT"}"#
         );
     }
 }

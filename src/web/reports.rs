@@ -85,6 +85,17 @@ pub fn render(
     let group_by = sla::parse_group_by(&request.by)?;
     let now_ms = unix_ms(SystemTime::now());
     let mut histories = reader.histories(period, now_ms).map_err(|e| e.to_string())?;
+    // Group only by levels the inventory has: today's two-tier map has no districts.
+    if group_by.contains(&sla::GroupKey::District)
+        && !histories.is_empty()
+        && histories.iter().all(|h| h.labels.district.is_none())
+    {
+        return Err(format!(
+            "cannot group by district: no endpoint in the ledger for {} has one (the two-tier map \
+             of provinces and communes since 1 July 2025); group by province and/or carrier",
+            request.period
+        ));
+    }
     for h in &mut histories {
         h.maintenance = maintenance_for(&ctx.maintenance, &ScopeLabels::from(&*h), period);
     }

@@ -44,13 +44,22 @@ impl Filter {
     fn matches(&self, v: &EndpointView) -> bool {
         let l = &v.endpoint.labels;
         self.province.as_deref().is_none_or(|p| *l.province == *p)
-            && self.district.as_deref().is_none_or(|d| *l.district == *d)
+            && self
+                .district
+                .as_deref()
+                .is_none_or(|d| l.district.as_deref() == Some(d))
             && self.state.as_deref().is_none_or(|s| v.state.as_str() == s)
             && self.q.as_deref().is_none_or(|q| {
                 let q = q.to_lowercase();
-                [v.endpoint.id.as_str(), &l.province, &l.district, &l.commune, &l.carrier]
-                    .iter()
-                    .any(|s| s.to_lowercase().contains(&q))
+                [
+                    v.endpoint.id.as_str(),
+                    &l.province,
+                    l.district_or_empty(),
+                    &l.commune,
+                    &l.carrier,
+                ]
+                .iter()
+                .any(|s| s.to_lowercase().contains(&q))
                     || v.endpoint.address.to_string().contains(&q)
             })
     }
@@ -105,7 +114,9 @@ pub struct GroupRow {
 pub struct EndpointRow {
     pub id: String,
     pub province: String,
-    pub district: String,
+    /// Absent in the two-tier map (no districts since 1 July 2025).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
     pub commune: String,
     pub carrier: String,
     pub address: String,
@@ -124,7 +135,7 @@ impl EndpointRow {
         EndpointRow {
             id: v.endpoint.id.to_string(),
             province: l.province.to_string(),
-            district: l.district.to_string(),
+            district: l.district.as_deref().map(str::to_string),
             commune: l.commune.to_string(),
             carrier: l.carrier.to_string(),
             address: v.endpoint.address.to_string(),
@@ -262,6 +273,7 @@ const MAX_PROBLEMS: usize = 500;
 pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String, askama::Error> {
     let mut counts = Counts::default();
     let mut groups: BTreeMap<String, (Counts, Option<String>)> = BTreeMap::new();
+    let mut any_district = false;
     let scope_filter = Filter {
         q: None,
         state: None,
@@ -270,21 +282,20 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     for v in state.endpoints.iter().filter(|v| scope_filter.matches(v)) {
         counts.add_view(v);
         let l = &v.endpoint.labels;
-        let (name, link) = match (&filter.province, &filter.district) {
-            (None, _) => (
+        let commune_row = || (format!("{} ({}, {})", l.commune, v.endpoint.id, v.state.as_str()), None);
+        let (name, link) = match (&filter.province, &filter.district, l.district.as_deref()) {
+            (None, _, _) => (
                 l.province.to_string(),
                 Some(format!("/status?province={}", urlencode(&l.province))),
             ),
-            (Some(p), None) => (
-                l.district.to_string(),
-                Some(format!(
-                    "/status?province={}&district={}",
-                    urlencode(p),
-                    urlencode(&l.district)
-                )),
+            (Some(p), None, Some(d)) => (
+                d.to_string(),
+                Some(format!("/status?province={}&district={}", urlencode(p), urlencode(d))),
             ),
-            (Some(_), Some(_)) => (format!("{} ({}, {})", l.commune, v.endpoint.id, v.state.as_str()), None),
+            // The two-tier map skips the missing level: a province lists its communes.
+            (Some(_), None, None) | (Some(_), Some(_), _) => commune_row(),
         };
+        any_district |= l.district.is_some();
         let entry = groups.entry(name).or_insert((Counts::default(), link));
         entry.0.add_view(v);
     }
@@ -294,7 +305,8 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         .collect();
     let (group_title, group_column) = match (&filter.province, &filter.district) {
         (None, _) => ("Theo tỉnh/thành phố", "Tỉnh/thành phố"),
-        (Some(_), None) => ("Theo quận/huyện", "Quận/huyện"),
+        (Some(_), None) if any_district => ("Theo quận/huyện", "Quận/huyện"),
+        (Some(_), None) => ("Theo xã/phường", "Xã/phường"),
         (Some(_), Some(_)) => ("Theo xã/phường", "Xã/phường"),
     };
     let scope = match (&filter.province, &filter.district) {
