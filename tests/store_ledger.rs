@@ -365,6 +365,11 @@ fn throughput_and_producer_latency() {
         N as f64 / total.as_secs_f64(),
         stats.commits_total
     );
-    assert!(worst < Duration::from_millis(50), "record_transition took {worst:?}");
+    // Never blocking is the property (a blocked call waits for the disk, seconds); the figure
+    // above is for reading, not for a bound a busy machine would break.
+    assert!(
+        worst < Duration::from_secs(2),
+        "record_transition blocked for {worst:?}"
+    );
     store.shutdown().expect("shutdown");
 }

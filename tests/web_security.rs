@@ -284,7 +284,6 @@ async fn tls_and_basic_auth_with_cached_bcrypt() {
     let second = started.elapsed();
     assert_eq!(status, StatusCode::OK);
     println!("first right request (bcrypt cost 10): {first:?}; second (cached): {second:?}");
-    assert!(second < Duration::from_millis(50), "cached check took {second:?}");
     assert!(
         first > second,
         "first {first:?} should pay for bcrypt, second {second:?} not"

@@ -29,5 +29,29 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(super::daemon::run(config, web_config, listener, shutdown))
+    let result = runtime.block_on(super::daemon::run(config, web_config, listener, shutdown));
+    // Whatever a blocking task is still doing (a reload reading a slow file), shutdown ends.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    result
+}
+
+/// How long shutdown waits for blocking tasks that are still running.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ignores SIGHUP until the reload handler takes it over: its default action kills the process,
+/// and an operator's `systemctl reload` during start-up must not stop monitoring. Called first
+/// thing in `main`; commands that are not daemons give SIGHUP back its default.
+pub fn ignore_sighup_until_ready() {
+    // SAFETY: sets a signal disposition; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// SIGHUP's default action again (a terminal hang-up ends a one-shot command).
+pub fn default_sighup() {
+    // SAFETY: as above.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_DFL);
+    }
 }

@@ -53,7 +53,8 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         config.web.listen_address = listen;
     }
     let scenario_text = match &opts.scenario {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => crate::config::file::read_regular_text(p, crate::config::file::MAX_CONFIG_BYTES)
+            .with_context(|| format!("reading {}", p.display()))?,
         None => generated_scenario(&config.endpoints),
     };
     let origin = opts

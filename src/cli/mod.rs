@@ -144,6 +144,9 @@ enum InventoryCommand {
 /// Parses the command line and runs the command; the exit code follows each command's contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
+        crate::app::boot::default_sighup();
+    }
     match cli.command {
         Command::Run {
             config,

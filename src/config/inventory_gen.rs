@@ -262,7 +262,10 @@ fn spread(units: &[Unit], n: usize) -> Vec<(&Unit, usize)> {
 /// carrier's outage in a province is one group. The 2025 inventory has no district column.
 pub fn generate(opts: &GenerateOptions, out: &mut dyn Write) -> std::io::Result<()> {
     let units = match (&opts.units, opts.era) {
-        (Some(path), _) => read_units(&std::fs::read_to_string(path)?)?,
+        (Some(path), _) => read_units(&super::file::read_regular_text(
+            std::path::Path::new(path),
+            super::file::MAX_INVENTORY_BYTES,
+        )?)?,
         (None, Era::Y2025) => read_units(UNITS_2025)?,
         (None, Era::Y2021) => synthetic_2021(opts.endpoints),
     };

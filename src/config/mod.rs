@@ -3,6 +3,7 @@
 //! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
 
 pub mod checks;
+pub mod file;
 
 pub mod geo;
 pub mod inventory;
@@ -86,7 +87,7 @@ pub struct Config {
 impl Config {
     /// Loads the config file and every inventory file it names.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match file::read_regular_text(path, file::MAX_CONFIG_BYTES) {
             Ok(t) => t,
             Err(e) => {
                 return Err(LoadError {
@@ -99,7 +100,7 @@ impl Config {
             }
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        load_text(path, &text, base, &|p| std::fs::read(p))
+        load_text(path, &text, base, &|p| file::read_regular(p, file::MAX_INVENTORY_BYTES))
     }
 
     /// The embedded defaults: demo inventory on loopback addresses.

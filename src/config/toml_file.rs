@@ -4,13 +4,13 @@
 //! Unknown keys are collected with `serde_ignored` rather than `deny_unknown_fields`, so that
 //! every misspelt key in the file is reported in one go, each with its line and column.
 
-use std::ops::Range;
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::diag::{LoadError, Problem, line_col};
+use crate::domain::diag::{LineIndex, LoadError, Problem, line_col};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
@@ -105,13 +105,27 @@ pub fn parse(file: &Path, text: &str, errors: &mut LoadError) -> Option<RawConfi
     let raw: Result<RawConfig, _> = serde_ignored::deserialize(deserializer, |path| {
         unknown.push(segments(&path));
     });
-    for keys in unknown {
-        let (line, column) = key_span(text, &keys).map_or((0, 0), |s| line_col(text, s.start));
-        errors.push(
-            Problem::at(file, line, Some(column), keys.join("."))
-                .says("unknown key")
-                .fix("remove it or correct its spelling; the README lists every key"),
-        );
+    if !unknown.is_empty() {
+        // One pass over the document and one line index for every unknown key: a file of
+        // thousands of misspelt keys is reported in linear time, the first ones in full.
+        let spans = key_spans(text);
+        let lines = LineIndex::new(text);
+        let shown = unknown.len().min(MAX_UNKNOWN_KEYS_SHOWN);
+        for keys in &unknown[..shown] {
+            let (line, column) = spans.get(keys).map_or((0, 0), |start| lines.line_col(text, *start));
+            errors.push(
+                Problem::at(file, line, Some(column), keys.join("."))
+                    .says("unknown key")
+                    .fix("remove it or correct its spelling; the README lists every key"),
+            );
+        }
+        if unknown.len() > shown {
+            errors.push(
+                Problem::at(file, 0, None, "file")
+                    .says(format!("{} more unknown keys not listed", unknown.len() - shown))
+                    .fix("is this a diemcau config? The README lists every key"),
+            );
+        }
     }
     match raw {
         Ok(raw) => Some(raw),
@@ -149,18 +163,26 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
 }
 
 /// Where the last key of `keys` is written, found by walking the spanned document.
-fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
-    let root = toml::de::DeTable::parse(text).ok()?;
-    let mut table = root.get_ref();
-    let (last, parents) = keys.split_last()?;
-    for key in parents {
-        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
-        match value.get_ref() {
-            toml::de::DeValue::Table(t) => table = t,
-            _ => return None,
+/// Unknown keys reported one by one at most; the rest are counted.
+const MAX_UNKNOWN_KEYS_SHOWN: usize = 100;
+
+/// Where every key of the document starts, by its path of table keys.
+fn key_spans(text: &str) -> HashMap<Vec<String>, usize> {
+    fn walk(table: &toml::de::DeTable<'_>, path: &mut Vec<String>, out: &mut HashMap<Vec<String>, usize>) {
+        for (k, v) in table.iter() {
+            path.push(k.get_ref().to_string());
+            out.insert(path.clone(), k.span().start);
+            if let toml::de::DeValue::Table(t) = v.get_ref() {
+                walk(t, path, out);
+            }
+            path.pop();
         }
     }
-    table.iter().find(|(k, _)| k.get_ref() == last).map(|(k, _)| k.span())
+    let mut out = HashMap::new();
+    if let Ok(root) = toml::de::DeTable::parse(text) {
+        walk(root.get_ref(), &mut Vec::new(), &mut out);
+    }
+    out
 }
 
 /// Where the `index`-th `[[key]]` table starts, for errors about it.

@@ -101,10 +101,13 @@ impl WebSecurity {
     /// and the fix. Reads the certificate files but runs no bcrypt, so it is cheap to call on
     /// each reload.
     pub fn load(path: &Path) -> Result<WebSecurity, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            crate::config::file::read_regular_text(path, crate::config::file::MAX_CONFIG_BYTES).map_err(|source| {
+                WebConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         let file = parse_yaml(&text).map_err(|f| match f.key {
             Some(key) => WebConfigError::Invalid {
                 path: path.to_owned(),

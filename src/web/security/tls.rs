@@ -85,7 +85,9 @@ fn read_pem(dir: &Path, key: &str, file: Option<&str>, inline: Option<&str>) -> 
         )),
         (Some(f), None) => {
             let p = resolve(dir, f);
-            std::fs::read(&p).map(Some).map_err(|e| {
+            crate::config::file::read_regular(&p, crate::config::file::MAX_PEM_BYTES)
+                .map(Some)
+                .map_err(|e| {
                 tls_err(
                     &format!("{key}_file"),
                     format!(
