@@ -292,6 +292,18 @@ fn check_row(
             }
         },
     };
+    for (name, value) in [("province", &province), ("commune", &commune), ("carrier", &carrier)]
+        .into_iter()
+        .chain(district.as_ref().map(|d| ("district", d)))
+    {
+        if let Some(bad) = value.chars().find(|c| c.is_control()) {
+            errors.push(
+                Problem::at(file, line, None, name)
+                    .says(format!("contains the control character {:?}", bad))
+                    .fix("remove it: names are plain text (NUL, tabs and line breaks are not)"),
+            );
+        }
+    }
     if errors.problems.len() > before {
         return None;
     }
@@ -324,6 +336,18 @@ fn parse_address(file: &Path, line: usize, text: &str, errors: &mut LoadError) -
     }
     if is_host_name(text) {
         return Some(RowAddress::Host(text.to_string()));
+    }
+    if let Some((ip, zone)) = text.split_once('%')
+        && ip.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        errors.push(
+            Problem::at(file, line, None, "address")
+                .says(format!(
+                    "{text:?} has the IPv6 zone id %{zone}, which diemcau does not support"
+                ))
+                .fix("write the endpoint's global IPv6 address (a link-local address needs one interface per probe)"),
+        );
+        return None;
     }
     errors.push(
         Problem::at(file, line, None, "address")

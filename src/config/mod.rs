@@ -446,6 +446,17 @@ impl Validator<'_> {
 
     fn store(&mut self, raw: &RawConfig, base: &Path) -> StoreSettings {
         let path = match &raw.store.path {
+            Some(p) if p.get_ref().trim().is_empty() || p.get_ref().ends_with('/') => {
+                let (l, c) = position(self.text, p);
+                self.problem_at(
+                    l,
+                    c,
+                    "store.path",
+                    &format!("{:?} names no file", p.get_ref()),
+                    "give the ledger's file, e.g. \"data/diemcau.db\", or remove the key for the default",
+                );
+                base.join("data").join("diemcau.db")
+            }
             Some(p) => base.join(p.get_ref()),
             // systemd's StateDirectory= sets STATE_DIRECTORY; otherwise beside the config.
             None => match std::env::var_os("STATE_DIRECTORY") {

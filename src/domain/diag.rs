@@ -49,12 +49,20 @@ impl Problem {
     }
 }
 
+/// Longest problem text kept; values quoted in problems are cut with it.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
 /// Small builder so call sites read as one sentence: `Problem::at(..).says(..).fix(..)`.
 pub struct ProblemBuilder(Problem);
 
 impl ProblemBuilder {
+    /// The problem, cut to [`MAX_MESSAGE_CHARS`]: a 10 MB bad value is not echoed back whole.
     pub fn says(mut self, message: impl Into<String>) -> Self {
-        self.0.message = message.into();
+        let message = message.into();
+        self.0.message = match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+            Some((cut, _)) => format!("{}… ({} characters in all)", &message[..cut], message.chars().count()),
+            None => message,
+        };
         self
     }
     pub fn fix(mut self, fix: impl Into<String>) -> Problem {

@@ -150,7 +150,10 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         (&Method::POST | &Method::PUT, "/-/reload") => reload(&app).await,
         (&Method::GET | &Method::HEAD, "/probe") => blackbox_probe(&app, req.uri().query().unwrap_or("")).await,
         (&Method::GET | &Method::HEAD, "/status") => {
-            let filter = crate::web::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let filter = match crate::web::status::Filter::parse(req.uri().query().unwrap_or("")) {
+                Ok(f) => f,
+                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+            };
             let page = crate::web::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter);
             match page {
                 Ok(body) => html_owned(body),
@@ -166,7 +169,10 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
             json(&summary)
         }
         (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {
-            let filter = crate::web::status::Filter::parse(req.uri().query().unwrap_or(""));
+            let filter = match crate::web::status::Filter::parse(req.uri().query().unwrap_or("")) {
+                Ok(f) => f,
+                Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+            };
             let rows = crate::web::status::endpoints(&app.monitor.lock(), &filter, usize::MAX);
             json(&rows)
         }

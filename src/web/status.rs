@@ -24,9 +24,14 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn parse(query: &str) -> Filter {
+    /// `Err` names a parameter whose value is not valid percent-encoding (a filter that
+    /// silently matched everything would mislead more than a 400 does).
+    pub fn parse(query: &str) -> Result<Filter, String> {
         let mut f = Filter::default();
-        for (k, v) in crate::web::query::pairs(query).flatten() {
+        for pair in crate::web::query::pairs(query) {
+            let (k, v) = pair.map_err(|k| {
+                format!("parameter {k:?} is not valid percent-encoding (write %XX with two hex digits, UTF-8)")
+            })?;
             if v.trim().is_empty() {
                 continue;
             }
@@ -38,7 +43,7 @@ impl Filter {
                 _ => {}
             }
         }
-        f
+        Ok(f)
     }
 
     fn matches(&self, v: &EndpointView) -> bool {
@@ -350,8 +355,11 @@ mod tests {
         let f = Filter::parse(&format!(
             "province={}&q=C%C3%A1t+L%C3%A1i",
             urlencode("Thành phố Hồ Chí Minh")
-        ));
+        ))
+        .unwrap();
         assert_eq!(f.province.as_deref(), Some("Thành phố Hồ Chí Minh"));
         assert_eq!(f.q.as_deref(), Some("Cát Lái"));
+        let e = Filter::parse("q=%zz").unwrap_err();
+        assert!(e.contains("\"q\""), "{e}");
     }
 }
