@@ -151,6 +151,38 @@ fn sip_decides_state_when_configured_and_probe_speaks_blackbox() {
     assert_eq!(probe("target=198.18.0.4&module=nope").0, 400);
     assert_eq!(probe("module=icmp").0, 400);
 
+    // /probe is no open door: only the inventory's addresses (probe_targets = "inventory", the
+    // default), never a broadcast or multicast address, and a bounded number at once.
+    for (target, status) in [
+        ("198.18.9.9", 403),
+        ("198.18.0.1%3A22", 200),
+        ("127.0.0.1%3A9808", 403),
+        ("0.0.0.0", 400),
+        ("255.255.255.255", 400),
+        ("224.0.0.1", 400),
+        ("%5Bff02%3A%3A1%5D%3A5060", 400),
+    ] {
+        let (s, body) = probe(&format!("target={target}&module=h323"));
+        assert_eq!(s, status, "target {target}: {body}");
+    }
+    let start = std::sync::Arc::new(std::sync::Barrier::new(40));
+    let port = d.port;
+    let burst: Vec<_> = (0..40)
+        .map(|_| {
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                http(port, "GET", "/probe?target=198.18.0.2&module=sip", &[]).0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = burst.into_iter().map(|t| t.join().expect("join")).collect();
+    let busy = statuses.iter().filter(|s| **s == 503).count();
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    println!("40 concurrent /probe requests: {served} served, {busy} answered 503");
+    assert_eq!(busy + served, 40, "{statuses:?}");
+    assert!(busy > 0 && served > 0, "{statuses:?}");
+
     // Reload: only ICMP decides now, so the endpoint with dead SIP is up, its SIP still down.
     std::fs::write(
         d.dir.path().join("diemcau.toml"),

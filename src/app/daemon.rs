@@ -92,11 +92,12 @@ pub async fn run(
     let sip = crate::probe::sip::SipClient::new()
         .await
         .context("opening the SIP client's UDP sockets")?;
-    let modules = Arc::new(ArcSwap::from_pointee(ProbeModules {
-        probe: config.probe.clone(),
-        checks: config.checks.clone(),
-        sip: sip.clone(),
-    }));
+    let probe_slots = Arc::new(tokio::sync::Semaphore::new(crate::web::blackbox::MAX_CONCURRENT_PROBES));
+    let modules = Arc::new(ArcSwap::from_pointee(ProbeModules::new(
+        &config,
+        sip.clone(),
+        probe_slots.clone(),
+    )));
     let reports = Arc::new(ArcSwap::from_pointee(ReportContext::of(&config, &store)));
     let app = AppState {
         monitor: monitor.clone(),
@@ -288,8 +289,8 @@ impl Reloader {
                 "no change".into()
             });
         }
-        if new.web != self.current.web {
-            tracing::warn!("web settings changed: they take effect at the next restart");
+        if new.web.listen_address != self.current.web.listen_address {
+            tracing::warn!("web.listen_address changed: it takes effect at the next restart");
         }
         if new.probe.socket != self.current.probe.socket {
             tracing::warn!("probe.socket changed: it takes effect at the next restart");
@@ -348,11 +349,9 @@ impl Reloader {
         }
         let runner = ServiceRunner::start(&new, &self.monitor, &self.sip, &self.metrics);
         *self.services.lock().unwrap_or_else(|p| p.into_inner()) = Some(runner);
-        self.modules.store(Arc::new(ProbeModules {
-            probe: new.probe.clone(),
-            checks: new.checks.clone(),
-            sip: self.sip.clone(),
-        }));
+        let slots = self.modules.load().slots.clone();
+        self.modules
+            .store(Arc::new(ProbeModules::new(&new, self.sip.clone(), slots)));
         self.current = new;
         if let Some(security) = security {
             self.web.store(Arc::new(security));

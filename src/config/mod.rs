@@ -34,6 +34,17 @@ pub use crate::probe::icmp::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig, So
 #[derive(Clone, Debug, PartialEq)]
 pub struct WebConfig {
     pub listen_address: SocketAddr,
+    /// Which targets `/probe` may reach.
+    pub probe_targets: ProbeTargets,
+}
+
+/// `[web] probe_targets`: `/probe` reaches the inventory's addresses only (the default), or any
+/// unicast address (an explicit opt-in: it lets whoever reaches the port scan from the monitor).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProbeTargets {
+    #[default]
+    Inventory,
+    Any,
 }
 
 /// The SQLite ledger.
@@ -158,6 +169,21 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             )
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9808))),
     };
+    let probe_targets = match &raw.web.probe_targets {
+        None => ProbeTargets::Inventory,
+        Some(s) => v
+            .parse(
+                s,
+                "web.probe_targets",
+                |t| match t.as_str() {
+                    "inventory" => Some(ProbeTargets::Inventory),
+                    "any" => Some(ProbeTargets::Any),
+                    _ => None,
+                },
+                "write \"inventory\" (the default) or \"any\"",
+            )
+            .unwrap_or_default(),
+    };
     let probe = v.probe(&raw);
     let health = v.health(&raw);
 
@@ -269,7 +295,10 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     errors.sort();
     errors.into_result(Config {
         source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
-        web: WebConfig { listen_address },
+        web: WebConfig {
+            listen_address,
+            probe_targets,
+        },
         inventory_files,
         probe,
         health,

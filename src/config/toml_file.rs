@@ -58,6 +58,7 @@ pub struct RawReport {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawWeb {
     pub listen_address: Option<Spanned<String>>,
+    pub probe_targets: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

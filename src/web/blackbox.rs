@@ -6,13 +6,14 @@
 //! `probe_icmp_duration_seconds{phase="rtt"}`, `probe_ip_protocol`, `probe_http_status_code`,
 //! `probe_http_redirects`, `probe_ssl_earliest_cert_expiry`; SIP adds `probe_sip_status_code`.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::ProbeConfig;
 use crate::config::checks::{ChecksConfig, ICMP};
+use crate::config::{ProbeConfig, ProbeTargets};
 use crate::probe::Gauges;
 use crate::probe::sip::SipClient;
 
@@ -22,6 +23,53 @@ pub struct ProbeModules {
     pub probe: ProbeConfig,
     pub checks: ChecksConfig,
     pub sip: Arc<SipClient>,
+    pub targets: ProbeTargets,
+    /// The inventory's addresses: what `/probe` may reach by default.
+    pub inventory: Arc<HashSet<IpAddr>>,
+    /// Probes running at once, shared across reloads; a request finding none free gets 503.
+    pub slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// `/probe` requests running at once, at most.
+pub const MAX_CONCURRENT_PROBES: usize = 16;
+
+/// Why a `/probe` request was refused: the HTTP status and the message.
+pub type Refusal = (u16, String);
+
+impl ProbeModules {
+    pub fn new(
+        config: &crate::config::Config,
+        sip: Arc<SipClient>,
+        slots: Arc<tokio::sync::Semaphore>,
+    ) -> ProbeModules {
+        ProbeModules {
+            probe: config.probe.clone(),
+            checks: config.checks.clone(),
+            sip,
+            targets: config.web.probe_targets,
+            inventory: Arc::new(config.endpoints.iter().map(|e| e.address).collect()),
+            slots,
+        }
+    }
+
+    /// Refuses what the inventory itself refuses (unspecified, multicast, broadcast) and, unless
+    /// `probe_targets = "any"`, every address that is not an endpoint's.
+    fn admit(&self, ip: IpAddr) -> Result<(), Refusal> {
+        let broadcast = ip == IpAddr::from([255, 255, 255, 255]);
+        if ip.is_unspecified() || ip.is_multicast() || broadcast {
+            return Err((400, format!("target {ip} is not a unicast address")));
+        }
+        if self.targets == ProbeTargets::Inventory && !self.inventory.contains(&ip) {
+            return Err((
+                403,
+                format!(
+                    "target {ip} is not an endpoint of the inventory; /probe reaches only those \
+                     unless [web] probe_targets = \"any\""
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Query parameters; `Err` is a message for a 400 answer.
@@ -58,8 +106,12 @@ async fn resolve(target: &str) -> Result<(IpAddr, Option<u16>), String> {
     Ok((addr.ip(), port))
 }
 
-/// Runs the probe and renders blackbox-style metrics; `Err` is a 400 message.
-pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result<String, String> {
+/// Runs the probe and renders blackbox-style metrics; `Err` is the status and message of a
+/// refusal (400 bad request, 403 target not allowed, 503 too many probes at once).
+pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result<String, Refusal> {
+    let Ok(_slot) = modules.slots.try_acquire() else {
+        return Err((503, format!("{MAX_CONCURRENT_PROBES} probes are running; retry later")));
+    };
     let started = Instant::now();
     let mut out = String::new();
     let (ip, port) = match resolve(target).await {
@@ -76,13 +128,15 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
             return Ok(out);
         }
     };
+    modules.admit(ip)?;
     let resolved = started.elapsed().as_secs_f64();
+    let internal = |e: String| (500, e);
     let success = if module == ICMP {
         let probe = modules.probe.clone();
         let (stats, _) = tokio::task::spawn_blocking(move || crate::probe::icmp::oneshot::probe_once(ip, &probe))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| internal(e.to_string()))?
+            .map_err(|e| internal(e.to_string()))?;
         let _ = writeln!(
             out,
             "# HELP probe_icmp_duration_seconds Duration of icmp request by phase\n# TYPE probe_icmp_duration_seconds gauge"
@@ -112,7 +166,12 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
             .named
             .iter()
             .find(|c| &*c.name == module)
-            .ok_or_else(|| format!("unknown module {module:?}: use icmp or a [check.NAME] of the config"))?;
+            .ok_or_else(|| {
+                (
+                    400,
+                    format!("unknown module {module:?}: use icmp or a [check.NAME] of the config"),
+                )
+            })?;
         let mut check = named.check.clone();
         if let Some(p) = port {
             check.set_port(p);

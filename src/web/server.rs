@@ -247,7 +247,10 @@ async fn blackbox_probe(app: &AppState, query: &str) -> Response<HttpBody> {
             );
             r
         }
-        Err(e) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        Err((status, e)) => text(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            &format!("{e}\n"),
+        ),
     }
 }
 
