@@ -13,11 +13,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::inventory_gen::Era;
+use crate::metrics::build::{LONG_VERSION, SHORT_VERSION};
 
 #[derive(Parser)]
 #[command(
     name = "diemcau",
-    version,
+    version = SHORT_VERSION,
+    long_version = LONG_VERSION,
     about = "Monitors video-conference endpoints (điểm cầu) by ICMP and exports Prometheus metrics"
 )]
 struct Cli {
