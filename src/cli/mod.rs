@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch. Each command lives in its own file and
 //! calls into the library; nothing here probes, stores or serves by itself.
 
+mod docs;
 mod inventory;
 mod logfmt;
 mod probe;
@@ -160,6 +161,13 @@ enum InventoryCommand {
 
 /// Parses the command line and runs the command; the exit code follows each command's contract.
 pub fn main() -> ExitCode {
+    // `completions` and `man` are parsed apart, so that neither the help, the completions nor
+    // the man pages offer them.
+    if let Some(first) = std::env::args_os().nth(1)
+        && docs::COMMANDS.iter().any(|c| first == *c)
+    {
+        return docs::main();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
