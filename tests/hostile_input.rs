@@ -45,7 +45,7 @@ fn fifos_and_devices_are_refused_with_the_place_to_fix() {
     mkfifo(&fifo);
     let out = check(&fifo);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(78), "{err}");
     assert!(err.contains("config.fifo") && err.contains("FIFO"), "{err}");
 
     for (name, inventory) in [
@@ -64,7 +64,7 @@ fn fifos_and_devices_are_refused_with_the_place_to_fix() {
         .unwrap();
         let out = check(&config);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert_eq!(out.status.code(), Some(78), "{name}: {err}");
         assert!(
             err.contains("inventory.files") && err.contains("is not a regular file"),
             "{name}: {err}"
@@ -84,7 +84,7 @@ fn thousands_of_unknown_keys_are_reported_in_one_pass() {
     std::fs::write(&config, text).unwrap();
     let out = check(&config);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     assert!(err.starts_with("101 problems found:"), "{}", common::tail(&err, 3));
     assert!(
         err.contains("diemcau.toml:4:1: probe.intervall_0: unknown key"),

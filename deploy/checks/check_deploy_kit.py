@@ -14,7 +14,10 @@ Usage: check_deploy_kit.py WHAT   (run from the repository root)
   toml          deploy/examples/diemcau.toml parses, only [web] listen_address
                 and [inventory] files
   containerfile multi-stage rust:1-bookworm -> debian:bookworm-slim, non-root
-                USER, setcap cap_net_raw
+                numeric USER, setcap cap_net_raw, ledger on the state volume
+  images        the diemcau image in deploy/kubernetes and deploy/compose is tagged
+                with the Cargo.toml version (as the Containerfile's label); no
+                image anywhere uses `latest` or no tag
 """
 import glob
 import os
@@ -148,14 +151,41 @@ def containerfile():
          "stages: %s" % froms)
     users = re.findall(r"^USER\s+(\S+)", t, re.M)
     need(users and not users[-1].startswith(("root", "0")), "final USER is root or missing")
+    need(bool(users) and re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]) is not None,
+         "final USER is not a numeric uid (runAsNonRoot needs one): %s" % users)
     need("setcap cap_net_raw+ep /usr/bin/diemcau" in t, "no setcap cap_net_raw")
+    need(re.search(r"^ENV STATE_DIRECTORY=/var/lib/diemcau$", t, re.M) is not None,
+         "no ENV STATE_DIRECTORY=/var/lib/diemcau: the ledger would go beside the read-only config")
     print("Containerfile stages: %s, USER %s" % (froms, users[-1] if users else None))
+
+
+def images():
+    import tomllib
+    version = tomllib.load(open("Cargo.toml", "rb"))["package"]["version"]
+    want = "ghcr.io/diemcau/diemcau:" + version
+    found = []
+    for f in sorted(glob.glob("deploy/kubernetes/*.yaml")) + ["deploy/compose/compose.yaml"]:
+        for m in re.finditer(r"^\s*(?:-\s*)?image:\s*(\S+)", open(f, encoding="utf-8").read(), re.M):
+            image = m.group(1).strip("'\"")
+            found.append((f, image))
+            name, _, tag = image.rpartition(":")
+            need(bool(name) and "/" not in tag and tag not in ("", "latest"),
+                 "%s: image %s is not pinned to a tag" % (f, image))
+    ours = [(f, i) for f, i in found if "diemcau/diemcau" in i or i.startswith("localhost/diemcau")]
+    need({f for f, _ in ours} == {"deploy/kubernetes/deployment.yaml", "deploy/compose/compose.yaml"},
+         "diemcau image not found in both the Deployment and compose: %s" % ours)
+    for f, i in ours:
+        need(i == want, "%s: image %s, want %s (the Cargo.toml version)" % (f, i, want))
+    label = re.search(r'org\.opencontainers\.image\.version="([^"]+)"', open("deploy/Containerfile").read())
+    need(label is not None and label.group(1) == version,
+         "Containerfile label org.opencontainers.image.version=%s, want %s" % (label and label.group(1), version))
+    print("images: %s" % ", ".join(sorted({i for _, i in found})))
 
 
 if __name__ == "__main__":
     what = sys.argv[1]
     {"compose": compose, "provisioning": provisioning, "systemd": systemd, "toml": toml,
-     "containerfile": containerfile}.get(what, lambda: kubernetes(sys.argv[2]))()
+     "containerfile": containerfile, "images": images}.get(what, lambda: kubernetes(sys.argv[2]))()
     for e in errors:
         print("FAIL: " + e)
     sys.exit(1 if errors else 0)

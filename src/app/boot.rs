@@ -1,5 +1,5 @@
 //! Start-up steps shared by `run` and `demo`, in the order the kernel requires: bind the web
-//! port in the caller's namespace, enter a private namespace (only while single-threaded), then
+//! ports in the caller's namespace, enter a private namespace (only while single-threaded), then
 //! start the async runtime and serve until shutdown.
 
 use std::net::{SocketAddr, TcpListener};
@@ -9,11 +9,27 @@ use anyhow::Context;
 
 use crate::config::Config;
 
-/// Binds the web port; the error names the setting to change.
-pub fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address).with_context(|| {
-        format!("cannot listen on {address}; choose another [web] listen_address or --web.listen-address")
-    })
+/// The addresses to serve on: those given with `--web.listen-address` (any number), else the
+/// config's `[web] listen_address`. The config itself is left as the file says, so a reload
+/// compares like with like.
+pub fn listen_addresses(config: &Config, flags: &[SocketAddr]) -> Vec<SocketAddr> {
+    if flags.is_empty() {
+        vec![config.web.listen_address]
+    } else {
+        flags.to_vec()
+    }
+}
+
+/// Binds every web address; the error names the setting to change.
+pub fn bind(addresses: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
+    addresses
+        .iter()
+        .map(|address| {
+            TcpListener::bind(address).with_context(|| {
+                format!("cannot listen on {address}; choose another [web] listen_address or --web.listen-address")
+            })
+        })
+        .collect()
 }
 
 /// Runs the daemon on a two-worker runtime until `shutdown` resolves. Call after [`bind`] and
@@ -21,7 +37,7 @@ pub fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 pub fn serve(
     config: Config,
     web_config: Option<PathBuf>,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -29,7 +45,7 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(super::daemon::run(config, web_config, listener, shutdown));
+    let result = runtime.block_on(super::daemon::run(config, web_config, listeners, shutdown));
     // Whatever a blocking task is still doing (a reload reading a slow file), shutdown ends.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     result

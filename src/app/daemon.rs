@@ -22,12 +22,12 @@ use crate::web::security::WebSecurity;
 use crate::web::server::{self, AppState, ReloadRequest};
 use std::collections::HashMap;
 
-/// Runs the daemon until `shutdown` resolves. `listener` is already bound (so that callers can
-/// bind before entering a private network namespace).
+/// Runs the daemon until `shutdown` resolves. The web `listeners` are already bound (so that
+/// callers can bind before entering a private network namespace); every one is served.
 pub async fn run(
     config: Config,
     web_config: Option<PathBuf>,
-    listener: std::net::TcpListener,
+    listeners: Vec<std::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let security = match &web_config {
@@ -85,9 +85,13 @@ pub async fn run(
         "probing started"
     );
 
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    tracing::info!(address = %listener.local_addr()?, "web server listening");
+    let mut web_listeners = Vec::with_capacity(listeners.len());
+    for listener in listeners {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tracing::info!(address = %listener.local_addr()?, "web server listening");
+        web_listeners.push(listener);
+    }
     let (reload_tx, reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let sip = crate::probe::sip::SipClient::new()
         .await
@@ -109,7 +113,7 @@ pub async fn run(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut server_stop = stop_rx.clone();
-    let server = tokio::spawn(server::serve(listener, app, async move {
+    let server = tokio::spawn(server::serve(web_listeners, app, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
     let services = Arc::new(std::sync::Mutex::new(Some(ServiceRunner::start(

@@ -25,7 +25,8 @@ pub struct DemoOptions {
     pub scenario: Option<PathBuf>,
     /// Where to write the emulator's ground truth (JSON lines).
     pub truth: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
+    /// Web addresses (empty: the config's `[web] listen_address`).
+    pub listen: Vec<SocketAddr>,
     /// exporter-toolkit web config (TLS, basic auth).
     pub web_config: Option<PathBuf>,
     pub era: Era,
@@ -48,10 +49,8 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         Some(p) => p.clone(),
         None => write_generated(&scratch.0, &opts)?,
     };
-    let mut config = Config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(listen) = opts.listen {
-        config.web.listen_address = listen;
-    }
+    let config = Config::load(&config_path)?;
+    let addresses = super::boot::listen_addresses(&config, &opts.listen);
     let scenario_text = match &opts.scenario {
         Some(p) => crate::config::file::read_regular_text(p, crate::config::file::MAX_CONFIG_BYTES)
             .with_context(|| format!("reading {}", p.display()))?,
@@ -65,7 +64,7 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
     let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(|e| emulated(e)).collect();
     scenario.validate(&emulated)?;
 
-    let listener = super::boot::bind(config.web.listen_address)?;
+    let listeners = super::boot::bind(&addresses)?;
     crate::app::netns::enter_private_network()?;
     let lab = Lab::start(
         emulated,
@@ -85,11 +84,11 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
     .context("starting the endpoint emulator (needs root, or user namespaces with /dev/net/tun)")?;
     tracing::info!(
         endpoints = config.endpoints.len(),
-        address = %config.web.listen_address,
+        address = %addresses[0],
         "demo network up: open http://{}/ (Ctrl-C stops it)",
-        config.web.listen_address
+        addresses[0]
     );
-    let result = super::boot::serve(config, opts.web_config.clone(), listener, shutdown);
+    let result = super::boot::serve(config, opts.web_config.clone(), listeners, shutdown);
     let stats = lab.stop()?;
     tracing::info!(
         replied = stats.replied,

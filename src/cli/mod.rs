@@ -1,7 +1,9 @@
 //! The command line: argument definitions and dispatch. Each command lives in its own file and
 //! calls into the library; nothing here probes, stores or serves by itself.
 
+mod docs;
 mod inventory;
+mod logfmt;
 mod probe;
 mod report;
 mod run;
@@ -13,21 +15,36 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::inventory_gen::Era;
+use crate::metrics::build::{LONG_VERSION, SHORT_VERSION};
 
 #[derive(Parser)]
 #[command(
     name = "diemcau",
-    version,
-    about = "Monitors video-conference endpoints (điểm cầu) by ICMP and exports Prometheus metrics"
+    version = SHORT_VERSION,
+    long_version = LONG_VERSION,
+    about = "Monitors video-conference endpoints (điểm cầu) by ICMP and exports Prometheus metrics",
+    after_long_help = AFTER_HELP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The end of `--help` and of the man page.
+const AFTER_HELP: &str = "Exit status: 0 success; 1 failure; 2 bad usage; 78 (EX_CONFIG) the config, an inventory, \
+the web config or the demo scenario cannot be used (run, demo, check).
+
+Files: /etc/diemcau/diemcau.toml and /etc/diemcau/inventory.csv (Debian package), the SQLite ledger \
+in /var/lib/diemcau under systemd.
+
+Documentation: https://github.com/diemcau/diemcau";
+
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum LogFormat {
-    Text,
+    /// key=value pairs, one event per line (`text` is accepted for compatibility).
+    #[value(alias = "text")]
+    Logfmt,
+    /// One JSON object per line.
     Json,
 }
 
@@ -35,14 +52,15 @@ pub(crate) enum LogFormat {
 enum Command {
     /// Run the daemon (without --config: the embedded demo inventory on loopback).
     Run {
-        #[arg(long, short)]
+        /// The TOML config file (default: the embedded demo config).
+        #[arg(long, short, visible_alias = "config.file", value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Overrides [web] listen_address.
-        #[arg(long = "web.listen-address")]
-        listen_address: Option<SocketAddr>,
+        /// Serve on this address instead of [web] listen_address; repeat it to serve on several.
+        #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+        listen_address: Vec<SocketAddr>,
         #[arg(long = "log.level", default_value = "info", env = "DIEMCAU_LOG")]
         log_level: String,
-        #[arg(long = "log.format", value_enum, default_value = "text")]
+        #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
         /// exporter-toolkit web configuration (TLS, basic auth), as for node_exporter.
         #[arg(long = "web.config.file")]
@@ -56,7 +74,7 @@ enum Command {
     /// network namespace; the web port opens on this machine (default http://127.0.0.1:9808/).
     Demo {
         /// Probe settings and inventory (default: embedded settings, generated inventory).
-        #[arg(long, short)]
+        #[arg(long, short, visible_alias = "config.file", value_name = "FILE")]
         config: Option<PathBuf>,
         /// Emulator scenario TOML (default: one generated from the inventory).
         #[arg(long)]
@@ -64,8 +82,9 @@ enum Command {
         /// Write the emulator's ground truth (JSON lines) here.
         #[arg(long)]
         truth: Option<PathBuf>,
-        #[arg(long = "web.listen-address")]
-        listen_address: Option<SocketAddr>,
+        /// Serve on this address instead of [web] listen_address; repeat it to serve on several.
+        #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+        listen_address: Vec<SocketAddr>,
         /// exporter-toolkit web configuration (TLS, basic auth).
         #[arg(long = "web.config.file")]
         web_config_file: Option<PathBuf>,
@@ -77,12 +96,14 @@ enum Command {
         endpoints: Option<usize>,
         #[arg(long = "log.level", default_value = "info", env = "DIEMCAU_LOG")]
         log_level: String,
-        #[arg(long = "log.format", value_enum, default_value = "text")]
+        #[arg(long = "log.format", value_enum, default_value = "logfmt")]
         log_format: LogFormat,
     },
-    /// Validate a config and its inventory; print endpoints per province and carrier.
+    /// Validate a config and its inventory; print endpoints per province and carrier (exit 0
+    /// valid, 78 not).
     Check {
-        #[arg(long, short)]
+        /// The TOML config file.
+        #[arg(long, short, visible_alias = "config.file", value_name = "FILE")]
         config: PathBuf,
     },
     /// Send one round of echo requests to ADDRESS and print the figures (exit 0 answered, 1 not).
@@ -103,7 +124,8 @@ enum Command {
 enum ReportCommand {
     /// Availability per group for a period, planned maintenance and monitor downtime excluded.
     Sla {
-        #[arg(long, short)]
+        /// The TOML config file; its [store] path is the ledger read.
+        #[arg(long, short, visible_alias = "config.file", value_name = "FILE")]
         config: PathBuf,
         /// A calendar month (2026-11) in [report] time_zone, or FROM..TO (dates or RFC 3339).
         #[arg(long)]
@@ -143,6 +165,13 @@ enum InventoryCommand {
 
 /// Parses the command line and runs the command; the exit code follows each command's contract.
 pub fn main() -> ExitCode {
+    // `completions` and `man` are parsed apart, so that neither the help, the completions nor
+    // the man pages offer them.
+    if let Some(first) = std::env::args_os().nth(1)
+        && docs::COMMANDS.iter().any(|c| first == *c)
+    {
+        return docs::main();
+    }
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run { .. } | Command::Demo { .. }) {
         crate::app::boot::default_sighup();
@@ -195,12 +224,12 @@ pub fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("diemcau demo: {e:#}");
-                    ExitCode::FAILURE
+                    run::failure(&e)
                 }
             }
         }
         Command::Probe(args) => {
-            run::init_logging("warn", LogFormat::Text);
+            run::init_logging("warn", LogFormat::Logfmt);
             probe::main(args)
         }
         Command::Inventory {

@@ -6,22 +6,40 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::Config;
+use crate::domain::diag::LoadError;
+use crate::web::security::WebConfigError;
 
 use super::LogFormat;
+
+/// EX_CONFIG (sysexits.h): a config, inventory, web config or scenario that cannot be used.
+/// The systemd unit does not restart on it (`RestartPreventExitStatus=78`).
+pub(super) const EX_CONFIG: u8 = 78;
 
 pub(super) fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|e| {
         eprintln!("invalid log level {level:?} ({e}); using info");
         tracing_subscriber::EnvFilter::new("info")
     });
-    // Colours only on a terminal: journald and log files get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(false)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Logfmt => builder.event_format(super::logfmt::Logfmt).init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The exit status for a failed `run` or `demo`: 78 when a file the user gave is at fault, so a
+/// service manager stops restarting into the same error; 1 otherwise.
+pub(super) fn failure(e: &anyhow::Error) -> ExitCode {
+    let config = e
+        .chain()
+        .any(|c| c.is::<LoadError>() || c.is::<WebConfigError>() || c.is::<diemcau_lab::ScenarioError>());
+    if config {
+        ExitCode::from(EX_CONFIG)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -41,28 +59,26 @@ pub(super) fn load(config: Option<&PathBuf>) -> Option<Config> {
 
 pub(super) fn run(
     config: Option<PathBuf>,
-    listen: Option<SocketAddr>,
+    listen: Vec<SocketAddr>,
     web_config: Option<PathBuf>,
     private_netns: bool,
 ) -> ExitCode {
-    let Some(mut config) = load(config.as_ref()) else {
-        return ExitCode::FAILURE;
+    let Some(config) = load(config.as_ref()) else {
+        return ExitCode::from(EX_CONFIG);
     };
-    if let Some(addr) = listen {
-        config.web.listen_address = addr;
-    }
-    let started = crate::app::boot::bind(config.web.listen_address).and_then(|listener| {
+    let addresses = crate::app::boot::listen_addresses(&config, &listen);
+    let started = crate::app::boot::bind(&addresses).and_then(|listeners| {
         // Before any thread exists: unshare(CLONE_NEWUSER) refuses multi-threaded processes.
         if private_netns {
             crate::app::netns::enter_private_network()?;
         }
-        crate::app::boot::serve(config, web_config, listener, shutdown_signal())
+        crate::app::boot::serve(config, web_config, listeners, shutdown_signal())
     });
     match started {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("diemcau: {e:#}");
-            ExitCode::FAILURE
+            failure(&e)
         }
     }
 }
@@ -81,7 +97,7 @@ pub(super) async fn shutdown_signal() {
 
 pub(super) fn check(path: &PathBuf) -> ExitCode {
     let Some(config) = load(Some(path)) else {
-        return ExitCode::FAILURE;
+        return ExitCode::from(EX_CONFIG);
     };
     println!("{}: valid, {} endpoints", path.display(), config.endpoints.len());
     for (file, model) in &config.inventory_models {

@@ -11,6 +11,9 @@ use prometheus::{
 
 use crate::probe::icmp::EngineTelemetry;
 
+pub mod build;
+use build::{REVISION, RUST_VERSION, VERSION};
+
 /// RTT buckets, seconds: loopback and LAN up to a congested satellite link.
 pub const RTT_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0,
@@ -48,11 +51,14 @@ impl DaemonMetrics {
         let build_info = reg(
             r,
             IntGaugeVec::new(
-                Opts::new("diemcau_build_info", "Build of the running daemon; always 1."),
-                &["version"],
+                Opts::new(
+                    "diemcau_build_info",
+                    "Build of the running daemon (version, git revision, rustc version); always 1.",
+                ),
+                &["version", "revision", "rustversion"],
             )?,
         )?;
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info.with_label_values(&[VERSION, REVISION, RUST_VERSION]).set(1);
         let rejected = reg(
             r,
             IntCounterVec::new(

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
@@ -51,19 +52,23 @@ pub struct AppState {
     pub reports: Arc<ArcSwap<crate::web::reports::ReportContext>>,
 }
 
-/// Serves until `shutdown` resolves, then lets requests in progress finish.
-pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::future::Future<Output = ()>) {
+/// Serves every listener until `shutdown` resolves, then lets requests in progress finish. The
+/// connection cap is shared by all listeners.
+pub async fn serve(listeners: Vec<TcpListener>, app: AppState, shutdown: impl std::future::Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
+    // The listener polled first rotates, so a busy one cannot starve the others.
+    let mut first = 0;
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
+        first = (first + 1) % listeners.len().max(1);
         let (stream, _) = tokio::select! {
             _ = &mut shutdown => break,
-            r = listener.accept() => match r {
+            r = accept_any(&listeners, first) => match r {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -92,6 +97,20 @@ pub async fn serve(listener: TcpListener, app: AppState, shutdown: impl std::fut
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(Duration::from_secs(5)) => tracing::warn!("connections still open at shutdown were closed"),
     }
+}
+
+/// The next connection on any of `listeners`, polling from index `first`; never resolves when
+/// there is no listener.
+async fn accept_any(listeners: &[TcpListener], first: usize) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for i in 0..listeners.len() {
+            if let Poll::Ready(r) = listeners[(first + i) % listeners.len()].poll_accept(cx) {
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 async fn serve_connection<I>(io: I, app: AppState, watcher: hyper_util::server::graceful::Watcher)
