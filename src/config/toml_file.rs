@@ -53,6 +53,33 @@ pub struct RawReport {
     pub time_zone: Option<Spanned<String>>,
     pub default_target: Option<Spanned<f64>>,
     pub targets: Option<std::collections::BTreeMap<String, Spanned<f64>>>,
+    /// `[[report.schedule]]`: monthly reports written to a directory, optionally mailed.
+    #[serde(default)]
+    pub schedule: Vec<RawSchedule>,
+    /// `[report.smtp]`: the mail server of the scheduled reports.
+    pub smtp: Option<RawSmtp>,
+}
+
+/// Strings as written, each with its place in the file.
+pub type SpannedList = Spanned<Vec<Spanned<String>>>;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSchedule {
+    pub name: Option<Spanned<String>>,
+    pub formats: Option<SpannedList>,
+    pub by: Option<SpannedList>,
+    pub directory: Option<Spanned<String>>,
+    pub mail_to: Option<SpannedList>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSmtp {
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub security: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -153,9 +180,16 @@ fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
     let root = toml::de::DeTable::parse(text).ok()?;
     let mut table = root.get_ref();
     let (last, parents) = keys.split_last()?;
-    for key in parents {
+    let mut parents = parents.iter();
+    while let Some(key) = parents.next() {
         let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
-        match value.get_ref() {
+        let mut value = value.get_ref();
+        if let toml::de::DeValue::Array(items) = value {
+            // `report.schedule.0.formats`: the next segment is the element's index.
+            let i: usize = parents.next()?.parse().ok()?;
+            value = items.get(i)?.get_ref();
+        }
+        match value {
             toml::de::DeValue::Table(t) => table = t,
             _ => return None,
         }
@@ -165,10 +199,25 @@ fn key_span(text: &str, keys: &[String]) -> Option<Range<usize>> {
 
 /// Where the `index`-th `[[key]]` table starts, for errors about it.
 pub fn array_table_position(text: &str, key: &str, index: usize) -> Option<(usize, usize)> {
+    table_position(text, &[key], Some(index))
+}
+
+/// Where the table at `path` starts (`["report", "smtp"]`), or its `index`-th element when it
+/// is an array of tables (`["report", "schedule"]`, `Some(0)`).
+pub fn table_position(text: &str, path: &[&str], index: Option<usize>) -> Option<(usize, usize)> {
     let root = toml::de::DeTable::parse(text).ok()?;
-    let (_, value) = root.get_ref().iter().find(|(k, _)| k.get_ref() == key)?;
-    let item = value.get_ref().as_array()?.get(index)?;
-    Some(line_col(text, item.span().start))
+    let mut table = root.get_ref();
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        table = value.get_ref().as_table()?;
+    }
+    let (k, value) = table.iter().find(|(k, _)| k.get_ref() == last)?;
+    let span = match index {
+        Some(i) => value.get_ref().as_array()?.get(i)?.span(),
+        None => k.span(),
+    };
+    Some(line_col(text, span.start))
 }
 
 /// Position of a spanned value as (line, column).
