@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use super::report_schedule::{ScheduleSettings, Scheduler};
 use crate::config::Config;
 use crate::domain::EndpointId;
 use crate::domain::unix_seconds;
@@ -103,6 +104,7 @@ pub async fn run(
         probe_slots.clone(),
     )));
     let reports = Arc::new(ArcSwap::from_pointee(ReportContext::of(&config, &store)));
+    let schedules = Arc::new(ArcSwap::from_pointee(ScheduleSettings::of(&config)));
     let app = AppState {
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
@@ -116,6 +118,8 @@ pub async fn run(
     let server = tokio::spawn(server::serve(web_listeners, app, async move {
         let _ = server_stop.wait_for(|s| *s).await;
     }));
+    let scheduler = Scheduler::new(reports.clone(), schedules.clone(), Arc::new(SystemClock));
+    let mut scheduler = tokio::spawn(scheduler.run(std::time::Duration::from_secs(60), stop_rx.clone()));
     let services = Arc::new(std::sync::Mutex::new(Some(ServiceRunner::start(
         &config, &monitor, &sip, &metrics,
     ))));
@@ -133,6 +137,7 @@ pub async fn run(
         web_config,
         store: store.clone(),
         reports,
+        schedules,
     };
     let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
@@ -141,6 +146,13 @@ pub async fn run(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = server.await;
+    // A report being written or mailed gets a moment to finish; the ledger says what is done.
+    if tokio::time::timeout(std::time::Duration::from_secs(10), &mut scheduler)
+        .await
+        .is_err()
+    {
+        scheduler.abort();
+    }
     reloader.abort();
     sighup.abort();
     let runner = services.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -247,6 +259,7 @@ struct Reloader {
     web_config: Option<PathBuf>,
     store: Store,
     reports: Arc<ArcSwap<ReportContext>>,
+    schedules: Arc<ArcSwap<ScheduleSettings>>,
 }
 
 impl Reloader {
@@ -347,6 +360,7 @@ impl Reloader {
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
         self.store.sync_endpoints(new.endpoints.clone());
         self.reports.store(Arc::new(ReportContext::of(&new, &self.store)));
+        self.schedules.store(Arc::new(ScheduleSettings::of(&new)));
         let old = self.services.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(r) = old {
             r.stop().await;

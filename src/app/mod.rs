@@ -5,3 +5,5 @@ pub mod boot;
 pub mod daemon;
 pub mod demo;
 pub mod netns;
+pub mod report_mail;
+pub mod report_schedule;

@@ -133,6 +133,7 @@ enum ReportCommand {
         /// Grouping: any of province, district, carrier, comma-separated; empty = national.
         #[arg(long, default_value = "province,carrier")]
         by: String,
+        /// csv, worst-csv, json, html or xlsx.
         #[arg(long, default_value = "csv")]
         format: String,
         /// Write here instead of standard output.

@@ -24,8 +24,8 @@ pub(super) fn sla(
     };
     let request = crate::web::reports::ReportRequest { period, by, format };
     let started = std::time::Instant::now();
-    let (body, _) = match crate::web::reports::render_from_config(&config, &request) {
-        Ok(r) => r,
+    let body = match crate::web::reports::render_from_config(&config, &request) {
+        Ok(r) => r.body,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;

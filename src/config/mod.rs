@@ -8,6 +8,7 @@ pub mod file;
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
+pub mod schedule;
 pub mod toml_file;
 
 use std::collections::BTreeMap;
@@ -59,6 +60,10 @@ pub struct StoreSettings {
 pub struct ReportSettings {
     pub time_zone: String,
     pub targets: crate::domain::sla::Targets,
+    /// `[[report.schedule]]`: monthly reports to a directory, optionally mailed.
+    pub schedules: Vec<schedule::ReportSchedule>,
+    /// `[report.smtp]`.
+    pub smtp: Option<schedule::SmtpSettings>,
 }
 
 /// Planned maintenance windows; compared by their text so configs stay comparable.
@@ -191,7 +196,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let mut rows = Vec::new();
     let checks = checks::validate(file, text, &raw.check, &raw.checks, v.errors);
     let store = v.store(&raw, base);
-    let report = v.report(&raw);
+    let report = v.report(&raw, base, read);
     let province_centroids = match &raw.geo.province_centroids {
         None => Vec::new(),
         Some(p) => {
@@ -503,7 +508,7 @@ impl Validator<'_> {
         StoreSettings { path, heartbeat }
     }
 
-    fn report(&mut self, raw: &RawConfig) -> ReportSettings {
+    fn report(&mut self, raw: &RawConfig, base: &Path, read: &ReadFile<'_>) -> ReportSettings {
         let r = &raw.report;
         let time_zone = match &r.time_zone {
             None => crate::domain::sla::DEFAULT_TIME_ZONE.to_string(),
@@ -547,9 +552,12 @@ impl Validator<'_> {
             .flatten()
             .map(|(carrier, v)| (carrier.clone(), pct(v, &format!("report.targets.{carrier}"))))
             .collect();
+        let (schedules, smtp) = schedule::validate(self.file, self.text, base, read, r, self.errors);
         ReportSettings {
             time_zone,
             targets: crate::domain::sla::Targets::new(default, carriers),
+            schedules,
+            smtp,
         }
     }
 

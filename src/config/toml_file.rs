@@ -53,6 +53,33 @@ pub struct RawReport {
     pub time_zone: Option<Spanned<String>>,
     pub default_target: Option<Spanned<f64>>,
     pub targets: Option<std::collections::BTreeMap<String, Spanned<f64>>>,
+    /// `[[report.schedule]]`: monthly reports written to a directory, optionally mailed.
+    #[serde(default)]
+    pub schedule: Vec<RawSchedule>,
+    /// `[report.smtp]`: the mail server of the scheduled reports.
+    pub smtp: Option<RawSmtp>,
+}
+
+/// Strings as written, each with its place in the file.
+pub type SpannedList = Spanned<Vec<Spanned<String>>>;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSchedule {
+    pub name: Option<Spanned<String>>,
+    pub formats: Option<SpannedList>,
+    pub by: Option<SpannedList>,
+    pub directory: Option<Spanned<String>>,
+    pub mail_to: Option<SpannedList>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawSmtp {
+    pub host: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub security: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,7 +190,6 @@ fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
     }
 }
 
-/// Where the last key of `keys` is written, found by walking the spanned document.
 /// Unknown keys reported one by one at most; the rest are counted.
 const MAX_UNKNOWN_KEYS_SHOWN: usize = 100;
 
@@ -173,8 +199,19 @@ fn key_spans(text: &str) -> HashMap<Vec<String>, usize> {
         for (k, v) in table.iter() {
             path.push(k.get_ref().to_string());
             out.insert(path.clone(), k.span().start);
-            if let toml::de::DeValue::Table(t) = v.get_ref() {
-                walk(t, path, out);
+            match v.get_ref() {
+                toml::de::DeValue::Table(t) => walk(t, path, out),
+                // `[[report.schedule]]`: the element's index is the next path segment.
+                toml::de::DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let toml::de::DeValue::Table(t) = item.get_ref() {
+                            path.push(i.to_string());
+                            walk(t, path, out);
+                            path.pop();
+                        }
+                    }
+                }
+                _ => {}
             }
             path.pop();
         }
@@ -188,10 +225,25 @@ fn key_spans(text: &str) -> HashMap<Vec<String>, usize> {
 
 /// Where the `index`-th `[[key]]` table starts, for errors about it.
 pub fn array_table_position(text: &str, key: &str, index: usize) -> Option<(usize, usize)> {
+    table_position(text, &[key], Some(index))
+}
+
+/// Where the table at `path` starts (`["report", "smtp"]`), or its `index`-th element when it
+/// is an array of tables (`["report", "schedule"]`, `Some(0)`).
+pub fn table_position(text: &str, path: &[&str], index: Option<usize>) -> Option<(usize, usize)> {
     let root = toml::de::DeTable::parse(text).ok()?;
-    let (_, value) = root.get_ref().iter().find(|(k, _)| k.get_ref() == key)?;
-    let item = value.get_ref().as_array()?.get(index)?;
-    Some(line_col(text, item.span().start))
+    let mut table = root.get_ref();
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        let (_, value) = table.iter().find(|(k, _)| k.get_ref() == key)?;
+        table = value.get_ref().as_table()?;
+    }
+    let (k, value) = table.iter().find(|(k, _)| k.get_ref() == last)?;
+    let span = match index {
+        Some(i) => value.get_ref().as_array()?.get(i)?.span(),
+        None => k.span(),
+    };
+    Some(line_col(text, span.start))
 }
 
 /// Position of a spanned value as (line, column).

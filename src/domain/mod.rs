@@ -10,6 +10,7 @@ pub mod health;
 pub mod interval;
 pub mod maintenance;
 pub mod period;
+pub mod report_format;
 pub mod round;
 pub mod sla;
 pub mod transition;

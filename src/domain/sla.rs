@@ -144,6 +144,17 @@ pub enum GroupKey {
     Carrier,
 }
 
+impl GroupKey {
+    /// `province`, `district` or `carrier`, as written in `--by`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupKey::Province => "province",
+            GroupKey::District => "district",
+            GroupKey::Carrier => "carrier",
+        }
+    }
+}
+
 impl FromStr for GroupKey {
     type Err = String;
     fn from_str(s: &str) -> Result<GroupKey, String> {

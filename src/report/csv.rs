@@ -1,7 +1,14 @@
-//! CSV renderers. UTF-8 without BOM, comma-separated, a header line, `.` as the decimal mark.
-//! Durations are whole seconds; percentages have four decimals; a figure that does not exist
-//! (availability without eligible time, MTTR/MTBF without outages) is an empty field.
+//! CSV renderers. UTF-8 with a byte-order mark (without it Excel on a Vietnamese Windows desktop
+//! reads the file as Windows-1258 and garbles the diacritics), comma-separated, a header line,
+//! `.` as the decimal mark. Durations are whole seconds; percentages have four decimals; a figure
+//! that does not exist (availability without eligible time, MTTR/MTBF without outages) is an
+//! empty field.
+//!
+//! Text cells that a spreadsheet would take for a formula (starting with `=`, `+`, `-`, `@`, tab
+//! or carriage return: a commune named `=HYPERLINK(…)` in an inventory) get a leading `'`, as the
+//! OWASP guidance on CSV injection says; numbers, negative ones included, stay numbers.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use super::ReportError;
@@ -68,6 +75,35 @@ pub const WORST_HEADER: [&str; 19] = [
     "period",
 ];
 
+/// The UTF-8 byte-order mark every CSV starts with.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `-12`, `+3.5`, `99.5000`: a plain decimal number, left as it is.
+fn is_number(s: &str) -> bool {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    !int.is_empty() && int.bytes().all(|b| b.is_ascii_digit()) && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The cell as written: a leading `'` on text a spreadsheet would run as a formula.
+pub fn neutralize(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if !is_number(cell) => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// A CSV writer over `out` that has written the BOM.
+fn writer<W: Write>(mut out: W) -> Result<::csv::Writer<W>, ReportError> {
+    out.write_all(BOM)?;
+    Ok(::csv::Writer::from_writer(out))
+}
+
+fn write_row<W: Write>(w: &mut ::csv::Writer<W>, row: &[String]) -> Result<(), ReportError> {
+    w.write_record(row.iter().map(|c| neutralize(c).into_owned()))?;
+    Ok(())
+}
+
 fn pct(v: Option<f64>) -> String {
     v.map_or_else(String::new, |v| format!("{v:.4}"))
 }
@@ -100,7 +136,7 @@ fn figure_fields(f: &Figures) -> [String; 9] {
 
 /// One row per group; see [`GROUP_HEADER`].
 pub fn write_groups<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportError> {
-    let mut w = ::csv::Writer::from_writer(out);
+    let mut w = writer(out)?;
     w.write_record(GROUP_HEADER)?;
     for g in &report.groups {
         let l = &g.labels;
@@ -116,7 +152,7 @@ pub fn write_groups<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportEr
             yes_no(g.breach).to_string(),
         ];
         row.extend(figure_fields(&g.figures));
-        w.write_record(&row)?;
+        write_row(&mut w, &row)?;
     }
     w.flush()?;
     Ok(())
@@ -124,7 +160,7 @@ pub fn write_groups<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportEr
 
 /// One row per worst endpoint; see [`WORST_HEADER`]. `period` is `start..end` in unix seconds.
 pub fn write_worst<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportError> {
-    let mut w = ::csv::Writer::from_writer(out);
+    let mut w = writer(out)?;
     w.write_record(WORST_HEADER)?;
     let period = format!("{}..{}", report.period.start, report.period.end);
     for (i, e) in report.worst.iter().enumerate() {
@@ -141,13 +177,13 @@ pub fn write_worst<W: Write>(report: &SlaReport, out: W) -> Result<(), ReportErr
         ];
         row.extend(figure_fields(&e.figures));
         row.push(period.clone());
-        w.write_record(&row)?;
+        write_row(&mut w, &row)?;
     }
     w.flush()?;
     Ok(())
 }
 
-/// [`write_groups`] into a string.
+/// [`write_groups`] into a string (starting with the BOM, U+FEFF).
 pub fn groups_to_string(report: &SlaReport) -> Result<String, ReportError> {
     let mut out = Vec::new();
     write_groups(report, &mut out)?;
@@ -160,4 +196,30 @@ pub fn worst_to_string(report: &SlaReport) -> Result<String, ReportError> {
     let mut out = Vec::new();
     write_worst(report, &mut out)?;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralize;
+
+    #[test]
+    fn formulas_get_an_apostrophe_and_numbers_stay_numbers() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+84 912", "'+84 912"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-12", "-12"),
+            ("-0.5000", "-0.5000"),
+            ("+3", "+3"),
+            ("99.5000", "99.5000"),
+            ("Xã Tân Phú", "Xã Tân Phú"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralize(cell), want, "{cell:?}");
+        }
+    }
 }

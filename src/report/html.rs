@@ -291,7 +291,7 @@ struct Page {
     generated: String,
 }
 
-fn grouping_text(by: &[GroupKey]) -> String {
+pub(super) fn grouping_text(by: &[GroupKey]) -> String {
     if by.is_empty() {
         return "toàn quốc".to_string();
     }
@@ -305,17 +305,22 @@ fn grouping_text(by: &[GroupKey]) -> String {
         .join(" × ")
 }
 
-/// Renders the page.
-pub fn render_html(report: &SlaReport, opts: &HtmlOptions) -> Result<String, ReportError> {
-    let zone: TimeZone = sla::time_zone(&opts.time_zone)?;
-    let period_title = match sla::as_month(report.period, &zone) {
+/// `Tháng 11/2026` for a calendar month, else `2026-11-01 00:00 – 2026-11-15 00:00`.
+pub(super) fn period_title(report: &SlaReport, zone: &TimeZone) -> String {
+    match sla::as_month(report.period, zone) {
         Some((y, m)) => format!("Tháng {m}/{y}"),
         None => format!(
             "{} – {}",
-            sla::local_time(report.period.start, &zone),
-            sla::local_time(report.period.end, &zone)
+            sla::local_time(report.period.start, zone),
+            sla::local_time(report.period.end, zone)
         ),
-    };
+    }
+}
+
+/// Renders the page.
+pub fn render_html(report: &SlaReport, opts: &HtmlOptions) -> Result<String, ReportError> {
+    let zone: TimeZone = sla::time_zone(&opts.time_zone)?;
+    let period_title = period_title(report, &zone);
     let mut targets = vec![format!("mặc định {}", pct(Some(report.targets.default_pct), 2))];
     targets.extend(
         report

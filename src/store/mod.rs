@@ -27,6 +27,8 @@
 //!   *current* labels for the whole period (simple; regrouping history by past labels is not
 //!   supported). `presence(endpoint, from_ms, to_ms)` keeps each stay in the inventory, so an
 //!   endpoint removed and added back does not count as existing in between.
+//! * `report_runs(schedule, month, …)` — the months the scheduled reports have written and
+//!   mailed ([`report_runs::ReportRuns`], opened with [`Store::report_runs`]).
 //!
 //! # Restart semantics
 //!
@@ -63,6 +65,7 @@
 //! (the writer stuck inside one SQLite call) are counted the same way.
 
 mod query;
+pub mod report_runs;
 mod schema;
 mod writer;
 
@@ -378,6 +381,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// A connection to the ledger of scheduled reports.
+    pub fn report_runs(&self) -> Result<report_runs::ReportRuns, StoreError> {
+        report_runs::ReportRuns::open(&self.inner.path)
     }
 
     /// Queues a state change. Never blocks; a refused record is counted in

@@ -64,6 +64,18 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX outages_by_endpoint ON outages (endpoint, start_ms);
     CREATE INDEX outages_by_start ON outages (start_ms);
     CREATE UNIQUE INDEX outages_open ON outages (endpoint) WHERE end_ms IS NULL;",
+    // 2: the months each scheduled report has written and mailed (see `report_runs`).
+    "CREATE TABLE report_runs (
+        schedule TEXT NOT NULL,
+        month TEXT NOT NULL,
+        written_ms INTEGER NOT NULL,
+        files TEXT NOT NULL,
+        adopted INTEGER NOT NULL DEFAULT 0,
+        mail_started_ms INTEGER,
+        mailed_ms INTEGER,
+        mail_error TEXT,
+        PRIMARY KEY (schedule, month)
+    ) STRICT;",
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use crate::config::Config;
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels, maintenance_for};
 use crate::domain::sla::{self, Targets};
-use crate::report::{Format, HtmlOptions};
+use crate::report::{Format, HtmlOptions, file_name};
 use crate::store::{Store, StoreReader, unix_ms};
 
 /// Worst communes listed in a report.
@@ -75,15 +75,30 @@ pub fn current_month(time_zone: &str) -> String {
     format!("{:04}-{:02}", now.year(), now.month())
 }
 
-/// Renders a report from a ledger file (the CLI) or a running store (HTTP).
-pub fn render(
+/// A rendered report: its bytes, `Content-Type` and a file name
+/// (`sla-2026-11-province-carrier.xlsx`).
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub file_name: String,
+}
+
+/// Renders a report from a ledger file (the CLI) or a running store (HTTP), as of now.
+pub fn render(reader: &StoreReader, ctx: &ReportContext, request: &ReportRequest) -> Result<Rendered, String> {
+    render_at(reader, ctx, request, unix_ms(SystemTime::now()))
+}
+
+/// Renders a report with `now_ms` as "now" (outages still open and endpoints still in the
+/// inventory end there); the scheduled reports pass their clock's time.
+pub fn render_at(
     reader: &StoreReader,
     ctx: &ReportContext,
     request: &ReportRequest,
-) -> Result<(Vec<u8>, &'static str), String> {
+    now_ms: i64,
+) -> Result<Rendered, String> {
     let period = sla::parse_period(&request.period, &ctx.time_zone).map_err(|e| e.to_string())?;
     let group_by = sla::parse_group_by(&request.by)?;
-    let now_ms = unix_ms(SystemTime::now());
     let mut histories = reader.histories(period, now_ms).map_err(|e| e.to_string())?;
     // Group only by levels the inventory has: today's two-tier map has no districts.
     if group_by.contains(&sla::GroupKey::District)
@@ -105,16 +120,15 @@ pub fn render(
         title: None,
     };
     let body = crate::report::render(&report, request.format, &html).map_err(|e| e.to_string())?;
-    let content_type = match request.format {
-        Format::Csv | Format::WorstCsv => "text/csv; charset=utf-8",
-        Format::Json => "application/json",
-        Format::Html => "text/html; charset=utf-8",
-    };
-    Ok((body, content_type))
+    Ok(Rendered {
+        body,
+        content_type: request.format.content_type(),
+        file_name: file_name(&request.period, &group_by, request.format),
+    })
 }
 
 /// `diemcau report sla`: reads the ledger named by the config, without a running daemon.
-pub fn render_from_config(config: &Config, request: &ReportRequest) -> Result<(Vec<u8>, &'static str), String> {
+pub fn render_from_config(config: &Config, request: &ReportRequest) -> Result<Rendered, String> {
     let path: &Path = &config.store.path;
     let reader = StoreReader::open(path).map_err(|e| format!("opening the ledger {}: {e}", path.display()))?;
     let ctx = ReportContext {

@@ -230,6 +230,7 @@ async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
         Ok(r) => r,
         Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
     };
+    let download = request.format.is_download();
     // SQLite reads block: off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         let store = ctx.store.as_ref().ok_or("no ledger")?;
@@ -240,10 +241,15 @@ async fn sla_report(app: &AppState, query: &str) -> Response<HttpBody> {
     })
     .await;
     match result {
-        Ok(Ok((body, content_type))) => {
-            let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Ok(Ok(rendered)) => {
+            let mut r = Response::new(Full::new(Bytes::from(rendered.body)).boxed());
+            let headers = r.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(rendered.content_type));
+            // The name is ASCII (`sla-2026-11-province-carrier.xlsx`), so it needs no quoting rules.
+            let disposition = format!("attachment; filename=\"{}\"", rendered.file_name);
+            if download && let Ok(v) = HeaderValue::from_str(&disposition) {
+                headers.insert(header::CONTENT_DISPOSITION, v);
+            }
             r
         }
         Ok(Err(e)) => text(StatusCode::BAD_REQUEST, &format!("{e}\n")),

@@ -76,7 +76,7 @@ complete -c diemcau -n "__fish_diemcau_using_subcommand report; and not __fish_s
 complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -s c -l config -l config.file -d 'The TOML config file; its [store] path is the ledger read' -r -F
 complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -l period -d 'A calendar month (2026-11) in [report] time_zone, or FROM..TO (dates or RFC 3339)' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -l by -d 'Grouping: any of province, district, carrier, comma-separated; empty = national' -r
-complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -l format -r
+complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -l format -d 'csv, worst-csv, json, html or xlsx' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -s o -l out -d 'Write here instead of standard output' -r -F
 complete -c diemcau -n "__fish_diemcau_using_subcommand report; and __fish_seen_subcommand_from sla" -s h -l help -d 'Print help'
 complete -c diemcau -n "__fish_diemcau_using_subcommand inventory; and not __fish_seen_subcommand_from generate" -s h -l help -d 'Print help'
