@@ -39,20 +39,27 @@ def v_datasource():
             "regex": "", "options": [], "includeAll": False, "multi": False}
 
 
-def v_query(name, label, query, multi=True, include_all=True):
+def v_query(name, label, query, multi=True, include_all=True, default_all=False):
+    current = {}
+    if default_all:
+        current = {"selected": True, "text": ["All"], "value": ["$__all"]}
     return {"type": "query", "name": name, "label": label, "datasource": DS,
             "definition": query,
             "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
             "refresh": 2, "sort": 1, "regex": "", "hide": 0,
             "multi": multi, "includeAll": include_all,
             "allValue": ".*" if include_all else None,
-            "current": {}, "options": []}
+            "current": current, "options": []}
 
 
 V_PROVINCE = lambda multi=True: v_query(  # noqa: E731
     "province", "Tỉnh/thành phố", "label_values(diemcau_endpoint_up, province)", multi, multi)
-V_DISTRICT = v_query("district", "Quận/huyện",
-                     'label_values(diemcau_endpoint_up{province=~"$province"}, district)')
+# Districts exist only in the 2021 map: since 1 July 2025 endpoints have no district label. The
+# variable lists real districts only and defaults to All (".*", which also matches a missing
+# label), so a province without districts shows everything instead of a blank choice.
+V_DISTRICT = v_query("district", "Quận/huyện (nếu có)",
+                     'label_values(diemcau_endpoint_up{province=~"$province", district!=""}, district)',
+                     default_all=True)
 V_CARRIER = v_query("carrier", "Nhà mạng", "label_values(diemcau_endpoint_up, carrier)")
 V_ENDPOINT = v_query(
     "endpoint", "Điểm cầu",
@@ -120,6 +127,54 @@ def dashboard(uid, title, description, variables, panels, links=()):
 
 def link(title, uid, params=""):
     return {"title": title, "url": "/d/%s?${__url_time_range}%s" % (uid, params)}
+
+
+# --------------------------------------------------------------------- area
+# The "area" of an endpoint is its district where it has one (the 2021 map), else its province
+# (the two-tier map since 1 July 2025: province > commune). label_join with one source label
+# copies it, so no regex replacement ("$1") meets Grafana's variable syntax.
+AREA_HELP = ("Khu vực: quận/huyện nếu danh mục còn cấp huyện (bản đồ 2021); với xã/phường không "
+             "có huyện (bản đồ 2 cấp từ 1/7/2025) là chính tỉnh/thành.")
+NOT_MAINT = "unless on(endpoint) (diemcau_endpoint_maintenance == 1)"
+# Endpoints of the selected province without a district; only when every district is selected.
+DIRECT = 'province=~"$province", district="", district=~"$district"'
+
+
+def by_area(district_expr, direct_expr):
+    """District aggregates, plus the province's endpoints without a district as one area. The
+    `max by` drops the recording rule's name, so table merges join on labels only."""
+    return ('label_join(max by (province, district) (%s), "area", "", "district")\n'
+            'or\nlabel_join(%s, "area", "", "province")' % (district_expr, direct_expr))
+
+
+def area_rule(level_metric, agg, raw_metric):
+    sel = 'province=~"$province", district=~"$district"'
+    return by_area('province_district:%s{%s}' % (level_metric, sel),
+                   '%s by (province) (%s{%s} %s)' % (agg, raw_metric, DIRECT, NOT_MAINT))
+
+
+def area_down_count():
+    sel = 'province=~"$province", district=~"$district"'
+    direct = 'diemcau_endpoint_up{%s} %s' % (DIRECT, NOT_MAINT)
+    return by_area('province_district:diemcau_endpoints_down:count{%s}' % sel,
+                   '(count by (province) ((%s) == 0) or count by (province) (%s) * 0)' % (direct, direct))
+
+
+def with_area(metric_sel):
+    """Per-endpoint series with an `area` label: the district, or the province without one."""
+    head, sel = metric_sel.split("{", 1)
+    rest = sel.rsplit("}", 1)
+    return ('label_join(%s{%s, district!=""}%s, "area", "", "district")\nor\n'
+            'label_join(%s{%s, district=""}%s, "area", "", "province")'
+            % (head, rest[0], rest[1], head, rest[0], rest[1]))
+
+
+# Endpoint tables: the area column replaces district (absent in the two-tier map).
+ENDPOINT_TABLE_ORGANIZE = {"id": "organize", "options": {
+    "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True, "district": True},
+    "indexByName": {"endpoint": 0, "commune": 1, "area": 2, "province": 3, "carrier": 4},
+    # `endpoint` keeps its name: the row links read ${__data.fields.endpoint}.
+    "renameByName": {"area": "Khu vực"}}}
 
 
 # --------------------------------------------------------------- dashboards
@@ -196,48 +251,59 @@ def overview():
 
 
 def province():
-    sel = 'province=~"$province", district=~"$district"'
     esel = 'province=~"$province", district=~"$district", carrier=~"$carrier"'
+    state_link = {"title": "Chi tiết điểm cầu",
+                  "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}
     panels = [
-        ts("Tỷ lệ hoạt động theo quận/huyện", 0, 0, 12, 9,
-           [target('province_district:diemcau_endpoint_up:ratio{%s}' % sel, "{{district}}")],
-           "percentunit", defaults={"min": 0, "max": 1}),
-        table("Quận/huyện: số điểm cầu mất kết nối / tổng", 12, 0, 12, 9, [
-            target('province_district:diemcau_endpoints_down:count{%s}' % sel, ref="A", instant=True, fmt="table"),
-            target('province_district:diemcau_endpoints:count{%s}' % sel, ref="B", instant=True, fmt="table"),
-            target('province_district:diemcau_endpoint_up:ratio{%s}' % sel, ref="C", instant=True, fmt="table"),
-        ], transformations=[{"id": "merge", "options": {}},
-                            {"id": "organize", "options": {
-                                "excludeByName": {"Time": True},
-                                "renameByName": {"Value #A": "Mất kết nối", "Value #B": "Tổng",
-                                                 "Value #C": "Tỷ lệ hoạt động"}}}]),
+        ts("Tỷ lệ hoạt động theo khu vực", 0, 0, 12, 9,
+           [target(area_rule("diemcau_endpoint_up:ratio", "avg", "diemcau_endpoint_up"), "{{area}}")],
+           "percentunit", AREA_HELP, defaults={"min": 0, "max": 1}),
+        table("Khu vực: số điểm cầu mất kết nối / tổng", 12, 0, 12, 9, [
+            target(area_down_count(), ref="A", instant=True, fmt="table"),
+            target(area_rule("diemcau_endpoints:count", "count", "diemcau_endpoint_up"),
+                   ref="B", instant=True, fmt="table"),
+            target(area_rule("diemcau_endpoint_up:ratio", "avg", "diemcau_endpoint_up"),
+                   ref="C", instant=True, fmt="table"),
+        ], AREA_HELP, transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": {
+                "excludeByName": {"Time": True, "district": True},
+                "indexByName": {"area": 0, "province": 1},
+                "renameByName": {"area": "Khu vực", "province": "Tỉnh/thành",
+                                 "Value #A": "Mất kết nối", "Value #B": "Tổng",
+                                 "Value #C": "Tỷ lệ hoạt động"}}}]),
         table("Điểm cầu đang mất kết nối", 0, 9, 12, 10,
-              [target('diemcau_endpoint_up{%s} == 0' % esel, instant=True, fmt="table")],
-              defaults={"links": [{"title": "Chi tiết điểm cầu",
-                                   "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}]}),
+              [target(with_area('diemcau_endpoint_up{%s} == 0' % esel), instant=True, fmt="table")],
+              AREA_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
+              defaults={"links": [state_link]}),
         table("Trạng thái từng xã/phường", 12, 9, 12, 10,
-              [target('diemcau_endpoint_state{%s}' % esel, instant=True, fmt="table")],
-              defaults={"mappings": STATE_MAPPINGS,
-                        "links": [{"title": "Chi tiết điểm cầu",
-                                   "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}]}),
-        ts("Độ trễ trung bình (RTT) theo quận/huyện", 0, 19, 8, 8,
-           [target('province_district:diemcau_endpoint_rtt_seconds:avg{%s}' % sel, "{{district}}")], "s"),
-        ts("Jitter trung bình theo quận/huyện", 8, 19, 8, 8,
-           [target('province_district:diemcau_endpoint_jitter_seconds:avg{%s}' % sel, "{{district}}")], "s"),
-        ts("Mất gói trung bình theo quận/huyện", 16, 19, 8, 8,
-           [target('province_district:diemcau_endpoint_loss_ratio:avg{%s}' % sel, "{{district}}")], "percentunit"),
+              [target(with_area('diemcau_endpoint_state{%s}' % esel), instant=True, fmt="table")],
+              AREA_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
+              defaults={"mappings": STATE_MAPPINGS, "links": [state_link]}),
+        ts("Độ trễ trung bình (RTT) theo khu vực", 0, 19, 8, 8,
+           [target(area_rule("diemcau_endpoint_rtt_seconds:avg", "avg", "diemcau_endpoint_rtt_seconds"),
+                   "{{area}}")], "s", AREA_HELP),
+        ts("Jitter trung bình theo khu vực", 8, 19, 8, 8,
+           [target(area_rule("diemcau_endpoint_jitter_seconds:avg", "avg", "diemcau_endpoint_jitter_seconds"),
+                   "{{area}}")], "s", AREA_HELP),
+        ts("Mất gói trung bình theo khu vực", 16, 19, 8, 8,
+           [target(area_rule("diemcau_endpoint_loss_ratio:avg", "avg", "diemcau_endpoint_loss_ratio"),
+                   "{{area}}")], "percentunit", AREA_HELP),
     ]
     return dashboard("diemcau-province", "Diemcau / Chi tiết tỉnh/thành",
-                     "Quận/huyện và xã/phường của một tỉnh/thành.",
+                     "Khu vực (quận/huyện nếu còn, bản đồ 2021) và xã/phường của một tỉnh/thành.",
                      [v_datasource(), V_PROVINCE(multi=False), V_DISTRICT, V_CARRIER], panels,
                      [link("Tổng quan", "diemcau-overview")])
 
 
 def endpoint():
     e = 'endpoint="$endpoint"'
+    # "commune, district, province" with the district left out where there is none.
+    place = ('label_join(diemcau_endpoint_state{%s, district!=""}, "place", ", ", "commune", "district", "province")\n'
+             'or\nlabel_join(diemcau_endpoint_state{%s, district=""}, "place", ", ", "commune", "province")' % (e, e))
     panels = [
         panel("state-timeline", "Dòng thời gian trạng thái", 0, 0, 24, 5,
-              [target('diemcau_endpoint_state{%s}' % e, "{{commune}}, {{district}}, {{province}} ({{carrier}})")],
+              [target(place, "{{place}} ({{carrier}})")],
               defaults={"mappings": STATE_MAPPINGS, "color": {"mode": "thresholds"},
                         "thresholds": {"mode": "absolute", "steps": [
                             {"color": "text", "value": None}, {"color": "green", "value": 1},

@@ -3,8 +3,11 @@
 //! crash and a clean stop, outages across the crash and both period edges, one-off and recurring
 //! (cron) maintenance windows over some outages and over unknown time — then the real binary's
 //! CSV, JSON and HTML reports are checked against figures computed here with plain arithmetic.
+//! `two_tier` checks a ledger of the two-tier map (no districts): `--by district` is refused.
 
 mod common;
+#[path = "report_cli/two_tier.rs"]
+mod two_tier;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

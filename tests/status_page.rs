@@ -482,3 +482,108 @@ fn search_without_a_match_does_not_claim_all_is_well() {
         "an empty search result must say that nothing matched, not that all endpoints work"
     );
 }
+
+/// Today's two-tier map (no district column): (id, province, commune) from the 2025 list.
+const TWO_TIER: &[(&str, &str, &str)] = &[
+    ("VN75-26068", "Tỉnh Đồng Nai", "Phường Biên Hòa"),
+    ("VN75-26041", "Tỉnh Đồng Nai", "Phường Trấn Biên"),
+    ("VN75-26017", "Tỉnh Đồng Nai", "Phường Tam Hiệp"),
+    ("VN75-26020", "Tỉnh Đồng Nai", "Phường Long Bình"),
+    ("VN75-25993", "Tỉnh Đồng Nai", "Phường Trảng Dài"),
+    ("VN75-26005", "Tỉnh Đồng Nai", "Phường Hố Nai"),
+    ("VN75-26080", "Tỉnh Đồng Nai", "Phường Long Khánh"),
+    ("VN75-25195", "Tỉnh Đồng Nai", "Phường Bình Phước"),
+    ("VN75-25222", "Tỉnh Đồng Nai", "Xã Bù Gia Mập"),
+    ("VN75-25225", "Tỉnh Đồng Nai", "Xã Đăk Ơ"),
+    ("VN79-26740", HCM, "Phường Sài Gòn"),
+    ("VN79-26737", HCM, "Phường Tân Định"),
+    ("VN79-26743", HCM, "Phường Bến Thành"),
+];
+const TWO_TIER_DOWN: &[&str] = &["VN75-26068", "VN75-26041", "VN79-26740"];
+
+/// A province of the two-tier map lists its communes directly; nothing shows a blank district.
+#[test]
+fn two_tier_province_lists_its_communes_without_a_district() {
+    if !require_tool("nft") || !require_tool("nsenter") {
+        return;
+    }
+    let browser = require_tool("chromium");
+    let address = |i: usize| Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 1, 0, 1)) + i as u32);
+    let mut csv = String::from("id,province,commune,carrier,address\n");
+    for (i, (id, province, commune)) in TWO_TIER.iter().enumerate() {
+        let carrier = CARRIERS[i % 2];
+        csv.push_str(&format!("{id},{province},{commune},{carrier},{}\n", address(i)));
+    }
+    let down: Vec<String> = TWO_TIER
+        .iter()
+        .enumerate()
+        .filter(|(_, (id, ..))| TWO_TIER_DOWN.contains(id))
+        .map(|(i, _)| address(i).to_string())
+        .collect();
+    let mut d = Daemon::start(&fast_config("1s", 2, 1), &csv);
+    d.wait_until(Duration::from_secs(20), "/-/ready", |d| d.get("/-/ready").0 == 200);
+    d.nft(&format!(
+        "table inet status_page {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n  \
+         ip daddr {{ {} }} drop\n }}\n}}\n",
+        down.join(", ")
+    ));
+    d.wait_until(Duration::from_secs(15), "3 down, 10 up", |d| {
+        let m = d.metrics();
+        m.sum("diemcau_region_endpoints", &["state=\"down\""]) == 3.0
+            && m.sum("diemcau_region_endpoints", &["state=\"up\""]) == 10.0
+    });
+    assert!(!d.metrics().0.contains("district="), "no district label in /metrics");
+    let (_, api) = d.get("/api/v1/endpoints?state=down");
+    let api: Value = serde_json::from_str(&api).expect("JSON");
+    assert_eq!(api.as_array().map(Vec::len), Some(3), "{api}");
+    assert!(
+        api.as_array()
+            .into_iter()
+            .flatten()
+            .all(|r| r.get("district").is_none()),
+        "{api}"
+    );
+
+    let dong_nai = "Tỉnh Đồng Nai";
+    let url = format!("http://127.0.0.1:{}/status?province={}", d.port, enc(dong_nai));
+    let page = if browser {
+        dom("1280,1000", &url)
+    } else {
+        d.get(&format!("/status?province={}", enc(dong_nai))).1
+    };
+    assert!(page.contains(&format!("<title>Điểm cầu — tình trạng {dong_nai}</title>")));
+    assert!(
+        page.contains("<h2>Theo xã/phường</h2>"),
+        "the province lists its communes"
+    );
+    assert!(
+        !page.contains("Theo quận/huyện") && !page.contains("district="),
+        "no district level"
+    );
+    let groups = table(&page, "groups");
+    assert!(groups.contains("<th>Xã/phường</th>"));
+    assert_eq!(groups.matches("<tr data-search").count(), 10, "one row per commune");
+    for (id, _, commune) in TWO_TIER.iter().filter(|(_, p, _)| *p == dong_nai) {
+        let state = if TWO_TIER_DOWN.contains(id) { "down" } else { "up" };
+        assert!(groups.contains(&format!("{commune} ({id}, {state})")), "{commune} row");
+    }
+    // Problems: the commune, then "province · id · address", no district cell or text at all.
+    let problems = table(&page, "problems");
+    assert!(page.contains("Không tham gia được (2)"));
+    for (i, (id, province, commune)) in TWO_TIER.iter().enumerate().take(2) {
+        let place = format!("{commune}<br><small>{province} · {id} · {}</small>", address(i));
+        assert!(problems.contains(&place), "{place} in\n{problems}");
+    }
+    assert!(!problems.contains("Huyện"), "no district column header:\n{problems}");
+    assert!(
+        !problems.contains("<td class=\"hide-sm\"></td>"),
+        "an empty cell:\n{problems}"
+    );
+    assert!(!problems.contains("<small>, "), "a dangling comma");
+
+    if browser {
+        let shot = screenshot("1280,1000", &url, "status-two-tier-province.png");
+        println!("two-tier province page: {}", shot.display());
+    }
+    d.stop();
+}

@@ -9,6 +9,10 @@ Checks, printing one "ok"/"FAIL" line each:
   - every $var / ${var} / [[var]] used in a query or variable is defined in
     templating (Grafana built-ins $__* excepted)
   - dashboard links /d/<uid> point to a uid that exists
+  - both maps of Vietnam (district optional since July 2025): a `district`
+    variable lists only non-empty districts (district!="") and offers All
+    (allValue .*, which also matches a missing label); no legend prints
+    {{district}} (blank for two-tier endpoints: use an area/place label)
 Writes every PromQL query (variables substituted) as recording rules to
 PROMQL_RULES_OUT so that `promtool check rules` can parse them.
 """
@@ -79,6 +83,10 @@ def main():
                 used_vars(q, "variable %s" % name)
                 if (v.get("datasource") or {}).get("uid") not in DS_REFS:
                     errs.append("variable %s datasource is not ${datasource}" % name)
+                if name == "district" and not ('district!=""' in (q or "") and v.get("includeAll")
+                                                and v.get("allValue") == ".*"):
+                    errs.append('variable district must list non-empty districts (district!="") '
+                                'and offer All with allValue ".*"')
                 m = re.match(r"^label_values\((.*),\s*\w+\)$", q or "")
                 if m:
                     rules.append((f, "var " + name, m.group(1)))
@@ -94,6 +102,9 @@ def main():
                 if (t.get("datasource") or {}).get("uid") not in DS_REFS:
                     errs.append("%s target %s datasource is not ${datasource}" % (where, t.get("refId")))
                 used_vars(t.get("expr"), where)
+                if "{{district}}" in (t.get("legendFormat") or ""):
+                    errs.append("%s target %s legend prints {{district}}, blank for two-tier endpoints"
+                                % (where, t.get("refId")))
                 rules.append((f, where, t.get("expr", "")))
             for l in (p.get("fieldConfig", {}).get("defaults", {}).get("links", [])):
                 used_vars(l.get("url", "").replace("${__data", "${__x").replace("${__url", "${__x"), where + " link")

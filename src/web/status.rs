@@ -248,6 +248,9 @@ struct StatusPage {
     q: String,
     counts: Counts,
     problems: Vec<EndpointRow>,
+    /// Whether the problems table has a district column: not when no endpoint in scope has a
+    /// district (the two-tier map), so no column of blank cells.
+    problems_district: bool,
     group_title: &'static str,
     group_column: &'static str,
     groups: Vec<PageGroup>,
@@ -327,6 +330,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         district: filter.district.clone(),
         q: filter.q.clone().unwrap_or_default(),
         counts,
+        problems_district: any_district,
         problems,
         group_title,
         group_column,

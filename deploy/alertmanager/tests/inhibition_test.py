@@ -4,7 +4,9 @@
 amtool cannot evaluate inhibit_rules, so this starts a throw-away
 prometheus-alertmanager on 127.0.0.1 (random free port, temporary storage,
 clustering off), posts alerts through the v2 API and checks every child
-alert's status.state / inhibitedBy. Bounded: each wait is <= 20 s, the whole
+alert's status.state / inhibitedBy. Both maps: endpoints with a district
+(2021) and two-tier endpoints without one (since July 2025), which a district
+outage must never silence. Bounded: each wait is <= 20 s, the whole
 run <= ~60 s; alertmanager is always killed at the end.
 
 Usage: inhibition_test.py [path/to/alertmanager.yml]
@@ -26,12 +28,17 @@ BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
 HCM, TD, Q1 = "Thành phố Hồ Chí Minh", "Thành phố Thủ Đức", "Quận 1"
 LC, SP = "Tỉnh Lào Cai", "Thị xã Sa Pa"
+DN = "Tỉnh Đồng Nai"
 
 
 def ep(alert, endpoint, province, district, commune, carrier, severity="page"):
-    return {"alertname": alert, "severity": severity, "endpoint": endpoint,
-            "province": province, "district": district, "commune": commune,
-            "carrier": carrier, "job": "diemcau", "instance": "127.0.0.1:9808"}
+    """An endpoint alert; district None = the two-tier map (no district label at all)."""
+    labels = {"alertname": alert, "severity": severity, "endpoint": endpoint,
+              "province": province, "district": district, "commune": commune,
+              "carrier": carrier, "job": "diemcau", "instance": "127.0.0.1:9808"}
+    if district is None:
+        del labels["district"]
+    return labels
 
 
 # Phase 1: wide outages inhibit their children, unrelated alerts stay active.
@@ -39,6 +46,9 @@ PHASE1_SOURCES = [
     {"alertname": "DiemcauDistrictOutage", "severity": "page", "province": HCM, "district": TD},
     {"alertname": "DiemcauProvinceOutage", "severity": "page", "province": LC},
     {"alertname": "DiemcauCarrierOutage", "severity": "page", "province": HCM, "carrier": "Viettel"},
+    # A district outage WITHOUT a district label, as the rules produced for two-tier endpoints
+    # before they counted only series with a district: it must silence nothing by district.
+    {"alertname": "DiemcauDistrictOutage", "severity": "page", "province": DN},
 ]
 PHASE1_EXPECT = [  # (description, labels, expected state)
     ("endpoint down in outaged district is inhibited",
@@ -55,6 +65,17 @@ PHASE1_EXPECT = [  # (description, labels, expected state)
      ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "active"),
     ("district outage itself stays active",
      PHASE1_SOURCES[0], "active"),
+    # Two-tier endpoints (no district label) in the same provinces.
+    ("two-tier endpoint beside an outaged district stays active",
+     ep("DiemcauEndpointDown", "VN79-26740", HCM, None, "Phường Sài Gòn", "VNPT"), "active"),
+    ("two-tier degraded endpoint beside an outaged district stays active",
+     ep("DiemcauEndpointDegraded", "VN79-26737", HCM, None, "Phường Tân Định", "VNPT", "ticket"), "active"),
+    ("two-tier endpoint in outaged province is inhibited",
+     ep("DiemcauEndpointDown", "VN15-02647", LC, None, "Phường Lào Cai", "VNPT"), "suppressed"),
+    ("two-tier Viettel endpoint in province with Viettel outage is inhibited",
+     ep("DiemcauEndpointDown", "VN79-26743", HCM, None, "Phường Bến Thành", "Viettel"), "suppressed"),
+    ("two-tier endpoint is not silenced by a district outage without a district",
+     ep("DiemcauEndpointDown", "VN75-26068", DN, None, "Phường Biên Hòa", "VNPT"), "active"),
 ]
 # Phase 2: the prober is down -> everything else is inhibited.
 PHASE2_SOURCES = [{"alertname": "DiemcauProberDown", "severity": "page", "cause": "scrape_failed",
