@@ -156,12 +156,14 @@ fn rtt_jitter_loss_and_outages_match_the_emulators_ground_truth() {
         (rtt_median - 20.0).abs() < 0.2,
         "median RTT {rtt_median} ms vs programmed 20 ms"
     );
+    // Per endpoint (fewer rounds each, so a noisier median): within 0.5 ms, 2.5 % of the delay;
+    // the emulator's own write lateness on a loaded two-core machine is part of that budget.
     for i in 0..20 {
         let id = format!("F{i:02}");
         let applied = truth_of(&id, "endpoint").unwrap()["delay_median_ms"].as_f64().unwrap();
         let measured = median(rtt[&format!("endpoint=\"{id}\"")].clone());
         assert!(
-            (measured - applied).abs() < 0.2,
+            (measured - applied).abs() < 0.5,
             "{id}: measured {measured} ms, applied {applied} ms"
         );
     }

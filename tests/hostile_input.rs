@@ -176,3 +176,20 @@ fn a_reload_that_meets_a_fifo_fails_and_the_daemon_still_stops() {
     );
     d.stop();
 }
+
+#[test]
+fn reload_over_http_needs_the_lifecycle_api_and_sighup_always_works() {
+    let config = fast_config("1s", 3, 2).replace("enable_lifecycle = true\n", "");
+    let mut d = Daemon::start(&config, &loopback_inventory(10));
+    let (status, body) = http(d.port, "POST", "/-/reload", &[]);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("enable_lifecycle"), "{body}");
+    // SIGHUP reloads: a changed inventory is applied.
+    std::fs::write(d.dir.path().join("inventory.csv"), loopback_inventory(12)).unwrap();
+    let pid = nix::unistd::Pid::from_raw(d.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    d.wait_until(HANG, "the SIGHUP reload", |d| {
+        d.get("/metrics").1.contains("diemcau_endpoints 12")
+    });
+    d.stop();
+}

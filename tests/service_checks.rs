@@ -30,6 +30,7 @@ fn config(decide: &str) -> String {
     format!(
         r#"[web]
 listen_address = "127.0.0.1:{{port}}"
+enable_lifecycle = true
 [inventory]
 files = ["inventory.csv"]
 [probe]

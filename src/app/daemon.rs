@@ -105,12 +105,14 @@ pub async fn run(
     )));
     let reports = Arc::new(ArcSwap::from_pointee(ReportContext::of(&config, &store)));
     let schedules = Arc::new(ArcSwap::from_pointee(ScheduleSettings::of(&config)));
+    let lifecycle = Arc::new(std::sync::atomic::AtomicBool::new(config.web.enable_lifecycle));
     let app = AppState {
         monitor: monitor.clone(),
         reload: reload_tx.clone(),
         modules: modules.clone(),
         web: web.clone(),
         reports: reports.clone(),
+        lifecycle: lifecycle.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -138,6 +140,7 @@ pub async fn run(
         store: store.clone(),
         reports,
         schedules,
+        lifecycle,
     };
     let reloader = tokio::spawn(reloader.run(reload_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
@@ -260,6 +263,7 @@ struct Reloader {
     store: Store,
     reports: Arc<ArcSwap<ReportContext>>,
     schedules: Arc<ArcSwap<ScheduleSettings>>,
+    lifecycle: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Reloader {
@@ -312,6 +316,8 @@ impl Reloader {
         if new.probe.socket != self.current.probe.socket {
             tracing::warn!("probe.socket changed: it takes effect at the next restart");
         }
+        self.lifecycle
+            .store(new.web.enable_lifecycle, std::sync::atomic::Ordering::Relaxed);
         let index: HashMap<&EndpointId, usize> = self
             .current
             .endpoints

@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod inventory_gen;
 pub mod schedule;
 pub mod toml_file;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,21 +33,7 @@ pub const EMBEDDED_INVENTORY: &str = include_str!("../../examples/inventory.csv"
 
 pub use crate::probe::icmp::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig, SocketPreference};
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct WebConfig {
-    pub listen_address: SocketAddr,
-    /// Which targets `/probe` may reach.
-    pub probe_targets: ProbeTargets,
-}
-
-/// `[web] probe_targets`: `/probe` reaches the inventory's addresses only (the default), or any
-/// unicast address (an explicit opt-in: it lets whoever reaches the port scan from the monitor).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ProbeTargets {
-    #[default]
-    Inventory,
-    Any,
-}
+pub use web::{ProbeTargets, WebConfig};
 
 /// The SQLite ledger.
 #[derive(Clone, Debug, PartialEq)]
@@ -303,6 +290,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         web: WebConfig {
             listen_address,
             probe_targets,
+            enable_lifecycle: raw.web.enable_lifecycle.unwrap_or(false),
         },
         inventory_files,
         probe,

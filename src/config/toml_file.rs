@@ -86,6 +86,7 @@ pub struct RawSmtp {
 pub struct RawWeb {
     pub listen_address: Option<Spanned<String>>,
     pub probe_targets: Option<Spanned<String>>,
+    pub enable_lifecycle: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,8 @@ pub struct AppState {
     pub web: Arc<ArcSwap<WebSecurity>>,
     /// SLA reports from the ledger; swapped on reload.
     pub reports: Arc<ArcSwap<crate::web::reports::ReportContext>>,
+    /// `[web] enable_lifecycle`: whether `/-/reload` may be used over HTTP.
+    pub lifecycle: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Serves every listener until `shutdown` resolves, then lets requests in progress finish. The
@@ -210,6 +212,12 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
 }
 
 async fn reload(app: &AppState) -> Response<HttpBody> {
+    if !app.lifecycle.load(std::sync::atomic::Ordering::Relaxed) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "the lifecycle API is off: set [web] enable_lifecycle = true to reload over HTTP, or send SIGHUP\n",
+        );
+    }
     let (tx, rx) = oneshot::channel();
     if app.reload.send(tx).await.is_err() {
         return text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");

@@ -293,7 +293,7 @@ pub fn loopback_inventory(n: usize) -> String {
 /// A config for fast tests: one round per `interval`, three packets.
 pub fn fast_config(interval: &str, down_after: u32, up_after: u32) -> String {
     format!(
-        "[web]\nlisten_address = \"127.0.0.1:{{port}}\"\n[inventory]\nfiles = [\"inventory.csv\"]\n\
+        "[web]\nlisten_address = \"127.0.0.1:{{port}}\"\nenable_lifecycle = true\n[inventory]\nfiles = [\"inventory.csv\"]\n\
          [probe]\ninterval = \"{interval}\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n\
          [state]\ndown_after = {down_after}\nup_after = {up_after}\n"
     )

@@ -111,6 +111,9 @@ fn two_tier_ledger_refuses_district_grouping_and_groups_by_province_and_carrier(
     let out = report(dir.path(), "province,carrier");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let csv = String::from_utf8(out.stdout).expect("UTF-8");
+    let csv = csv
+        .strip_prefix('\u{feff}')
+        .expect("CSV reports start with a BOM (Excel)");
     println!("--by province,carrier:\n{csv}");
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();
