@@ -36,7 +36,7 @@ fn record(store: &Store, clock: &ManualClock, sent: &mut u64, n: u64) {
     for _ in 0..n {
         let k = *sent;
         clock.advance(1_000);
-        let (from, to) = if (k / 10) % 2 == 0 {
+        let (from, to) = if (k / 10).is_multiple_of(2) {
             (State::Up, State::Down)
         } else {
             (State::Down, State::Up)
@@ -73,6 +73,31 @@ fn metrics_text(store: &Store) -> String {
     prometheus::TextEncoder::new()
         .encode_to_string(&registry.gather())
         .expect("encode")
+}
+
+/// `promtool check metrics` finds nothing to say about the store's families.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (see scripts/test)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn integrity(path: &Path) -> String {
@@ -140,6 +165,7 @@ fn deleted_database_is_restored_with_its_history() {
     let text = metrics_text(&store);
     assert!(text.contains("diemcau_store_file_replaced_total 1"), "{text}");
     assert!(text.contains("diemcau_store_healthy 1"), "{text}");
+    promtool_check(&text);
     store.shutdown().expect("clean shutdown");
     assert_consistent_after_shutdown(&path, sent);
 }
@@ -234,6 +260,41 @@ fn replaced_database_is_moved_aside_and_history_restored() {
             .expect("count"),
         sent
     );
+    store.shutdown().expect("clean shutdown");
+    assert_consistent_after_shutdown(&path, sent);
+}
+
+#[test]
+fn restore_that_cannot_happen_yet_keeps_healthy_0_and_every_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
+    let path = store.path().to_path_buf();
+    let mut sent = 0;
+    record(&store, &clock, &mut sent, 40);
+    store.flush().expect("flush");
+
+    // A directory where the copy must be written: every restore attempt fails until it goes.
+    let blocker = with_suffix(&path, ".restoring");
+    std::fs::create_dir(&blocker).expect("mkdir blocker");
+    std::fs::write(blocker.join("x"), b"x").expect("fill blocker");
+    std::fs::remove_file(&path).expect("delete the database");
+    record(&store, &clock, &mut sent, 40);
+    let s = beat_until(&store, &clock, "failed restore attempts", |s| {
+        s.files_replaced_total == 1 && !s.healthy && s.write_errors_total >= 2
+    });
+    assert!(s.records_pending > 0, "records wait in memory: {s:?}");
+    assert!(!path.exists());
+    assert!(store.flush().is_err(), "a flush reports the failure");
+    record(&store, &clock, &mut sent, 20);
+
+    std::fs::remove_dir_all(&blocker).expect("remove blocker");
+    let s = beat_until(&store, &clock, "the restored database", |s| {
+        s.healthy && s.records_pending == 0
+    });
+    assert_eq!(s.files_replaced_total, 1, "one incident, counted once: {s:?}");
+    assert_eq!(s.records_dropped_total, 0);
+    store.flush().expect("flush after the restore");
     store.shutdown().expect("clean shutdown");
     assert_consistent_after_shutdown(&path, sent);
 }
