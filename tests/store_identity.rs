@@ -298,3 +298,26 @@ fn restore_that_cannot_happen_yet_keeps_healthy_0_and_every_record() {
     store.shutdown().expect("clean shutdown");
     assert_consistent_after_shutdown(&path, sent);
 }
+
+#[test]
+fn deleted_directory_is_recreated_with_the_history() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let dir = base.path().join("ledger");
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let store = Store::open(config(&dir), clock.clone()).expect("open");
+    let path = store.path().to_path_buf();
+    let mut sent = 0;
+    record(&store, &clock, &mut sent, 30);
+    store.flush().expect("flush");
+
+    std::fs::remove_dir_all(&dir).expect("rm -rf the ledger directory");
+    record(&store, &clock, &mut sent, 30);
+    let s = beat_until(&store, &clock, "the restored ledger", |s| {
+        s.files_replaced_total >= 1 && s.healthy && s.records_pending == 0
+    });
+    // The database and its lock file: one incident each.
+    assert_eq!(s.files_replaced_total, 2, "{s:?}");
+    assert!(path.exists() && with_suffix(&path, ".lock").exists());
+    store.shutdown().expect("clean shutdown");
+    assert_consistent_after_shutdown(&path, sent);
+}

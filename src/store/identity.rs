@@ -63,13 +63,21 @@ impl Held {
     /// Creates `path` if needed (empty) and takes an exclusive `flock` on it through a read-only
     /// descriptor (which does not keep the file system from being remounted read-only).
     pub(crate) fn lock(path: &Path) -> Result<Held, StoreError> {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(io(path))?;
-        let f = File::open(path).map_err(io(path))?;
+        // One descriptor on an existing file: closing a second one would drop the process's
+        // POSIX locks on it (SQLite's).
+        let f = match File::open(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(path)
+                    .map_err(io(path))?;
+                File::open(path)
+            }
+            other => other,
+        }
+        .map_err(io(path))?;
         let id = FileId::of(&f.metadata().map_err(io(path))?);
         let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
             nix::errno::Errno::EWOULDBLOCK => StoreError::Locked {
@@ -152,6 +160,9 @@ fn sync_dir(path: &Path) {
 /// [`install`] and only then closes `conn`.
 pub(crate) fn copy_out(conn: Option<&Connection>, db: &Held) -> Result<PathBuf, StoreError> {
     let tmp = with_suffix(&db.path, ".restoring");
+    if let Some(dir) = db.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io(dir))?; // the directory may be gone too
+    }
     match std::fs::remove_file(&tmp) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&tmp)(e)),
         _ => {}
