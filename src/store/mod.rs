@@ -53,8 +53,8 @@
 //! # Storage faults
 //!
 //! When a commit fails (disk full, read-only file system, I/O error), the batch stays in the
-//! pending queue, the connection is closed (and reopened at the next attempt, so a remounted or
-//! replaced file is picked up), the failure is counted and logged (at most once a minute, with
+//! pending queue, the connection is closed (and reopened at the next attempt, so a remounted
+//! file is picked up), the failure is counted and logged (at most once a minute, with
 //! the count of suppressed messages) and retried with exponential backoff (`retry_min` →
 //! `retry_max`). Meanwhile the writer keeps draining the channel, so producers never notice.
 //! Heartbeats are never queued: a commit always writes the current time, so the heartbeats
@@ -63,7 +63,18 @@
 //! beyond that new records are refused and counted in `records_dropped_total` — the only way
 //! records are lost while the process lives. Records refused because the channel itself is full
 //! (the writer stuck inside one SQLite call) are counted the same way.
+//!
+//! # Identity of the files
+//!
+//! The writer also `flock`s the database file itself, so a second writer is refused even when
+//! `<path>.lock` was deleted. Before every commit (every heartbeat included) it compares the
+//! (device, inode) of both paths with the files it holds open. A deleted or replaced database is
+//! logged, counted (`file_replaced_total`) and makes `healthy` 0 until the open connection has
+//! written a complete copy to the path (`VACUUM INTO`; a foreign file found there is moved aside
+//! to `<path>.replaced-<unix>`) and the writer has reopened on it: nothing committed is lost. A
+//! deleted lock file is recreated and locked again.
 
+mod identity;
 mod query;
 pub mod report_runs;
 mod schema;
@@ -255,6 +266,8 @@ pub struct StoreStats {
     /// Unix seconds (wall clock of the injected [`Clock`]) of the last successful commit.
     pub last_commit_unix_seconds: f64,
     pub healthy: bool,
+    /// Database or lock files found deleted or replaced at their path (and restored).
+    pub files_replaced_total: u64,
 }
 
 /// Counters shared by producers, the writer and metric scrapes.
@@ -267,6 +280,7 @@ pub(crate) struct Counters {
     pub commits: AtomicU64,
     pub last_commit_ms: AtomicI64,
     pub healthy: AtomicBool,
+    pub files_replaced: AtomicU64,
 }
 
 pub(crate) enum Msg {
@@ -466,6 +480,7 @@ impl Store {
             commits_total: c.commits.load(Ordering::Relaxed),
             last_commit_unix_seconds: c.last_commit_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             healthy: c.healthy.load(Ordering::Relaxed),
+            files_replaced_total: c.files_replaced.load(Ordering::Relaxed),
         }
     }
 
@@ -497,7 +512,7 @@ impl Store {
 /// `diemcau_store_write_errors_total`, `diemcau_store_records_pending`,
 /// `diemcau_store_records_dropped_total`, `diemcau_store_records_committed_total`,
 /// `diemcau_store_commits_total`, `diemcau_store_last_commit_unix_seconds`,
-/// `diemcau_store_healthy`.
+/// `diemcau_store_healthy`, `diemcau_store_file_replaced_total`.
 pub struct StoreCollector {
     counters: Arc<Counters>,
     write_errors: IntCounter,
@@ -507,6 +522,7 @@ pub struct StoreCollector {
     commits: IntCounter,
     last_commit: Gauge,
     healthy: IntGauge,
+    replaced: IntCounter,
 }
 
 impl StoreCollector {
@@ -536,6 +552,10 @@ impl StoreCollector {
             )
             .expect("static metric definition"),
             healthy: gauge("diemcau_store_healthy", "1 when the last ledger commit succeeded."),
+            replaced: counter(
+                "diemcau_store_file_replaced_total",
+                "Ledger database or lock files found deleted or replaced at their path (then restored).",
+            ),
         }
     }
 }
@@ -550,6 +570,7 @@ impl Collector for StoreCollector {
         d.extend(self.commits.desc());
         d.extend(self.last_commit.desc());
         d.extend(self.healthy.desc());
+        d.extend(self.replaced.desc());
         d
     }
 
@@ -563,6 +584,7 @@ impl Collector for StoreCollector {
         catch_up(&self.dropped, &c.dropped);
         catch_up(&self.committed, &c.committed);
         catch_up(&self.commits, &c.commits);
+        catch_up(&self.replaced, &c.files_replaced);
         self.pending
             .set(i64::try_from(c.pending.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
         self.last_commit
@@ -576,6 +598,7 @@ impl Collector for StoreCollector {
         out.extend(self.commits.collect());
         out.extend(self.last_commit.collect());
         out.extend(self.healthy.collect());
+        out.extend(self.replaced.collect());
         out
     }
 }

@@ -1,13 +1,12 @@
 //! Schema migrations, connection set-up, crash recovery and the start of a run.
 
-use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::fcntl::{Flock, FlockArg};
 use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 
+use super::identity::{Held, io};
 use super::{END_MONITOR_STOPPED, StoreError};
 use crate::store::Clock;
 
@@ -94,17 +93,13 @@ pub(crate) struct Recovered {
 
 pub(crate) struct Opened {
     pub conn: Connection,
-    pub lock: Flock<File>,
+    /// The database file, flocked (declared after `conn`: it must outlive the connection).
+    pub db: Held,
+    /// `<path>.lock`, flocked.
+    pub lock: Held,
     pub run_id: i64,
     pub started_ms: i64,
     pub recovered: Vec<Recovered>,
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 pub(crate) fn lock_path(path: &Path) -> PathBuf {
@@ -113,31 +108,13 @@ pub(crate) fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Exclusive advisory lock on `<path>.lock`, held through a read-only descriptor (so it does not
-/// keep the file system from being remounted read-only).
-fn take_lock(path: &Path) -> Result<Flock<File>, StoreError> {
-    let lp = lock_path(path);
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lp)
-        .map_err(io(&lp))?;
-    let f = File::open(&lp).map_err(io(&lp))?;
-    Flock::lock(f, FlockArg::LockExclusiveNonblock).map_err(|(_, errno)| match errno {
-        nix::errno::Errno::EWOULDBLOCK => StoreError::Locked { path: lp.clone() },
-        e => StoreError::Io {
-            path: lp.clone(),
-            source: std::io::Error::from(e),
-        },
-    })
-}
-
-/// A read-write connection with the ledger's pragmas (WAL, synchronous=FULL).
+/// A read-write connection with the ledger's pragmas (WAL, synchronous=FULL). Never creates the
+/// file (the writer creates it when locking it): a reconnection to a deleted path fails instead
+/// of leaving an empty database there.
 pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -160,7 +137,10 @@ pub(crate) fn open_writer(path: &Path, clock: &dyn Clock) -> Result<Opened, Stor
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let lock = take_lock(path)?;
+    // The lock file first, then the database itself: a second writer is refused even when the
+    // lock file was deleted.
+    let lock = Held::lock(&lock_path(path))?;
+    let db = Held::lock(path)?;
     let mut conn = connect(path)?;
     migrations().to_latest(&mut conn)?;
     let now = clock.now_ms();
@@ -201,6 +181,7 @@ pub(crate) fn open_writer(path: &Path, clock: &dyn Clock) -> Result<Opened, Stor
     tx.commit()?;
     Ok(Opened {
         conn,
+        db,
         lock,
         run_id,
         started_ms: now,

@@ -2,15 +2,14 @@
 //! with backoff when storage fails, and writes the run's heartbeat.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::Flock;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
+use super::identity::{self, Held, PathState};
 use super::schema::{self, Opened};
 use super::{
     Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Snapshot, StoreConfig,
@@ -52,7 +51,13 @@ struct Failure {
 pub(crate) struct Writer {
     cfg: StoreConfig,
     conn: Option<Connection>,
-    _lock: Flock<File>,
+    /// The database file the connection has open (declared after `conn`: outlives it).
+    db: Held,
+    lock: Held,
+    /// A deleted or replaced database (lock file) is being restored: counted once, and the
+    /// connection on the old file is kept until the copy is in place.
+    db_incident: bool,
+    lock_incident: bool,
     run_id: i64,
     rx: Receiver<Msg>,
     counters: Arc<Counters>,
@@ -78,7 +83,10 @@ impl Writer {
         Writer {
             cfg,
             conn: Some(opened.conn),
-            _lock: opened.lock,
+            db: opened.db,
+            lock: opened.lock,
+            db_incident: false,
+            lock_incident: false,
             run_id: opened.run_id,
             rx,
             counters,
@@ -215,6 +223,10 @@ impl Writer {
     /// Commits the whole queue in transactions of at most [`MAX_TX_RECORDS`] (a heartbeat-only
     /// transaction when it is empty). False when storage failed.
     fn commit_all(&mut self) -> bool {
+        if let Err(e) = self.verify_files() {
+            self.failed(e);
+            return false;
+        }
         loop {
             let mut n = 0;
             let mut weight = 0;
@@ -241,7 +253,7 @@ impl Writer {
 
     fn commit_chunk(&mut self, n: usize) -> Result<i64, StoreError> {
         if self.conn.is_none() {
-            self.conn = Some(schema::connect(&self.cfg.path)?);
+            self.conn = Some(self.connect_held()?);
         }
         let Some(conn) = self.conn.as_mut() else {
             return Err(StoreError::Stopped);
@@ -282,9 +294,12 @@ impl Writer {
     }
 
     fn failed(&mut self, e: StoreError) {
-        // Reopen at the next attempt: a remounted, repaired or replaced file is picked up, and
-        // no descriptor keeps a read-only remount from happening.
-        self.conn = None;
+        // Reopen at the next attempt: a remounted or repaired file is picked up, and no
+        // descriptor keeps a read-only remount from happening. Not while restoring a deleted or
+        // replaced database: that connection is the way to its last committed state.
+        if !self.db_incident {
+            self.conn = None;
+        }
         let c = &self.counters;
         c.write_errors.fetch_add(1, Ordering::Relaxed);
         c.healthy.store(false, Ordering::Relaxed);
@@ -324,6 +339,80 @@ impl Writer {
                 f.last_error = error;
             }
         }
+    }
+
+    /// Checks that the database and lock paths still name the files held open (see
+    /// [`identity`]); restores them when not. Nothing committed is lost: the copy comes from the
+    /// connection (or descriptor) on the old file.
+    fn verify_files(&mut self) -> Result<(), StoreError> {
+        let state = self.db.check().map_err(identity::io(self.db.path()))?;
+        if state != PathState::Same {
+            if !self.db_incident {
+                self.db_incident = true;
+                self.incident(self.db.path().to_path_buf(), state);
+            }
+            self.restore_db()?;
+        }
+        let state = self.lock.check().map_err(identity::io(self.lock.path()))?;
+        if state != PathState::Same {
+            if !self.lock_incident {
+                self.lock_incident = true;
+                self.incident(self.lock.path().to_path_buf(), state);
+            }
+            // Assigned only once locked: the old lock is kept until then.
+            self.lock = Held::lock(&schema::lock_path(&self.cfg.path))?;
+            self.lock_incident = false;
+            tracing::warn!(path = %self.lock.path().display(), "ledger lock file recreated and locked again");
+        }
+        Ok(())
+    }
+
+    fn incident(&self, path: std::path::PathBuf, state: PathState) {
+        let c = &self.counters;
+        c.files_replaced.fetch_add(1, Ordering::Relaxed);
+        c.healthy.store(false, Ordering::Relaxed);
+        let what = match state {
+            PathState::Missing => "was deleted",
+            _ => "was replaced by another file",
+        };
+        tracing::error!(
+            path = %path.display(),
+            replaced_total = c.files_replaced.load(Ordering::Relaxed),
+            "ledger file {what} while the ledger has it open: restoring it"
+        );
+    }
+
+    /// A connection on the database file held open: refused (and closed) if the path was
+    /// changed meanwhile, so a copy is never taken from, nor a commit made into, another file.
+    fn connect_held(&self) -> Result<Connection, StoreError> {
+        let conn = schema::connect(&self.cfg.path)?;
+        match self.db.check().map_err(identity::io(self.db.path()))? {
+            PathState::Same => Ok(conn),
+            _ => Err(StoreError::Invalid(format!(
+                "{}: the database path changed while opening it",
+                self.cfg.path.display()
+            ))),
+        }
+    }
+
+    /// Copies the committed database to its path, then reopens the writer on the copy.
+    fn restore_db(&mut self) -> Result<(), StoreError> {
+        let tmp = identity::copy_out(self.conn.as_ref(), &self.db)?;
+        let unix_s = self.clock.now_ms().div_euclid(1000);
+        if let Some(aside) = identity::install(&self.db, &tmp, unix_s)? {
+            tracing::error!(
+                path = %self.cfg.path.display(), moved_to = %aside.display(),
+                "ledger: another file sat at the database path; it was moved aside"
+            );
+        }
+        // Close the old connection before its descriptor, and before a new connection makes
+        // `-wal`/`-shm` files it could remove by name on closing.
+        self.conn = None;
+        self.db = Held::lock(&self.cfg.path)?;
+        self.db_incident = false;
+        self.conn = Some(self.connect_held()?);
+        tracing::warn!(path = %self.cfg.path.display(), "ledger database restored at its path; writing goes on");
+        Ok(())
     }
 
     /// Commits the queue, closes open outages and marks the run cleanly stopped.
