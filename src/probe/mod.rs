@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod params;
 pub mod sip;
 pub mod tcp;
+pub mod tls;
 
 use std::net::IpAddr;
 

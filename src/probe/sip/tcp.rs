@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use super::message::{self, Framing, Ids, OptionsRequest, ParseError, Response};
 use super::udp::Demux;
 use super::{SipCheck, SipTransport};
-use crate::probe::http::{CertSeen, tls_connector, tls_failure};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
+use crate::probe::tls::{CertSeen, tls_connector, tls_failure};
 
 /// Runs one OPTIONS transaction over a new TCP (or TLS) connection within `check.timeout`.
 /// The duration includes connect and handshake.
