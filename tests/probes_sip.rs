@@ -102,8 +102,8 @@ fn check(transport: SipTransport, port: u16, timeout_ms: u64) -> SipCheck {
     }
 }
 
-/// Probes until the peer listens (sipp takes a moment to bind its TCP port); UDP needs no
-/// such loop since the probe itself retransmits.
+/// Probes until the peer listens (sipp takes a moment to bind its port; before that the kernel
+/// refuses, over TCP with a reset and over UDP with an ICMP port unreachable).
 async fn probe_when_up(client: &SipClient, c: &SipCheck) -> Outcome {
     let t = Instant::now();
     loop {
@@ -136,22 +136,22 @@ async fn sipp_udp_200_then_503_then_stopped() {
     let port = free_port();
     let c = check(SipTransport::Udp, port, 5000);
 
+    // Until sipp has bound its port the kernel refuses (port unreachable): probe until it is up.
     let sipp = Sipp::start("options_200.xml", port, "u1");
-    let o = client.probe(LOCALHOST, &c).await;
+    let o = probe_when_up(&client, &c).await;
     assert_sip(&o, 200, "OK");
     sipp.wait_exit();
 
     let sipp = Sipp::start("options_503.xml", port, "u1");
-    let o = client.probe(LOCALHOST, &c).await;
+    let o = probe_when_up(&client, &c).await;
     assert_sip(&o, 503, "Service Unavailable");
     sipp.wait_exit();
 
-    // Nobody listens: UDP gives no refusal, the probe retransmits until its timeout.
+    // Nobody listens: the ICMP port-unreachable makes it a refusal, long before the timeout.
     let c = check(SipTransport::Udp, port, 1200);
-    let t = Instant::now();
     let o = client.probe(LOCALHOST, &c).await;
-    assert_eq!(o.failure, Some(FailureReason::Timeout), "{o:?}");
-    assert!(t.elapsed() >= Duration::from_millis(1150) && t.elapsed() < Duration::from_secs(3));
+    assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
+    assert!(o.duration < c.timeout, "{o:?}");
     assert_eq!(client.malformed_total(), 0);
 }
 
@@ -184,6 +184,56 @@ async fn sipp_tcp_200_503_silent_and_stopped() {
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     assert!(o.duration < Duration::from_millis(500));
     assert_eq!(client.malformed_total(), 0);
+}
+
+/// A closed UDP port answers with ICMP port-unreachable at once: the probe reports `refused`
+/// long before its timeout, and only the transaction to that port fails.
+#[tokio::test]
+async fn closed_udp_port_is_refused_before_the_timeout() {
+    let client = SipClient::new().await.expect("client");
+    // An open port that never answers, probed at the same time: it must time out normally.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let bystander = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .probe(LOCALHOST, &check(SipTransport::Udp, silent_port, 1500))
+                .await
+        }
+    });
+    let timeout = Duration::from_secs(30);
+    let mut refused = None;
+    for attempt in 0..5 {
+        // Bound and dropped: closed unless someone takes it again meanwhile (then retry).
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let o = client
+            .probe(LOCALHOST, &check(SipTransport::Udp, port, timeout.as_millis() as u64))
+            .await;
+        if o.success {
+            println!("attempt {attempt}: port {port} answered; trying another");
+            continue;
+        }
+        refused = Some((port, o));
+        break;
+    }
+    let (port, o) = refused.expect("a closed port");
+    println!("closed UDP port: {:?} after {:?}", o.failure, o.duration);
+    assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"), "{o:?}");
+    assert!(o.duration < timeout, "{o:?}");
+    // With a timeout below T1 only one datagram leaves: each attempt is refused on the error
+    // about that datagram, or times out if it was missed (no slower refusal to hide behind).
+    for _ in 0..10 {
+        let o = client.probe(LOCALHOST, &check(SipTransport::Udp, port, 450)).await;
+        assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
+    }
+    let b = bystander.await.expect("bystander");
+    assert_eq!(b.failure, Some(FailureReason::Timeout), "{b:?}");
+    drop(silent);
 }
 
 /// The headers of a received request that a response must echo.

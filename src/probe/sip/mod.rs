@@ -128,6 +128,11 @@ impl SipClient {
     pub fn unmatched_total(&self) -> u64 {
         self.demux.unmatched.load(Ordering::Relaxed)
     }
+
+    /// ICMP errors (port or host unreachable) about datagrams of no pending probe.
+    pub fn unmatched_errors_total(&self) -> u64 {
+        self.demux.unmatched_errors.load(Ordering::Relaxed)
+    }
 }
 
 impl Kind for SipCheck {
