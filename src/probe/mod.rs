@@ -11,6 +11,7 @@ pub mod kind;
 pub mod outcome;
 pub mod params;
 pub mod sip;
+pub mod target;
 pub mod tcp;
 pub mod tls;
 
