@@ -14,6 +14,7 @@ use diemcau::probe::sip::message::{
     Framing, Ids, MAX_HEADERS, MAX_MESSAGE, OptionsRequest, ParseError, matches, parse_response,
 };
 use diemcau::probe::sip::{SipCheck, SipTransport};
+use diemcau::probe::tls::CaFile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::UdpSocket;
@@ -703,7 +704,7 @@ async fn tcp_and_tls_streams_are_framed_and_tls_is_verified() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let server = tokio::spawn(async move {
-        for _ in 0..2 {
+        for _ in 0..3 {
             let (tcp, _) = listener.accept().await.expect("accept");
             if let Ok(tls) = acceptor.accept(tcp).await {
                 stream_peer(tls).await;
@@ -717,6 +718,16 @@ async fn tcp_and_tls_streams_are_framed_and_tls_is_verified() {
     let o = client.probe(LOCALHOST, &tls(false)).await;
     assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("tls"), "{o:?}");
     let o = client.probe(LOCALHOST, &tls(true)).await;
+    assert_sip(&o, 200, "OK");
+    // Or verified, with the device's certificate in a ca_file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("device.pem");
+    std::fs::write(&ca, cert.pem()).expect("write");
+    let pinned = SipCheck {
+        ca_file: Some(CaFile::read(&ca).expect("ca_file")),
+        ..tls(false)
+    };
+    let o = client.probe(LOCALHOST, &pinned).await;
     assert_sip(&o, 200, "OK");
     tokio::time::timeout(Duration::from_secs(5), server)
         .await

@@ -43,6 +43,9 @@ pub struct ProbeArgs {
     /// http, sip over TLS: accept any certificate (self-signed devices).
     #[arg(long)]
     pub insecure: bool,
+    /// http, sip over TLS: PEM file of CA certificates trusted besides the bundled roots.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Option<String>,
     /// sip: transport.
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
@@ -208,6 +211,9 @@ fn service_check(args: &ProbeArgs, kind: &str, target: &Target) -> Result<Check,
     }
     if args.insecure {
         raw.insert("insecure_skip_verify".into(), at(Value::Boolean(true)));
+    }
+    if let Some(ca) = &args.ca_file {
+        raw.insert("ca_file".into(), at(Value::String(ca.clone())));
     }
     if let Some(t) = args.transport {
         let name = match t {

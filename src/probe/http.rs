@@ -26,7 +26,7 @@ use tokio_rustls::TlsConnector;
 use super::kind::{DEFAULT_TIMEOUT, Gauges, Kind, ProbeContext};
 use super::outcome::{Detail, FailureReason, Outcome};
 use super::params::Params;
-use super::tls::{CertSeen, tls_connector, tls_failure};
+use super::tls::{CaFile, CertSeen, tls_connector, tls_failure};
 
 /// hyper's read buffer cap (its minimum is 8 KiB): response heads larger than this are a
 /// protocol error, and body frames are never larger, whatever `body_limit` says.
@@ -51,6 +51,8 @@ pub struct HttpCheck {
     pub timeout: Duration,
     /// Accept any certificate (self-signed devices); explicit per check, never global.
     pub insecure_skip_verify: bool,
+    /// CAs trusted besides the bundled roots (government or carrier CAs).
+    pub ca_file: Option<CaFile>,
     /// Redirects followed at most, only to the same scheme, host and port.
     pub max_redirects: u8,
     /// Body bytes read at most; the rest is never read or buffered.
@@ -67,6 +69,7 @@ impl Default for HttpCheck {
             expected_status: vec![200..=299],
             timeout: DEFAULT_TIMEOUT,
             insecure_skip_verify: false,
+            ca_file: None,
             max_redirects: 3,
             body_limit: 64 * 1024,
         }
@@ -127,7 +130,7 @@ async fn run(
     let host = check.host.clone().unwrap_or_else(|| target.to_string());
     let host_header = host_header(&host, port, check.scheme_https);
     let tls = if check.scheme_https {
-        let connector = tls_connector(check.insecure_skip_verify, seen.clone())?;
+        let connector = tls_connector(check.insecure_skip_verify, check.ca_file.as_ref(), seen.clone())?;
         let name = ServerName::try_from(host.clone())
             .map_err(|e| FailureReason::Tls(format!("invalid server name {host:?}: {e}")))?;
         Some((connector, name))
@@ -340,6 +343,7 @@ impl Kind for HttpCheck {
             },
             timeout: p.duration("timeout", DEFAULT_TIMEOUT),
             insecure_skip_verify: p.bool("insecure_skip_verify").unwrap_or(false),
+            ca_file: CaFile::from_params(p),
             max_redirects: p.number("max_redirects", 0..=10).map_or(d.max_redirects, |n| n as u8),
             body_limit: p
                 .number("body_limit", 0..=16 << 20)

@@ -1,19 +1,23 @@
 //! The TLS client side of the HTTPS and SIP-over-TLS probes: rustls with the ring provider,
 //! and a verifier ([`RecordingVerifier`]) that notes the leaf certificate's not-after before
 //! verifying, so certificate expiry is reported even for self-signed devices
-//! (`insecure_skip_verify`) and for failed verifications.
+//! (`insecure_skip_verify`) and for failed verifications. Certificates are verified against
+//! the bundled Mozilla roots (webpki-roots), plus a check's own `ca_file` ([`CaFile`]).
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
 use super::outcome::FailureReason;
+use super::params::Params;
 
 /// Any failure during the TLS handshake is a TLS failure (the TCP connection was up).
 pub(crate) fn tls_failure(e: &std::io::Error) -> FailureReason {
@@ -71,6 +75,73 @@ fn webpki_verifier() -> Result<Arc<WebPkiServerVerifier>, FailureReason> {
         .map_err(FailureReason::Tls)
 }
 
+/// A check's `ca_file`: a PEM bundle of CA certificates (government or carrier CAs) trusted in
+/// addition to the bundled roots. Read once when the config is loaded (and at each reload).
+#[derive(Clone, Debug)]
+pub struct CaFile {
+    pub path: PathBuf,
+    certs: Arc<[CertificateDer<'static>]>,
+    verifier: Arc<WebPkiServerVerifier>,
+}
+
+impl PartialEq for CaFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.certs == other.certs
+    }
+}
+
+impl Eq for CaFile {}
+
+impl CaFile {
+    /// Reads and parses the bundle; `Err` says what is wrong with it.
+    pub fn read(path: &Path) -> Result<CaFile, String> {
+        let shown = path.display();
+        let pem = std::fs::read(path).map_err(|e| format!("{shown} cannot be read: {e}"))?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{shown} is not a PEM certificate bundle ({e})"))?;
+        if certs.is_empty() {
+            return Err(format!("{shown} holds no CERTIFICATE block"));
+        }
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let (_, unusable) = roots.add_parsable_certificates(certs.iter().cloned());
+        if unusable > 0 {
+            return Err(format!(
+                "{unusable} of the {} certificates in {shown} cannot be parsed as CA certificates",
+                certs.len()
+            ));
+        }
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider().clone())
+            .build()
+            .map_err(|e| format!("{shown}: {e}"))?;
+        Ok(CaFile {
+            path: path.to_owned(),
+            certs: certs.into(),
+            verifier,
+        })
+    }
+
+    /// Reads the `ca_file` key of a check (a path relative to the config file); a missing,
+    /// unreadable or unusable file is reported at the key.
+    pub(crate) fn from_params(p: &mut Params<'_>) -> Option<CaFile> {
+        let text = p.string("ca_file")?;
+        let path = p.relative_path(&text);
+        match CaFile::read(&path) {
+            Ok(ca) => Some(ca),
+            Err(message) => {
+                p.problem(
+                    "ca_file",
+                    message,
+                    "give a readable PEM file of CA certificates (a relative path starts at the config file's directory)",
+                );
+                None
+            }
+        }
+    }
+}
+
 /// Records the leaf's not-after, then verifies with WebPKI, or (insecure) accepts any
 /// certificate while still checking that the server holds the certificate's key.
 #[derive(Debug)]
@@ -120,11 +191,16 @@ impl ServerCertVerifier for RecordingVerifier {
 }
 
 /// A TLS connector for one probe whose verifier writes the leaf's not-after into `seen`.
-pub(crate) fn tls_connector(insecure_skip_verify: bool, seen: Arc<CertSeen>) -> Result<TlsConnector, FailureReason> {
-    let inner = if insecure_skip_verify {
-        None
-    } else {
-        Some(webpki_verifier()?)
+/// `ca_file` adds its CAs to the bundled roots; `insecure_skip_verify` accepts any certificate.
+pub(crate) fn tls_connector(
+    insecure_skip_verify: bool,
+    ca_file: Option<&CaFile>,
+    seen: Arc<CertSeen>,
+) -> Result<TlsConnector, FailureReason> {
+    let inner = match (insecure_skip_verify, ca_file) {
+        (true, _) => None,
+        (false, Some(ca)) => Some(ca.verifier.clone()),
+        (false, None) => Some(webpki_verifier()?),
     };
     let verifier = RecordingVerifier {
         inner,

@@ -54,7 +54,11 @@ async fn run(demux: &Demux, target: IpAddr, check: &SipCheck) -> Result<Response
         SipTransport::Tls => {
             // SIP endpoints are addressed by IP here, so the certificate is checked against
             // the IP (most device certificates will need `insecure_skip_verify`).
-            let connector = tls_connector(check.insecure_skip_verify, Arc::new(CertSeen::default()))?;
+            let connector = tls_connector(
+                check.insecure_skip_verify,
+                check.ca_file.as_ref(),
+                Arc::new(CertSeen::default()),
+            )?;
             let stream = connector
                 .connect(ServerName::IpAddress(target.into()), tcp)
                 .await
