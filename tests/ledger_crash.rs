@@ -104,7 +104,8 @@ fn start(dir: &Path, port: u16, n: usize) -> Run {
     let child = Command::new(bin())
         .args(["run", "--private-netns", "--config"])
         .arg(dir.join("diemcau.toml"))
-        .args(["--log.level", "info", "--log.format", "json"])
+        // Every transition in the log: first states (from unknown) are logged at DEBUG.
+        .args(["--log.level", "info,diemcau::monitor=debug", "--log.format", "json"])
         .stdout(Stdio::null())
         .stderr(File::create(&log).expect("log file"))
         .spawn()

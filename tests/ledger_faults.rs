@@ -184,7 +184,8 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     let child = Command::new(bin())
         .args(["run", "--private-netns", "--config"])
         .arg(base.path().join("diemcau.toml"))
-        .args(["--log.level", "info", "--log.format", "json"])
+        // Every transition in the log: first states (from unknown) are logged at DEBUG.
+        .args(["--log.level", "info,diemcau::monitor=debug", "--log.format", "json"])
         .stdout(Stdio::null())
         .stderr(File::create(&log).expect("log"))
         .spawn()

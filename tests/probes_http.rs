@@ -327,3 +327,89 @@ async fn closed_port_is_refused() {
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     let _ = SocketAddr::new(LOCALHOST, port);
 }
+
+/// A CA (standing in for a government or carrier CA) and a TLS acceptor whose certificate for
+/// `dc.gov.test` it signed; returns the CA's PEM.
+fn ca_signed_acceptor() -> (String, TlsAcceptor) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Cục Chứng thực số test CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+    let ca_key = KeyPair::generate().expect("key");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["dc.gov.test".to_owned()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("sign");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .expect("server config");
+    (ca_cert.pem(), TlsAcceptor::from(Arc::new(config)))
+}
+
+#[tokio::test]
+async fn ca_file_adds_a_ca_to_the_trusted_roots_and_is_checked_at_load() {
+    use diemcau::domain::diag::LoadError;
+    use diemcau::probe::Check;
+    use diemcau::probe::params::{Params, RawParams};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca_pem, acceptor) = ca_signed_acceptor();
+    std::fs::write(dir.path().join("gov-ca.pem"), &ca_pem).expect("write");
+    std::fs::write(dir.path().join("not-pem.txt"), "hello").expect("write");
+    let s = serve(Some(acceptor)).await;
+    let config = dir.path().join("diemcau.toml");
+    // A [check.web] table as in a config file beside the CA file (relative paths start there).
+    let load = |extra: &str| -> Result<HttpCheck, String> {
+        let text = format!(
+            "kind = \"http\"\nscheme = \"https\"\nport = {}\npath = \"/ok\"\nhost = \"dc.gov.test\"\n{extra}\n",
+            s.port
+        );
+        let raw: RawParams = toml::from_str(&text).expect("toml");
+        let mut errors = LoadError::default();
+        let check = Check::from_params("http", Params::new(&raw, "check.web", &config, &text, &mut errors));
+        match check {
+            Ok(Some(Check::Http(c))) if errors.is_empty() => Ok(c),
+            _ => Err(errors.to_string()),
+        }
+    };
+
+    let o = http::probe(LOCALHOST, &load("").expect("valid")).await;
+    println!("without ca_file: {:?}", o.failure);
+    assert!(
+        matches!(&o.failure, Some(FailureReason::Tls(m)) if m.contains("UnknownIssuer")),
+        "{o:?}"
+    );
+    let o = http::probe(LOCALHOST, &load("ca_file = \"gov-ca.pem\"").expect("valid")).await;
+    assert!(o.success, "{o:?}");
+    assert_eq!(o.detail.status, Some(200));
+    // An absolute path works as well.
+    let abs = dir.path().join("gov-ca.pem");
+    let o = http::probe(
+        LOCALHOST,
+        &load(&format!("ca_file = {:?}", abs.display().to_string())).expect("valid"),
+    )
+    .await;
+    assert!(o.success, "{o:?}");
+
+    let e = load("ca_file = \"missing.pem\"").expect_err("a missing file is a config problem");
+    println!("{e}");
+    assert!(e.contains("diemcau.toml:6:11: check.web.ca_file:"), "{e}");
+    assert!(e.contains("missing.pem cannot be read"), "{e}");
+    let e = load("ca_file = \"not-pem.txt\"").expect_err("not PEM");
+    assert!(
+        e.contains("check.web.ca_file") && e.contains("holds no CERTIFICATE block"),
+        "{e}"
+    );
+}

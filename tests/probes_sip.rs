@@ -14,6 +14,7 @@ use diemcau::probe::sip::message::{
     Framing, Ids, MAX_HEADERS, MAX_MESSAGE, OptionsRequest, ParseError, matches, parse_response,
 };
 use diemcau::probe::sip::{SipCheck, SipTransport};
+use diemcau::probe::tls::CaFile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::UdpSocket;
@@ -102,8 +103,8 @@ fn check(transport: SipTransport, port: u16, timeout_ms: u64) -> SipCheck {
     }
 }
 
-/// Probes until the peer listens (sipp takes a moment to bind its TCP port); UDP needs no
-/// such loop since the probe itself retransmits.
+/// Probes until the peer listens (sipp takes a moment to bind its port; before that the kernel
+/// refuses, over TCP with a reset and over UDP with an ICMP port unreachable).
 async fn probe_when_up(client: &SipClient, c: &SipCheck) -> Outcome {
     let t = Instant::now();
     loop {
@@ -136,22 +137,22 @@ async fn sipp_udp_200_then_503_then_stopped() {
     let port = free_port();
     let c = check(SipTransport::Udp, port, 5000);
 
+    // Until sipp has bound its port the kernel refuses (port unreachable): probe until it is up.
     let sipp = Sipp::start("options_200.xml", port, "u1");
-    let o = client.probe(LOCALHOST, &c).await;
+    let o = probe_when_up(&client, &c).await;
     assert_sip(&o, 200, "OK");
     sipp.wait_exit();
 
     let sipp = Sipp::start("options_503.xml", port, "u1");
-    let o = client.probe(LOCALHOST, &c).await;
+    let o = probe_when_up(&client, &c).await;
     assert_sip(&o, 503, "Service Unavailable");
     sipp.wait_exit();
 
-    // Nobody listens: UDP gives no refusal, the probe retransmits until its timeout.
+    // Nobody listens: the ICMP port-unreachable makes it a refusal, long before the timeout.
     let c = check(SipTransport::Udp, port, 1200);
-    let t = Instant::now();
     let o = client.probe(LOCALHOST, &c).await;
-    assert_eq!(o.failure, Some(FailureReason::Timeout), "{o:?}");
-    assert!(t.elapsed() >= Duration::from_millis(1150) && t.elapsed() < Duration::from_secs(30));
+    assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
+    assert!(o.duration < c.timeout, "{o:?}");
     assert_eq!(client.malformed_total(), 0);
 }
 
@@ -184,6 +185,56 @@ async fn sipp_tcp_200_503_silent_and_stopped() {
     // Refused, not Timeout: the kernel's RST ended the probe before its timeout.
     assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
     assert_eq!(client.malformed_total(), 0);
+}
+
+/// A closed UDP port answers with ICMP port-unreachable at once: the probe reports `refused`
+/// long before its timeout, and only the transaction to that port fails.
+#[tokio::test]
+async fn closed_udp_port_is_refused_before_the_timeout() {
+    let client = SipClient::new().await.expect("client");
+    // An open port that never answers, probed at the same time: it must time out normally.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    let bystander = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .probe(LOCALHOST, &check(SipTransport::Udp, silent_port, 1500))
+                .await
+        }
+    });
+    let timeout = Duration::from_secs(30);
+    let mut refused = None;
+    for attempt in 0..5 {
+        // Bound and dropped: closed unless someone takes it again meanwhile (then retry).
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let o = client
+            .probe(LOCALHOST, &check(SipTransport::Udp, port, timeout.as_millis() as u64))
+            .await;
+        if o.success {
+            println!("attempt {attempt}: port {port} answered; trying another");
+            continue;
+        }
+        refused = Some((port, o));
+        break;
+    }
+    let (port, o) = refused.expect("a closed port");
+    println!("closed UDP port: {:?} after {:?}", o.failure, o.duration);
+    assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("refused"), "{o:?}");
+    assert!(o.duration < timeout, "{o:?}");
+    // With a timeout below T1 only one datagram leaves: each attempt is refused on the error
+    // about that datagram, or times out if it was missed (no slower refusal to hide behind).
+    for _ in 0..10 {
+        let o = client.probe(LOCALHOST, &check(SipTransport::Udp, port, 450)).await;
+        assert_eq!(o.failure, Some(FailureReason::Refused), "{o:?}");
+    }
+    let b = bystander.await.expect("bystander");
+    assert_eq!(b.failure, Some(FailureReason::Timeout), "{b:?}");
+    drop(silent);
 }
 
 /// The headers of a received request that a response must echo.
@@ -653,7 +704,7 @@ async fn tcp_and_tls_streams_are_framed_and_tls_is_verified() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let server = tokio::spawn(async move {
-        for _ in 0..2 {
+        for _ in 0..3 {
             let (tcp, _) = listener.accept().await.expect("accept");
             if let Ok(tls) = acceptor.accept(tcp).await {
                 stream_peer(tls).await;
@@ -667,6 +718,16 @@ async fn tcp_and_tls_streams_are_framed_and_tls_is_verified() {
     let o = client.probe(LOCALHOST, &tls(false)).await;
     assert_eq!(o.failure.as_ref().map(|f| f.label()), Some("tls"), "{o:?}");
     let o = client.probe(LOCALHOST, &tls(true)).await;
+    assert_sip(&o, 200, "OK");
+    // Or verified, with the device's certificate in a ca_file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("device.pem");
+    std::fs::write(&ca, cert.pem()).expect("write");
+    let pinned = SipCheck {
+        ca_file: Some(CaFile::read(&ca).expect("ca_file")),
+        ..tls(false)
+    };
+    let o = client.probe(LOCALHOST, &pinned).await;
     assert_sip(&o, 200, "OK");
     tokio::time::timeout(Duration::from_secs(5), server)
         .await

@@ -698,3 +698,80 @@ fn metrics_answer_under_many_clients_and_slowloris() {
     assert_eq!(d.get("/-/healthy").0, 200);
     d.stop();
 }
+
+/// The certificate a new TLS connection to `port` is served (the client trusts `configs`' CAs).
+fn served_certificate(port: u16, config: &Arc<ClientConfig>) -> Result<Vec<u8>, String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let name = ServerName::try_from("127.0.0.1").expect("server name");
+    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| format!("TLS handshake: {e}"))?;
+    }
+    let chain = conn.peer_certificates().ok_or("no certificate")?;
+    Ok(chain.first().ok_or("empty chain")?.to_vec())
+}
+
+fn der_of(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM").to_vec()
+}
+
+#[test]
+fn renewed_certificate_files_are_served_without_a_reload() {
+    let _serial = serial();
+    let (a, b) = (pki(), pki());
+    let yaml = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let no_auth = ("", "");
+    let mut d = SecureDaemon::start(&a, yaml, no_auth);
+    // A client that trusts both CAs, so it can tell which certificate it gets.
+    let mut roots = RootCertStore::empty();
+    roots.add(a.ca_der.clone()).expect("ca a");
+    roots.add(b.ca_der.clone()).expect("ca b");
+    let both = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let port = d.port;
+    assert_eq!(served_certificate(port, &both), Ok(der_of(&a.cert_pem)));
+
+    // A broken certificate file: the certificate in use stays, an error is logged.
+    std::fs::write(d.dir.path().join("server.crt"), "not a certificate\n").expect("write");
+    d.wait_until(Duration::from_secs(10), "the broken file to be noticed", |d| {
+        let _ = served_certificate(port, &both);
+        d.log().contains("do not load")
+    });
+    assert_eq!(
+        served_certificate(port, &both),
+        Ok(der_of(&a.cert_pem)),
+        "a bad file keeps the old certificate"
+    );
+
+    // The renewal lands as cert-manager or certbot write it: new files renamed over the old.
+    let dir = d.dir.path().to_owned();
+    for (name, pem) in [("server.key", &b.key_pem), ("server.crt", &b.cert_pem)] {
+        std::fs::write(dir.join(format!("{name}.new")), pem).expect("write");
+        std::fs::rename(dir.join(format!("{name}.new")), dir.join(name)).expect("rename");
+    }
+    let started = Instant::now();
+    let want = der_of(&b.cert_pem);
+    d.wait_until(Duration::from_secs(10), "a new connection to get certificate B", |_| {
+        served_certificate(port, &both).as_ref() == Ok(&want)
+    });
+    println!(
+        "certificate B served {:?} after the files were replaced",
+        started.elapsed()
+    );
+    let log = d.log();
+    for line in log.lines().filter(|l| l.contains("web TLS certificate")) {
+        println!("{line}");
+    }
+    assert!(log.contains("web TLS certificate reloaded"), "{}", tail(&log, 20));
+    assert!(!log.contains("config reloaded"), "no config reload took place");
+    // The daemon serves on with B (a client that trusts only B's CA gets through).
+    d.tls = client_config(&b.ca_der);
+    assert_eq!(d.req("GET", "/-/healthy", None).map(|r| r.status), Ok(200));
+}

@@ -179,7 +179,7 @@ impl DaemonMetrics {
                 IntCounterVec::new(
                     Opts::new(
                         "diemcau_sip_messages_rejected_total",
-                        "SIP datagrams received and not used, by reason.",
+                        "SIP datagrams and ICMP errors received and not used: malformed, unmatched, unmatched_icmp.",
                     ),
                     &["reason"],
                 )?,

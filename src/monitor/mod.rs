@@ -6,6 +6,7 @@
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
 pub mod scheduler;
+mod summary;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -169,6 +170,11 @@ pub struct MonitorState {
     maintenance: Arc<Vec<MaintenanceWindow>>,
     index: HashMap<EndpointId, usize>,
     awaiting_first_round: usize,
+    /// Endpoints whose combined state is Unknown.
+    unknown: usize,
+    /// Some endpoints were still Unknown when the monitor became ready: one summary line is
+    /// due when the last of them gets a state (their own changes are logged at DEBUG).
+    announce_settled: bool,
 }
 
 impl MonitorState {
@@ -203,6 +209,8 @@ impl Monitor {
         Monitor {
             state: Mutex::new(MonitorState {
                 awaiting_first_round: views.len(),
+                unknown: views.len(),
+                announce_settled: false,
                 index: index_of(&views),
                 endpoints: views,
                 policy,
@@ -276,6 +284,7 @@ impl Monitor {
         }
         self.drop_empty_regions(&views);
         state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
+        state.unknown = views.iter().filter(|v| v.state == State::Unknown).count();
         state.index = index_of(&views);
         state.endpoints = views;
         state.policy = policy;
@@ -357,18 +366,28 @@ impl Monitor {
         } else {
             format!("{:.0}% loss", stats.loss_ratio() * 100.0)
         };
-        self.settle(view, state.icmp_decides, at, &self.icmp_name, reason);
+        let change = self.settle(view, state.icmp_decides, at, &self.icmp_name, reason);
         self.metrics.rounds.inc();
+        summary::count_unknown(state, change);
         if first {
             state.awaiting_first_round = state.awaiting_first_round.saturating_sub(1);
             if state.awaiting_first_round == 0 && !self.ready.swap(true, Ordering::Relaxed) {
                 self.metrics.ready.set(1);
+                let (counts, provinces) = summary::by_province(&state.endpoints);
                 tracing::info!(
                     endpoints = state.endpoints.len(),
+                    up = counts.get(State::Up),
+                    degraded = counts.get(State::Degraded),
+                    down = counts.get(State::Down),
+                    unknown = counts.get(State::Unknown),
+                    provinces = %provinces,
                     "every endpoint has finished its first round: ready"
                 );
+                state.announce_settled = state.unknown > 0;
+                return;
             }
         }
+        summary::announce_if_settled(state);
     }
 
     /// Folds one service-check outcome in.
@@ -386,15 +405,26 @@ impl Monitor {
         };
         let name = cv.name.clone();
         cv.observe(outcome, &state.policy);
-        self.settle(view, state.icmp_decides, at, &name, reason);
+        let change = self.settle(view, state.icmp_decides, at, &name, reason);
+        summary::count_unknown(state, change);
+        summary::announce_if_settled(state);
     }
 
-    /// Recomputes the combined state; counts, logs and hands on a change.
-    fn settle(&self, view: &mut EndpointView, icmp_decides: bool, at: SystemTime, check: &Arc<str>, reason: String) {
+    /// Recomputes the combined state; counts, logs and hands on a change, and returns it. A
+    /// change from Unknown (an endpoint's first state) is logged at DEBUG: the start-up summary
+    /// counts them.
+    fn settle(
+        &self,
+        view: &mut EndpointView,
+        icmp_decides: bool,
+        at: SystemTime,
+        check: &Arc<str>,
+        reason: String,
+    ) -> Option<(State, State)> {
         let to = combined(&view.icmp, icmp_decides, &view.checks);
         let from = view.state;
         if to == from {
-            return;
+            return None;
         }
         view.state = to;
         view.transitions += 1;
@@ -404,12 +434,22 @@ impl Monitor {
             .with_label_values(&[from.as_str(), to.as_str()])
             .inc();
         let e = &view.endpoint;
-        tracing::info!(
-            endpoint = %e.id, province = %e.labels.province, district = e.labels.district_or_empty(),
-            commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
-            from = from.as_str(), to = to.as_str(), check = %check, reason = %reason,
-            "endpoint state changed"
-        );
+        macro_rules! changed {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    endpoint = %e.id, province = %e.labels.province, district = e.labels.district_or_empty(),
+                    commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
+                    from = from.as_str(), to = to.as_str(), check = %check, reason = %reason,
+                    "endpoint state changed"
+                )
+            };
+        }
+        if from == State::Unknown {
+            changed!(tracing::Level::DEBUG);
+        } else {
+            changed!(tracing::Level::INFO);
+        }
         if let Some(hook) = self.hook.get() {
             hook(&Transition {
                 endpoint: e.id.clone(),
@@ -420,6 +460,7 @@ impl Monitor {
                 reason,
             });
         }
+        Some((from, to))
     }
 }
 

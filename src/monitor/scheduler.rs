@@ -38,7 +38,7 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(checks.max_in_flight));
     let ctx = ProbeContext { sip: sip.clone() };
     let start = Instant::now();
-    let mut sip_seen = (0u64, 0u64);
+    let mut sip_seen = (0u64, 0u64, 0u64);
     for (n, (id, target, check_id)) in items.iter().cycle().enumerate() {
         let due = start + step * (n as u32 % items.len() as u32) + checks.interval * (n / items.len()) as u32;
         tokio::select! {
@@ -74,7 +74,11 @@ pub async fn run(
             monitor.record_check(&id, &named.name, outcome, SystemTime::now());
             drop(permit);
         });
-        let now = (sip.malformed_total(), sip.unmatched_total());
+        let now = (
+            sip.malformed_total(),
+            sip.unmatched_total(),
+            sip.unmatched_errors_total(),
+        );
         metrics
             .sip_rejected
             .with_label_values(&["malformed"])
@@ -83,6 +87,10 @@ pub async fn run(
             .sip_rejected
             .with_label_values(&["unmatched"])
             .inc_by(now.1.saturating_sub(sip_seen.1));
+        metrics
+            .sip_rejected
+            .with_label_values(&["unmatched_icmp"])
+            .inc_by(now.2.saturating_sub(sip_seen.2));
         sip_seen = now;
     }
 }

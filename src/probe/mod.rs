@@ -11,7 +11,9 @@ pub mod kind;
 pub mod outcome;
 pub mod params;
 pub mod sip;
+pub mod target;
 pub mod tcp;
+pub mod tls;
 
 use std::net::IpAddr;
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::{Spanned, Value};
@@ -54,6 +54,17 @@ impl<'a> Params<'a> {
     fn get(&mut self, key: &'static str) -> Option<&'a Spanned<Value>> {
         self.read.push(key);
         self.values.get(key)
+    }
+
+    /// A path from the table: relative ones start at the config file's directory (at the
+    /// working directory for the command line).
+    pub fn relative_path(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.file.parent().unwrap_or(Path::new("")).join(path)
+        }
     }
 
     /// Whether the table sets `key` (read or not).

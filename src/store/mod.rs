@@ -74,6 +74,7 @@
 //! to `<path>.replaced-<unix>`) and the writer has reopened on it: nothing committed is lost. A
 //! deleted lock file is recreated and locked again.
 
+mod clock;
 mod identity;
 mod query;
 pub mod report_runs;
@@ -85,7 +86,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, IntCounter, IntGauge};
@@ -103,48 +104,7 @@ pub const END_REMOVED: &str = "removed";
 /// End reason of an outage closed by a change to up or degraded.
 pub const END_RECOVERED: &str = "recovered";
 
-/// Wall clock in unix milliseconds. Injected so tests can drive a month in seconds.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        unix_ms(SystemTime::now())
-    }
-}
-
-impl<F: Fn() -> i64 + Send + Sync> Clock for F {
-    fn now_ms(&self) -> i64 {
-        self()
-    }
-}
-
-/// A clock that moves only when told to (tests, simulations).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    pub fn new(ms: i64) -> ManualClock {
-        ManualClock(AtomicI64::new(ms))
-    }
-    pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use clock::{Clock, ManualClock, SystemClock};
 
 pub use crate::domain::unix_ms;
 

@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::probe::kind::{DEFAULT_TIMEOUT, Gauges, Kind, ProbeContext};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
 use crate::probe::params::Params;
+use crate::probe::tls::CaFile;
 use udp::{Demux, UdpSide};
 
 /// SIP transport for OPTIONS.
@@ -59,6 +60,8 @@ pub struct SipCheck {
     pub user: String,
     /// TLS only: accept any certificate.
     pub insecure_skip_verify: bool,
+    /// TLS only: CAs trusted besides the bundled roots.
+    pub ca_file: Option<CaFile>,
 }
 
 impl Default for SipCheck {
@@ -69,6 +72,7 @@ impl Default for SipCheck {
             timeout: DEFAULT_TIMEOUT,
             user: "ping".into(),
             insecure_skip_verify: false,
+            ca_file: None,
         }
     }
 }
@@ -128,6 +132,11 @@ impl SipClient {
     pub fn unmatched_total(&self) -> u64 {
         self.demux.unmatched.load(Ordering::Relaxed)
     }
+
+    /// ICMP errors (port or host unreachable) about datagrams of no pending probe.
+    pub fn unmatched_errors_total(&self) -> u64 {
+        self.demux.unmatched_errors.load(Ordering::Relaxed)
+    }
 }
 
 impl Kind for SipCheck {
@@ -145,6 +154,7 @@ impl Kind for SipCheck {
             timeout: p.duration("timeout", DEFAULT_TIMEOUT),
             user: p.string("user").unwrap_or_else(|| "ping".into()),
             insecure_skip_verify: p.bool("insecure_skip_verify").unwrap_or(false),
+            ca_file: CaFile::from_params(p),
         })
     }
 

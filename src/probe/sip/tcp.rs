@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 use super::message::{self, Framing, Ids, OptionsRequest, ParseError, Response};
 use super::udp::Demux;
 use super::{SipCheck, SipTransport};
-use crate::probe::http::{CertSeen, tls_connector, tls_failure};
 use crate::probe::outcome::{Detail, FailureReason, Outcome};
+use crate::probe::tls::{CertSeen, tls_connector, tls_failure};
 
 /// Runs one OPTIONS transaction over a new TCP (or TLS) connection within `check.timeout`.
 /// The duration includes connect and handshake.
@@ -54,7 +54,11 @@ async fn run(demux: &Demux, target: IpAddr, check: &SipCheck) -> Result<Response
         SipTransport::Tls => {
             // SIP endpoints are addressed by IP here, so the certificate is checked against
             // the IP (most device certificates will need `insecure_skip_verify`).
-            let connector = tls_connector(check.insecure_skip_verify, Arc::new(CertSeen::default()))?;
+            let connector = tls_connector(
+                check.insecure_skip_verify,
+                check.ca_file.as_ref(),
+                Arc::new(CertSeen::default()),
+            )?;
             let stream = connector
                 .connect(ServerName::IpAddress(target.into()), tcp)
                 .await

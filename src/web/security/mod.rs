@@ -21,9 +21,11 @@
 //! AEAD suites only; `RequestClientCert` and `RequireAnyClientCert` (client certificates that
 //! nobody verifies) are refused; passwords longer than 72 bytes are refused instead of being
 //! cut to 72 bytes by bcrypt; `rate_limit` is accepted but not applied; the file is read by
-//! [`WebSecurity::load`] (at start and on each reload), not on every request.
+//! [`WebSecurity::load`] (at start and on each reload), not on every request; the certificate
+//! and key files are also watched for renewals (`cert_watch`).
 
 mod basic_auth;
+mod cert_watch;
 mod client_cert;
 mod file;
 #[cfg(test)]

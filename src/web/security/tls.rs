@@ -7,9 +7,8 @@ use std::sync::Arc;
 use rustls::CipherSuite;
 use rustls::crypto::CryptoProvider;
 use rustls::server::ServerConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use super::cert_watch::{ReloadingCert, Source, certified, parse, stamp};
 use super::client_cert::{ClientAuth, client_auth};
 use super::file::TlsFile;
 
@@ -132,6 +131,10 @@ pub(super) fn build_tls(t: TlsFile, dir: &Path) -> Result<(Option<tokio_rustls::
         tracing::warn!("web config: tls_server_config names no certificate: serving plain HTTP, as exporters do");
         return Ok((None, "plain HTTP".to_owned()));
     }
+    // Files are watched for renewals (cert_watch): their stamp is taken before they are read.
+    let cert_path = non_empty(&t.cert_file).map(|f| resolve(dir, f));
+    let key_path = non_empty(&t.key_file).map(|f| resolve(dir, f));
+    let stamp = stamp(cert_path.as_deref(), key_path.as_deref());
     let cert_pem = read_pem(dir, "cert", non_empty(&t.cert_file), non_empty(&t.cert))?
         .ok_or_else(|| tls_err("cert_file", "missing; set cert_file (or cert, inline PEM)"))?;
     let key_pem = read_pem(dir, "key", non_empty(&t.key_file), non_empty(&t.key))?
@@ -149,26 +152,7 @@ pub(super) fn build_tls(t: TlsFile, dir: &Path) -> Result<(Option<tokio_rustls::
     } else {
         "key"
     };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| {
-            tls_err(
-                cert_key,
-                format!("not a PEM certificate chain ({e}); give the server certificate in PEM"),
-            )
-        })?;
-    if certs.is_empty() {
-        return Err(tls_err(
-            cert_key,
-            "holds no CERTIFICATE block; give the server certificate in PEM",
-        ));
-    }
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        tls_err(
-            key_key,
-            format!("no usable private key ({e}); give a PEM PKCS#8, RSA or EC private key"),
-        )
-    })?;
+    let (certs, key) = parse(&cert_pem, &key_pem, cert_key, key_key)?;
 
     // Versions.
     let min = tls_version("min_version", t.min_version.as_deref(), 12)?;
@@ -270,12 +254,16 @@ pub(super) fn build_tls(t: TlsFile, dir: &Path) -> Result<(Option<tokio_rustls::
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        tls_err(
-            key_key,
-            format!("{e}; give the private key that belongs to the certificate in cert_file (or cert)"),
-        )
-    })?;
+    let loaded = certified(certs, key, &provider, key_key)?;
+    let source = |path: Option<PathBuf>, pem: Vec<u8>| path.map_or(Source::Inline(pem), Source::File);
+    let resolver = ReloadingCert::new(
+        source(cert_path, cert_pem),
+        source(key_path, key_pem),
+        provider.clone(),
+        loaded,
+        stamp,
+    );
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
     // Toolkit default true: the server's order (rustls's own, AEAD only) wins.
     config.ignore_client_order = t.prefer_server_cipher_suites.unwrap_or(true);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
