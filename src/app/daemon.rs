@@ -296,7 +296,11 @@ impl Reloader {
             .map_err(|e| e.to_string())?;
         // Validated with the config (a bad web config fails the whole reload), applied last.
         let security = match &self.web_config {
-            Some(p) => Some(WebSecurity::load(p).map_err(|e| e.to_string())?),
+            Some(p) => Some(
+                WebSecurity::load(p)
+                    .map_err(|e| e.to_string())?
+                    .with_cache_of(&self.web.load()),
+            ),
             None => None,
         };
         if new == self.current {

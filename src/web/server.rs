@@ -28,7 +28,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::monitor::Monitor;
 use crate::web::exposition::{Cursor, render_chunk, render_regions};
-use crate::web::security::{WWW_AUTHENTICATE, WebSecurity};
+use crate::web::security::{Access, WWW_AUTHENTICATE, WebSecurity};
 
 pub type HttpBody = BoxBody<Bytes, Infallible>;
 
@@ -126,16 +126,24 @@ where
         let app = app.clone();
         async move {
             // Every route is protected when basic auth is configured, as in exporter-toolkit.
-            let mut response = if security.authorize(req.headers().get(header::AUTHORIZATION)).await {
-                match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
+            let access = security.access(req.headers().get(header::AUTHORIZATION)).await;
+            let mut response = match access {
+                Access::Granted => match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
                     Ok(r) => r,
                     Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n"),
+                },
+                Access::Denied => {
+                    let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                    r.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+                    r
                 }
-            } else {
-                let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-                r.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
-                r
+                Access::Busy => {
+                    let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many logins being checked; retry\n");
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r
+                }
             };
             for (name, value) in security.response_headers() {
                 response.headers_mut().insert(name.clone(), value.clone());

@@ -1,6 +1,8 @@
 //! HTTP Basic: decoding the `Authorization` header, checking the password against the bcrypt
 //! hash, and the cache of pairs already verified.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use hyper::header::HeaderValue;
 use subtle::ConstantTimeEq;
 
@@ -9,21 +11,44 @@ use super::{MAX_PASSWORD_BYTES, WebSecurity};
 /// Successful (user, password) pairs remembered; the set is emptied when full.
 const CACHE_CAPACITY: usize = 1024;
 
+/// Requests waiting for a bcrypt check, at most; more are answered "busy" at once, so a flood
+/// of wrong passwords cannot queue a legitimate login behind seconds of hashing.
+pub const MAX_WAITING_CHECKS: usize = 8;
+
+/// Failed logins are logged at most once per this interval, with their count.
+const FAILURE_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a request's credentials earn it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Granted,
+    Denied,
+    /// Too many checks are waiting: try again shortly (429).
+    Busy,
+}
+
 impl WebSecurity {
-    /// Whether a request with this `Authorization` header may go on. Always true when no user
-    /// is configured. Every user name is compared (no early exit); an unknown user costs a
-    /// bcrypt check like a known one; bcrypt runs in `spawn_blocking`, one at a time; correct
-    /// pairs are remembered (as a keyed SHA-256, in memory) so the next request is fast.
+    /// Whether a request with this `Authorization` header may go on (see [`Self::access`]).
     pub async fn authorize(&self, authorization: Option<&HeaderValue>) -> bool {
+        self.access(authorization).await == Access::Granted
+    }
+
+    /// What a request with this `Authorization` header may do. Always granted when no user is
+    /// configured. Every user name is compared (no early exit); an unknown user costs a bcrypt
+    /// check like a known one; bcrypt runs in `spawn_blocking`, one at a time, with at most
+    /// [`MAX_WAITING_CHECKS`] waiting; correct pairs are remembered (as a keyed SHA-256, in
+    /// memory) so the next request is fast.
+    pub async fn access(&self, authorization: Option<&HeaderValue>) -> Access {
         if self.users.is_empty() {
-            return true;
+            return Access::Granted;
         }
         let Some((user, password)) = authorization.and_then(|v| decode_basic(v.as_bytes())) else {
-            return false;
+            return Access::Denied;
         };
         if password.len() > MAX_PASSWORD_BYTES {
             tracing::debug!("Basic credentials refused: password longer than 72 bytes");
-            return false;
+            self.failed_login();
+            return Access::Denied;
         }
         let mut found: Option<&str> = None;
         for (name, hash) in &self.users {
@@ -34,11 +59,17 @@ impl WebSecurity {
         }
         let key = self.pair_key(&user, &password);
         if found.is_some() && self.cache.lock().is_ok_and(|c| c.contains(&key)) {
-            return true;
+            return Access::Granted;
         }
         let hash = found.unwrap_or(&self.decoy_hash).to_owned();
+        let waiting = self.waiting_checks.fetch_add(1, Ordering::SeqCst);
+        let _leave = Leave(&self.waiting_checks);
+        if waiting >= MAX_WAITING_CHECKS {
+            self.failed_login();
+            return Access::Busy;
+        }
         let Ok(permit) = self.bcrypt_slot.clone().acquire_owned().await else {
-            return false;
+            return Access::Denied;
         };
         let verified = tokio::task::spawn_blocking(move || {
             let ok = bcrypt::verify(&password, &hash).unwrap_or(false);
@@ -54,10 +85,40 @@ impl WebSecurity {
                 }
                 cache.insert(key);
             }
-            true
+            Access::Granted
         } else {
-            false
+            self.failed_login();
+            Access::Denied
         }
+    }
+
+    /// Counts a failed login and logs the count at most every [`FAILURE_LOG_INTERVAL`].
+    fn failed_login(&self) {
+        let Ok(mut log) = self.failures.lock() else { return };
+        log.1 += 1;
+        let now = std::time::Instant::now();
+        if log
+            .0
+            .is_none_or(|last| now.duration_since(last) >= FAILURE_LOG_INTERVAL)
+        {
+            tracing::warn!(
+                failed = log.1,
+                "Basic authentication failures (wrong or missing password, or too many checks waiting) since the last report"
+            );
+            *log = (Some(now), 0);
+        }
+    }
+
+    /// Keeps the verified-pairs cache of the config this one replaces when the users and their
+    /// hashes are the same, so a reload does not make every scraper pay for bcrypt again.
+    pub fn with_cache_of(mut self, old: &WebSecurity) -> WebSecurity {
+        if self.users == old.users {
+            self.cache_key = old.cache_key;
+            if let (Ok(mut mine), Ok(theirs)) = (self.cache.lock(), old.cache.lock()) {
+                mine.clone_from(&theirs);
+            }
+        }
+        self
     }
 
     /// SHA-256(per-process random key ‖ len(user) ‖ user ‖ password).
@@ -97,4 +158,13 @@ pub(super) fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
 /// lengths are not hidden.
 pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// Leaves the waiting count when a check ends, however it ends.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }

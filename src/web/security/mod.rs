@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use hyper::header::{HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 
-pub use basic_auth::decode_basic;
+pub use basic_auth::{Access, MAX_WAITING_CHECKS, decode_basic};
 use file::{DurationValue, parse_yaml, validate_headers, validate_users};
 use tls::build_tls;
 
@@ -83,6 +83,10 @@ pub struct WebSecurity {
     cache: Mutex<HashSet<[u8; 32]>>,
     /// bcrypt runs one at a time, as in the toolkit: a flood of wrong passwords takes one core.
     bcrypt_slot: Arc<Semaphore>,
+    /// Requests waiting for (or running) a bcrypt check.
+    waiting_checks: std::sync::atomic::AtomicUsize,
+    /// Last failure report and failures since (rate-limited log).
+    failures: Mutex<(Option<std::time::Instant>, u64)>,
 }
 
 impl fmt::Debug for WebSecurity {
@@ -176,6 +180,14 @@ impl WebSecurity {
             .filter_map(|(_, h)| h.get(4..6).and_then(|c| c.parse::<u32>().ok()))
             .max()
             .unwrap_or(10);
+        if cost > 12 {
+            // Each step doubles the time: cost 10 is ~55 ms here, 14 almost a second, 31 days.
+            tracing::warn!(
+                cost,
+                "a basic_auth_users hash has a high bcrypt cost: every uncached login takes about {:.1} s; use 10–12",
+                0.055 * f64::from(1u32 << (cost.min(31) - 10))
+            );
+        }
         WebSecurity {
             tls,
             users,
@@ -185,6 +197,8 @@ impl WebSecurity {
             cache_key: rand::random(),
             cache: Mutex::new(HashSet::new()),
             bcrypt_slot: Arc::new(Semaphore::new(1)),
+            waiting_checks: std::sync::atomic::AtomicUsize::new(0),
+            failures: Mutex::new((None, 0)),
         }
     }
 

@@ -1,3 +1,4 @@
+use super::basic_auth::Access;
 use super::basic_auth::{ct_eq, decode_base64};
 use super::*;
 
@@ -314,4 +315,49 @@ fn unreadable_file_names_the_flag() {
         .to_string();
     assert!(e.starts_with("web config /nonexistent/web.yml: cannot read it:"), "{e}");
     assert!(e.ends_with("check the path given to --web.config.file"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_passwords_is_answered_busy_and_the_cache_survives_reloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Cost 10 (~55 ms a check): the 64 requests all arrive while the first checks run.
+    let hash = bcrypt::hash("right", 10).expect("hash");
+    let p = write(dir.path(), "w.yml", &format!("basic_auth_users:\n  scraper: {hash}\n"));
+    let sec = std::sync::Arc::new(WebSecurity::load(&p).expect("loads"));
+    let header = |u: &str, pw: &str| HeaderValue::from_str(&format!("Basic {}", b64(format!("{u}:{pw}").as_bytes())));
+    let ok = header("scraper", "right").expect("value");
+    assert_eq!(sec.access(Some(&ok)).await, Access::Granted);
+
+    // 64 wrong passwords at once: no more than MAX_WAITING_CHECKS wait for bcrypt, the rest
+    // are told "busy" at once; none is granted.
+    let flood: Vec<_> = (0..64)
+        .map(|i| {
+            let (sec, h) = (sec.clone(), header("scraper", &format!("wrong{i}")).expect("v"));
+            tokio::spawn(async move { sec.access(Some(&h)).await })
+        })
+        .collect();
+    // Meanwhile the scraper, already verified once, is let in from the cache.
+    assert_eq!(sec.access(Some(&ok)).await, Access::Granted);
+    let mut seen = std::collections::HashMap::new();
+    for t in flood {
+        *seen.entry(t.await.expect("join")).or_insert(0) += 1;
+    }
+    println!("64 wrong passwords at once: {seen:?}");
+    assert_eq!(seen.get(&Access::Granted), None);
+    assert!(seen.get(&Access::Busy).copied().unwrap_or(0) > 0, "{seen:?}");
+    assert!(seen.get(&Access::Denied).copied().unwrap_or(0) >= 1, "{seen:?}");
+
+    // A reload with the same users keeps the verified pairs; a changed user list does not.
+    let same = WebSecurity::load(&p).expect("loads").with_cache_of(&sec);
+    assert_eq!(same.cache.lock().map(|c| c.len()).unwrap_or(0), 1);
+    assert_eq!(same.access(Some(&ok)).await, Access::Granted);
+    let other_hash = bcrypt::hash("new", 4).expect("hash");
+    let q = write(
+        dir.path(),
+        "v.yml",
+        &format!("basic_auth_users:\n  scraper: {other_hash}\n"),
+    );
+    let changed = WebSecurity::load(&q).expect("loads").with_cache_of(&sec);
+    assert_eq!(changed.cache.lock().map(|c| c.len()).unwrap_or(0), 0);
+    assert_eq!(changed.access(Some(&ok)).await, Access::Denied);
 }
