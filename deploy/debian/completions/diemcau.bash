@@ -197,7 +197,7 @@ _diemcau() {
             return 0
             ;;
         diemcau__subcmd__probe)
-            opts="-h --count --spacing --timeout --socket --kind --port --https --path --insecure --transport --set --private-netns --help"
+            opts="-h --count --spacing --timeout --socket --kind --port --https --path --insecure --ca-file --transport --set --private-netns --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +228,10 @@ _diemcau() {
                     return 0
                     ;;
                 --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

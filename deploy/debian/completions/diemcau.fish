@@ -60,9 +60,10 @@ complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l timeout -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l socket -r -f -a "auto\t''
 dgram\t''
 raw\t''"
-complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l kind -d 'What to probe: icmp (echo), or a service-check kind: tcp (connect), http (GET), sip (OPTIONS)' -r
+complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l kind -d 'What to probe: icmp (echo), or a service-check kind: tcp (connect), http (GET), sip (OPTIONS). Default: http for an http(s) URL, sip for a sip(s) URI, icmp otherwise' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l port -d 'Port for tcp/http/sip (defaults: http 80, https 443, sip 5060, sips 5061)' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l path -d 'http: request path' -r
+complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l ca-file -d 'http, sip over TLS: PEM file of CA certificates trusted besides the bundled roots' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l transport -d 'sip: transport' -r -f -a "udp\t''
 tcp\t''
 tls\t''"
