@@ -25,6 +25,16 @@ fn config(dir: &Path) -> StoreConfig {
     }
 }
 
+/// A new ledger in a temporary directory, on a manual clock; the directory lives as long as the
+/// returned guard.
+fn fresh_store() -> (tempfile::TempDir, Arc<ManualClock>, Store, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
+    let path = store.path().to_path_buf();
+    (dir, clock, store, path)
+}
+
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(suffix);
@@ -124,10 +134,7 @@ fn assert_consistent_after_shutdown(path: &Path, sent: u64) {
 
 #[test]
 fn deleted_database_is_restored_with_its_history() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
-    let path = store.path().to_path_buf();
+    let (_dir, clock, store, path) = fresh_store();
     let mut sent = 0;
     record(&store, &clock, &mut sent, 100);
     store.flush().expect("flush");
@@ -172,10 +179,7 @@ fn deleted_database_is_restored_with_its_history() {
 
 #[test]
 fn second_writer_is_refused_even_without_the_lock_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
-    let path = store.path().to_path_buf();
+    let (dir, clock, store, path) = fresh_store();
     let lock = with_suffix(&path, ".lock");
     let mut sent = 0;
     record(&store, &clock, &mut sent, 15); // leaves endpoints 5..=9 down: open outages
@@ -221,10 +225,7 @@ fn second_writer_is_refused_even_without_the_lock_file() {
 
 #[test]
 fn replaced_database_is_moved_aside_and_history_restored() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
-    let path = store.path().to_path_buf();
+    let (dir, clock, store, path) = fresh_store();
     let mut sent = 0;
     record(&store, &clock, &mut sent, 100);
     store.flush().expect("flush");
@@ -266,10 +267,7 @@ fn replaced_database_is_moved_aside_and_history_restored() {
 
 #[test]
 fn restore_that_cannot_happen_yet_keeps_healthy_0_and_every_record() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(1_000_000));
-    let store = Store::open(config(dir.path()), clock.clone()).expect("open");
-    let path = store.path().to_path_buf();
+    let (_dir, clock, store, path) = fresh_store();
     let mut sent = 0;
     record(&store, &clock, &mut sent, 40);
     store.flush().expect("flush");
