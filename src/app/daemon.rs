@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::report_schedule::{ScheduleSettings, Scheduler};
 use crate::config::Config;
 use crate::domain::EndpointId;
-use crate::domain::unix_seconds;
+use crate::domain::{unix_ms, unix_seconds};
 use crate::metrics::DaemonMetrics;
 use crate::monitor::{Monitor, MonitorSink};
 use crate::probe::icmp::{self, EngineController, Replacement, engine};
@@ -61,6 +61,10 @@ pub async fn run(
     store.sync_endpoints(config.endpoints.clone());
     let ledger = store.clone();
     monitor.set_transition_hook(Box::new(move |t| ledger.record_transition(t.clone())));
+    let ledger = store.clone();
+    monitor.set_stall_hook(Box::new(move |s| {
+        ledger.record_pause(unix_ms(s.from), unix_ms(s.to), "engine_stall");
+    }));
     let maintenance_ticker = tokio::spawn({
         let monitor = monitor.clone();
         async move {

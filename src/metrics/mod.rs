@@ -112,6 +112,20 @@ impl DaemonMetrics {
                     "Full passes of the timeline over every endpoint.",
                 )?,
             )?,
+            stalls: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_monitor_stalls_total",
+                    "Times the probe engine stood still for 2 s or more (process stopped, machine suspended, CPU starved).",
+                )?,
+            )?,
+            stalled_seconds: reg(
+                r,
+                prometheus::Counter::new(
+                    "diemcau_monitor_stalled_seconds_total",
+                    "Time the probe engine stood still in those stalls; the ledger records it as unknown.",
+                )?,
+            )?,
         };
         let m = DaemonMetrics {
             endpoints: reg(r, IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?)?,

@@ -6,10 +6,13 @@
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
 pub mod scheduler;
+mod stall;
 mod summary;
 
+pub use stall::StallHook;
+
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
@@ -22,7 +25,7 @@ use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
 use crate::domain::{Endpoint, EndpointId, RoundStats, Transition, unix_ms, unix_seconds};
 use crate::metrics::DaemonMetrics;
-use crate::probe::icmp::RoundSink;
+use crate::probe::icmp::{RoundSink, Stall};
 use crate::probe::outcome::Outcome;
 
 /// The RTT histogram of an endpoint's region (province × carrier), resolved once: replies are
@@ -188,6 +191,9 @@ pub struct Monitor {
     pub metrics: Arc<DaemonMetrics>,
     ready: AtomicBool,
     hook: OnceLock<TransitionHook>,
+    stall_hook: OnceLock<StallHook>,
+    /// End of the last stall (unix ms): check outcomes of attempts begun before it are dropped.
+    stalled_until_ms: AtomicI64,
     icmp_name: Arc<str>,
 }
 
@@ -220,6 +226,8 @@ impl Monitor {
             metrics,
             ready: AtomicBool::new(ready),
             hook: OnceLock::new(),
+            stall_hook: OnceLock::new(),
+            stalled_until_ms: AtomicI64::new(i64::MIN),
             icmp_name: ICMP.into(),
         }
     }
@@ -390,8 +398,12 @@ impl Monitor {
         summary::announce_if_settled(state);
     }
 
-    /// Folds one service-check outcome in.
-    pub fn record_check(&self, id: &EndpointId, check: &str, outcome: Outcome, at: SystemTime) {
+    /// Folds in the outcome of one service-check attempt begun at `started`. An attempt that
+    /// spanned a stall is dropped: its timeout ran out while nobody watched.
+    pub fn record_check(&self, id: &EndpointId, check: &str, outcome: Outcome, started: SystemTime, at: SystemTime) {
+        if unix_ms(started) < self.stalled_until_ms.load(Ordering::Relaxed) {
+            return;
+        }
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(index) = state.position(id) else { return };
@@ -541,6 +553,10 @@ pub struct MonitorSink(pub Arc<Monitor>);
 impl RoundSink for MonitorSink {
     fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
         self.0.record_round(endpoint, stats, rtts, at);
+    }
+
+    fn stall(&mut self, stall: &Stall) {
+        self.0.record_stall(stall);
     }
 }
 

@@ -15,6 +15,7 @@ use crate::config::checks::ChecksConfig;
 use crate::domain::{Endpoint, EndpointId};
 use crate::metrics::DaemonMetrics;
 use crate::probe::ProbeContext;
+use crate::probe::icmp::STALL_AFTER;
 use crate::probe::sip::SipClient;
 
 /// Runs until `stop` turns true. Restarted by the daemon on reload with the new inventory.
@@ -45,6 +46,10 @@ pub async fn run(
             _ = sleep_until(due) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        // Slots whose time passed while the process stood still are not made up in a burst.
+        if Instant::now().saturating_duration_since(due) >= STALL_AFTER {
+            continue;
+        }
         let Some(named) = checks.named.get(usize::from(*check_id)) else {
             continue;
         };
@@ -62,6 +67,7 @@ pub async fn run(
         );
         tokio::spawn(async move {
             let (monitor, metrics, ctx) = (task_monitor, task_metrics, task_ctx);
+            let started = SystemTime::now();
             let outcome = named.check.attempt(target, &ctx).await;
             let result = if outcome.success { "success" } else { "failure" };
             metrics.check_attempts.with_label_values(&[&named.name, result]).inc();
@@ -71,7 +77,7 @@ pub async fn run(
                     .with_label_values(&[&named.name, f.label()])
                     .inc();
             }
-            monitor.record_check(&id, &named.name, outcome, SystemTime::now());
+            monitor.record_check(&id, &named.name, outcome, started, SystemTime::now());
             drop(permit);
         });
         let now = (

@@ -27,6 +27,9 @@
 //!   *current* labels for the whole period (simple; regrouping history by past labels is not
 //!   supported). `presence(endpoint, from_ms, to_ms)` keeps each stay in the inventory, so an
 //!   endpoint removed and added back does not count as existing in between.
+//! * `pauses(run_id, from_ms, to_ms, cause)` — spans inside a run when the monitor saw nothing
+//!   (its engine stood still: process stopped, machine suspended). They are UNKNOWN time like
+//!   the gaps between runs: [`StoreReader::histories`] subtracts them from the monitored spans.
 //! * `report_runs(schedule, month, …)` — the months the scheduled reports have written and
 //!   mailed ([`report_runs::ReportRuns`], opened with [`Store::report_runs`]).
 //!
@@ -94,7 +97,7 @@ use prometheus::{Gauge, IntCounter, IntGauge};
 pub use crate::domain::Transition;
 use crate::domain::{Endpoint, Labels};
 
-pub use query::{OutageRow, RecordedTransition, RunRow, StoreReader};
+pub use query::{OutageRow, PauseRow, RecordedTransition, RunRow, StoreReader};
 pub use schema::MIGRATIONS;
 
 /// End reason of an outage closed because the daemon stopped (cleanly or not).
@@ -245,9 +248,18 @@ pub(crate) struct Counters {
 
 pub(crate) enum Msg {
     Transition(Transition),
+    Pause(Pause),
     Inventory { at_ms: i64, endpoints: Snapshot },
     Flush(mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+/// A span of a run in which the monitor saw nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub cause: &'static str,
 }
 
 struct Inner {
@@ -371,6 +383,14 @@ impl Store {
     /// Queues a full inventory snapshot, stamped with the clock's now: new ids are added, known
     /// ones updated in place, missing ones marked removed. Call at start and after each reload.
     /// Never blocks.
+    /// Records `[from_ms, to_ms)` of the current run as unknown time: the monitor saw nothing
+    /// then (`cause`, e.g. `engine_stall`). Never blocks, like [`Store::record_transition`].
+    pub fn record_pause(&self, from_ms: i64, to_ms: i64, cause: &'static str) {
+        if to_ms > from_ms {
+            self.offer(Msg::Pause(Pause { from_ms, to_ms, cause }), 1);
+        }
+    }
+
     pub fn sync_inventory(&self, endpoints: Vec<InventoryRecord>) {
         self.sync(Snapshot::Records(endpoints));
     }

@@ -42,6 +42,15 @@ pub struct RunRow {
     pub recovered_ms: Option<i64>,
 }
 
+/// A span of a run when the monitor saw nothing (see the `pauses` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PauseRow {
+    pub run_id: i64,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub cause: String,
+}
+
 /// A read-only connection. Sees committed data only (not records still queued in memory).
 pub struct StoreReader {
     conn: Connection,
@@ -81,6 +90,22 @@ impl StoreReader {
         } else {
             last_seen_ms
         }
+    }
+
+    /// Every pause (span of a run when the monitor saw nothing), oldest first.
+    pub fn pauses(&self) -> Result<Vec<PauseRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, from_ms, to_ms, cause FROM pauses ORDER BY from_ms, id")?;
+        let rows = st.query_map([], |r| {
+            Ok(PauseRow {
+                run_id: r.get(0)?,
+                from_ms: r.get(1)?,
+                to_ms: r.get(2)?,
+                cause: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every run, oldest first.
@@ -170,7 +195,7 @@ impl StoreReader {
     /// What the ledger knows over `period` (unix seconds), for [`crate::domain::sla::compute`]: one
     /// history per endpoint present in the inventory at some time in the period, sorted by id.
     /// `exists` = its stays in the inventory; `monitored` = the runs (`[started, last_seen]`,
-    /// the live run up to `now_ms`); `down` = its outages (an open one ends at `now_ms`, or at
+    /// the live run up to `now_ms`) less their pauses; `down` = its outages (an open one ends at `now_ms`, or at
     /// its run's last heartbeat when that run is not live). `maintenance` is left empty: the
     /// caller adds the planned windows. Milliseconds are rounded down to seconds.
     pub fn histories(&self, period: Interval, now_ms: i64) -> Result<Vec<EndpointHistory>, StoreError> {
@@ -184,7 +209,22 @@ impl StoreReader {
             run_end.insert(r.run_id, end);
             monitored.extend(clip(r.started_ms, end));
         }
-        let monitored = crate::domain::sla::normalize(&monitored);
+        let mut paused = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT from_ms, to_ms FROM pauses WHERE from_ms < ?2 AND to_ms > ?1")?;
+            let mut rows = st.query(params![p0, p1])?;
+            while let Some(r) = rows.next()? {
+                // Rounded outwards: a second the monitor partly missed is not claimed as seen.
+                let (from, to): (i64, i64) = (r.get(0)?, r.get(1)?);
+                paused.extend(Interval::new(secs(from), secs(to + 999)).intersect(&period));
+            }
+        }
+        let monitored = crate::domain::sla::subtract_sets(
+            &crate::domain::sla::normalize(&monitored),
+            &crate::domain::sla::normalize(&paused),
+        );
 
         let mut by_id: HashMap<String, EndpointHistory> = HashMap::new();
         {

@@ -75,6 +75,16 @@ pub const MIGRATIONS: &[&str] = &[
         mail_error TEXT,
         PRIMARY KEY (schedule, month)
     ) STRICT;",
+    // 3: spans inside a run when the monitor saw nothing (a stalled engine: process stopped,
+    // machine suspended): unknown time, subtracted from the run's monitored span.
+    "CREATE TABLE pauses (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        from_ms INTEGER NOT NULL,
+        to_ms INTEGER NOT NULL,
+        cause TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX pauses_by_start ON pauses (from_ms);",
 ];
 
 fn migrations() -> Migrations<'static> {

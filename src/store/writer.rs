@@ -12,8 +12,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use super::identity::{self, Held, PathState};
 use super::schema::{self, Opened};
 use super::{
-    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Snapshot, StoreConfig,
-    StoreError, Transition,
+    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Pause, Snapshot,
+    StoreConfig, StoreError, Transition,
 };
 use crate::domain::health::State;
 
@@ -24,13 +24,14 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 enum Pending {
     Transition(Transition),
+    Pause(Pause),
     Inventory { at_ms: i64, endpoints: Snapshot },
 }
 
 impl Pending {
     fn weight(&self) -> usize {
         match self {
-            Pending::Transition(_) => 1,
+            Pending::Transition(_) | Pending::Pause(_) => 1,
             Pending::Inventory { endpoints, .. } => endpoints.len().max(1),
         }
     }
@@ -148,6 +149,7 @@ impl Writer {
     fn accept(&mut self, msg: Msg) {
         let item = match msg {
             Msg::Transition(t) => Pending::Transition(t),
+            Msg::Pause(p) => Pending::Pause(p),
             Msg::Inventory { at_ms, endpoints } => Pending::Inventory { at_ms, endpoints },
             Msg::Flush(reply) => return self.flush_waiters.push(reply),
             Msg::Shutdown(reply) => {
@@ -263,6 +265,7 @@ impl Writer {
         for p in self.pending.iter().take(n) {
             match p {
                 Pending::Transition(t) => apply_transition(&tx, self.run_id, t)?,
+                Pending::Pause(p) => apply_pause(&tx, self.run_id, p)?,
                 Pending::Inventory { at_ms, endpoints } => apply_inventory(&tx, *at_ms, endpoints)?,
             }
         }
@@ -454,6 +457,12 @@ impl Writer {
 fn beat(tx: &Transaction<'_>, run_id: i64, now: i64) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE runs SET last_seen_ms = max(last_seen_ms, ?2) WHERE run_id = ?1")?
         .execute(params![run_id, now])?;
+    Ok(())
+}
+
+fn apply_pause(tx: &Transaction<'_>, run_id: i64, p: &Pause) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO pauses (run_id, from_ms, to_ms, cause) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![run_id, p.from_ms, p.to_ms, p.cause])?;
     Ok(())
 }
 

@@ -18,6 +18,8 @@ use super::inflight::{EMPTY, InFlight, InFlightRing};
 use super::packet::{self, REQUEST_LEN, Reply};
 use super::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
+use super::stall::{Stall, stall_length};
+pub use super::telemetry::EngineTelemetry;
 use super::timeline::{Timeline, even_offsets};
 use crate::domain::RoundStats;
 
@@ -40,36 +42,11 @@ pub fn tick(probe: &ProbeConfig, endpoints: usize) -> Duration {
 pub trait RoundSink: Send + 'static {
     /// `rtts` holds each packet's RTT in seconds, in send order (`NaN` = no reply).
     fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime);
-}
 
-/// Counters the engine keeps about itself (cheap prometheus handles).
-#[derive(Clone)]
-pub struct EngineTelemetry {
-    pub scheduler_lag: prometheus::Histogram,
-    pub in_flight: prometheus::IntGauge,
-    pub rejected_malformed: prometheus::IntCounter,
-    pub rejected_unmatched: prometheus::IntCounter,
-    pub rejected_late: prometheus::IntCounter,
-    pub icmp_errors: prometheus::IntCounter,
-    pub send_errors: prometheus::IntCounter,
-    pub cycles: prometheus::IntCounter,
-}
-
-impl EngineTelemetry {
-    /// Handles registered nowhere: for one-off probes and tests.
-    pub fn detached() -> EngineTelemetry {
-        let counter = |n: &str| prometheus::IntCounter::new(n, n).expect("static metric name");
-        EngineTelemetry {
-            scheduler_lag: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("lag", "lag"))
-                .expect("static metric name"),
-            in_flight: prometheus::IntGauge::new("in_flight", "in flight").expect("static metric name"),
-            rejected_malformed: counter("malformed"),
-            rejected_unmatched: counter("unmatched"),
-            rejected_late: counter("late"),
-            icmp_errors: counter("errors"),
-            send_errors: counter("send_errors"),
-            cycles: counter("cycles"),
-        }
+    /// The engine did not run from `stall.from` to `stall.to` (process stopped, machine
+    /// suspended, starved of CPU): the rounds it had open were dropped, unreported.
+    fn stall(&mut self, stall: &Stall) {
+        let _ = stall;
     }
 }
 
@@ -267,8 +244,15 @@ impl Engine {
 
     fn run(&mut self, commands: Receiver<Command>) {
         let mut last_wake = Instant::now();
+        let mut last_wall = SystemTime::now();
+        let mut planned = last_wake;
         loop {
             let now = Instant::now();
+            let wall = SystemTime::now();
+            if let Some(late) = stall_length(planned, now, last_wake, last_wall, wall) {
+                self.recover_from_stall(last_wall, wall, now, late);
+            }
+            last_wall = wall;
             self.receive();
             self.send_due(now);
             self.expire(Instant::now());
@@ -277,6 +261,7 @@ impl Engine {
 
             let wake = self.next_wake().max(last_wake + tick(&self.probe, self.targets.len()));
             last_wake = now;
+            planned = wake;
             let sleep = wake.saturating_duration_since(Instant::now());
             match commands.recv_timeout(sleep) {
                 Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
@@ -287,6 +272,42 @@ impl Engine {
                     self.replace(*r);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Forgets what the stall made unknowable: replies read now answer requests whose timeout
+    /// passed while nobody watched, and the slots whose time passed are not sent in a burst
+    /// (a burst would cut every round short and count its packets lost).
+    fn recover_from_stall(&mut self, from: SystemTime, to: SystemTime, now: Instant, late: Duration) {
+        self.discard_waiting_replies();
+        for lane in self.lanes.iter_mut().flatten() {
+            lane.flight.clear();
+        }
+        let mut dropped_rounds = 0;
+        for round in &mut self.rounds {
+            if round.open {
+                round.open = false;
+                dropped_rounds += 1;
+            }
+        }
+        let skipped_slots = self.timeline.skip_to(now);
+        self.telemetry.stalls.inc();
+        self.telemetry.stalled_seconds.inc_by(late.as_secs_f64());
+        self.sink.stall(&Stall {
+            from,
+            to,
+            dropped_rounds,
+            skipped_slots,
+        });
+    }
+
+    fn discard_waiting_replies(&mut self) {
+        for lane in self.lanes.iter().flatten() {
+            while let Ok(n) = self.batch.receive(&lane.socket, |_| {}) {
+                if n < super::socket::BATCH {
+                    break;
+                }
             }
         }
     }

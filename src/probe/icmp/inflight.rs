@@ -124,6 +124,13 @@ impl InFlightRing {
         self.next = entry.seq.wrapping_add(1);
     }
 
+    /// Forgets every request in flight. Sequence numbers carry on from where they were, so a
+    /// late reply to a forgotten request can never match a new one.
+    pub fn clear(&mut self) {
+        self.slots.fill(FREE);
+        self.oldest = self.next;
+    }
+
     /// Deadline of the oldest request still waiting.
     pub fn oldest_deadline(&self) -> Option<u32> {
         self.get(self.oldest).map(|e| e.deadline_us)
@@ -155,6 +162,27 @@ impl InFlightRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cleared_requests_are_gone_and_sequence_numbers_carry_on() {
+        let mut ring = InFlightRing::default();
+        for n in 0..5u32 {
+            let seq = ring.next_seq().expect("room");
+            ring.insert(InFlight {
+                endpoint: n,
+                seq,
+                packet: 0,
+                round: 0,
+                sent_ns: 0,
+                deadline_us: 1_000,
+            });
+        }
+        ring.clear();
+        assert_eq!(ring.span(), 0);
+        assert!((0..5).all(|seq| ring.get(seq).is_none()));
+        assert_eq!(ring.oldest_deadline(), None);
+        assert_eq!(ring.next_seq(), Some(5));
+    }
 
     fn request(ring: &mut InFlightRing, endpoint: u32, deadline_us: u32) -> u16 {
         let seq = ring.next_seq().expect("room");

@@ -6,10 +6,13 @@ pub mod oneshot;
 pub mod packet;
 pub mod settings;
 pub mod socket;
+mod stall;
+mod telemetry;
 pub mod timeline;
 
 pub use engine::{EngineController, EngineHandle, EngineTelemetry, Replacement, RoundSink, Sockets};
 pub use socket::{Family, IcmpSocket, OpenError, SocketKind};
+pub use stall::{STALL_AFTER, Stall};
 
 use std::net::IpAddr;
 

@@ -110,6 +110,33 @@ impl Timeline {
         Some((slot, due))
     }
 
+    /// Passes over every slot whose time has come by `now`, without returning them: the way out
+    /// of a stall, whose missed slots must not go out in one burst. Returns how many were
+    /// skipped. Whole cycles are stepped over arithmetically, so an hour of suspend costs no
+    /// more than a second of it.
+    pub fn skip_to(&mut self, now: Instant) -> u64 {
+        let Some(due) = self.next_due() else {
+            return 0;
+        };
+        if due > now {
+            return 0;
+        }
+        let n = self.slots.len() as u128;
+        let interval_ns = self.interval.as_nanos().max(1);
+        let behind = now.saturating_duration_since(self.cycle_start).as_nanos();
+        let whole = behind / interval_ns;
+        let into = (behind % interval_ns) as u64;
+        let landing = self.slots.partition_point(|s| s.offset_ns <= into) as u128;
+        let skipped = whole * n + landing - self.position as u128;
+        self.cycle_start += Duration::from_nanos(u64::try_from(whole * interval_ns).unwrap_or(u64::MAX));
+        self.position = landing as usize;
+        if self.position == self.slots.len() {
+            self.position = 0;
+            self.cycle_start += self.interval;
+        }
+        u64::try_from(skipped).unwrap_or(u64::MAX)
+    }
+
     /// Full passes over every slot so far.
     pub fn cycles(&self) -> u64 {
         self.cycles
@@ -183,6 +210,35 @@ pub fn even_offsets(n: usize, interval: Duration) -> Vec<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skipping_a_stall_lands_where_popping_every_slot_would() {
+        let start = Instant::now();
+        let interval = Duration::from_secs(10);
+        let build = || {
+            Timeline::new(
+                &even_offsets(7, interval),
+                3,
+                interval,
+                Duration::from_millis(300),
+                start,
+            )
+        };
+        for stall_ms in [0u64, 1, 99, 2_500, 9_999, 10_000, 10_001, 37_777, 123_456, 3_600_000] {
+            let now = start + Duration::from_millis(stall_ms);
+            let (mut popped, mut skipped) = (build(), build());
+            // Both walks start part-way through a cycle.
+            popped.pop_due(start);
+            skipped.pop_due(start);
+            let mut count = 0u64;
+            while popped.pop_due(now).is_some() {
+                count += 1;
+            }
+            assert_eq!(skipped.skip_to(now), count, "stall of {stall_ms} ms");
+            assert_eq!(skipped.next_due(), popped.next_due(), "stall of {stall_ms} ms");
+            assert!(skipped.next_due().is_some_and(|d| d > now));
+        }
+    }
 
     #[test]
     fn slots_are_spread_evenly_and_cycle() {

@@ -1,0 +1,36 @@
+//! The engine's own counters.
+
+/// Counters the engine keeps about itself (cheap prometheus handles).
+#[derive(Clone)]
+pub struct EngineTelemetry {
+    pub scheduler_lag: prometheus::Histogram,
+    pub in_flight: prometheus::IntGauge,
+    pub rejected_malformed: prometheus::IntCounter,
+    pub rejected_unmatched: prometheus::IntCounter,
+    pub rejected_late: prometheus::IntCounter,
+    pub icmp_errors: prometheus::IntCounter,
+    pub send_errors: prometheus::IntCounter,
+    pub cycles: prometheus::IntCounter,
+    pub stalls: prometheus::IntCounter,
+    pub stalled_seconds: prometheus::Counter,
+}
+
+impl EngineTelemetry {
+    /// Handles registered nowhere: for one-off probes and tests.
+    pub fn detached() -> EngineTelemetry {
+        let counter = |n: &str| prometheus::IntCounter::new(n, n).expect("static metric name");
+        EngineTelemetry {
+            scheduler_lag: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("lag", "lag"))
+                .expect("static metric name"),
+            in_flight: prometheus::IntGauge::new("in_flight", "in flight").expect("static metric name"),
+            rejected_malformed: counter("malformed"),
+            rejected_unmatched: counter("unmatched"),
+            rejected_late: counter("late"),
+            icmp_errors: counter("errors"),
+            send_errors: counter("send_errors"),
+            cycles: counter("cycles"),
+            stalls: counter("stalls"),
+            stalled_seconds: prometheus::Counter::new("stalled", "stalled").expect("static metric name"),
+        }
+    }
+}
