@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
@@ -68,7 +68,7 @@ pub async fn serve(listeners: Vec<TcpListener>, app: AppState, shutdown: impl st
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
         first = (first + 1) % listeners.len().max(1);
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = accept_any(&listeners, first) => match r {
                 Ok(s) => s,
@@ -86,11 +86,11 @@ pub async fn serve(listeners: Vec<TcpListener>, app: AppState, shutdown: impl st
         tokio::spawn(async move {
             match security.tls_acceptor() {
                 Some(acceptor) => match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, watcher).await,
+                    Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), peer.ip(), app, watcher).await,
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
-                None => serve_connection(TokioIo::new(stream), app, watcher).await,
+                None => serve_connection(TokioIo::new(stream), peer.ip(), app, watcher).await,
             }
             drop(permit);
         });
@@ -115,7 +115,7 @@ async fn accept_any(listeners: &[TcpListener], first: usize) -> std::io::Result<
     .await
 }
 
-async fn serve_connection<I>(io: I, app: AppState, watcher: hyper_util::server::graceful::Watcher)
+async fn serve_connection<I>(io: I, peer: IpAddr, app: AppState, watcher: hyper_util::server::graceful::Watcher)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -126,7 +126,7 @@ where
         let app = app.clone();
         async move {
             // Every route is protected when basic auth is configured, as in exporter-toolkit.
-            let access = security.access(req.headers().get(header::AUTHORIZATION)).await;
+            let access = security.access(req.headers().get(header::AUTHORIZATION), peer).await;
             let mut response = match access {
                 Access::Granted => match tokio::time::timeout(REQUEST_TIMEOUT, route(app, req)).await {
                     Ok(r) => r,
@@ -142,6 +142,14 @@ where
                     let mut r = text(StatusCode::TOO_MANY_REQUESTS, "too many logins being checked; retry\n");
                     r.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r
+                }
+                Access::Backoff(seconds) => {
+                    let mut r = text(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many failed logins from this address; retry later\n",
+                    );
+                    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                     r
                 }
             };

@@ -1,6 +1,7 @@
 //! HTTP Basic: decoding the `Authorization` header, checking the password against the bcrypt
 //! hash, and the cache of pairs already verified.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hyper::header::HeaderValue;
@@ -25,20 +26,24 @@ pub enum Access {
     Denied,
     /// Too many checks are waiting: try again shortly (429).
     Busy,
+    /// This client failed too often: try again after this many seconds (429).
+    Backoff(u64),
 }
 
 impl WebSecurity {
     /// Whether a request with this `Authorization` header may go on (see [`Self::access`]).
     pub async fn authorize(&self, authorization: Option<&HeaderValue>) -> bool {
-        self.access(authorization).await == Access::Granted
+        self.access(authorization, IpAddr::V4(Ipv4Addr::LOCALHOST)).await == Access::Granted
     }
 
     /// What a request with this `Authorization` header may do. Always granted when no user is
     /// configured. Every user name is compared (no early exit); an unknown user costs a bcrypt
     /// check like a known one; bcrypt runs in `spawn_blocking`, one at a time, with at most
     /// [`MAX_WAITING_CHECKS`] waiting; correct pairs are remembered (as a keyed SHA-256, in
-    /// memory) so the next request is fast.
-    pub async fn access(&self, authorization: Option<&HeaderValue>) -> Access {
+    /// memory) so the next request is fast. A `peer` that failed too often waits (see
+    /// [`super::backoff`]) unless its pair is already remembered as correct, so a scraper
+    /// behind the same address as an attacker keeps working.
+    pub async fn access(&self, authorization: Option<&HeaderValue>, peer: IpAddr) -> Access {
         if self.users.is_empty() {
             return Access::Granted;
         }
@@ -60,6 +65,11 @@ impl WebSecurity {
         let key = self.pair_key(&user, &password);
         if found.is_some() && self.cache.lock().is_ok_and(|c| c.contains(&key)) {
             return Access::Granted;
+        }
+        let now = std::time::Instant::now();
+        if let Some(wait) = self.backoff.wait(peer, now) {
+            self.failed_login();
+            return Access::Backoff(wait.as_secs().max(1));
         }
         let hash = found.unwrap_or(&self.decoy_hash).to_owned();
         let waiting = self.waiting_checks.fetch_add(1, Ordering::SeqCst);
@@ -85,9 +95,13 @@ impl WebSecurity {
                 }
                 cache.insert(key);
             }
+            self.backoff.succeeded(peer);
             Access::Granted
         } else {
             self.failed_login();
+            if let Some(wait) = self.backoff.failed(peer, now) {
+                tracing::debug!(%peer, wait = ?wait, "client in login backoff after repeated failures");
+            }
             Access::Denied
         }
     }
@@ -112,6 +126,7 @@ impl WebSecurity {
     /// Keeps the verified-pairs cache of the config this one replaces when the users and their
     /// hashes are the same, so a reload does not make every scraper pay for bcrypt again.
     pub fn with_cache_of(mut self, old: &WebSecurity) -> WebSecurity {
+        self.backoff = old.backoff.clone();
         if self.users == old.users {
             self.cache_key = old.cache_key;
             if let (Ok(mut mine), Ok(theirs)) = (self.cache.lock(), old.cache.lock()) {

@@ -24,6 +24,7 @@
 //! [`WebSecurity::load`] (at start and on each reload), not on every request; the certificate
 //! and key files are also watched for renewals (`cert_watch`).
 
+mod backoff;
 mod basic_auth;
 mod cert_watch;
 mod client_cert;
@@ -87,6 +88,8 @@ pub struct WebSecurity {
     waiting_checks: std::sync::atomic::AtomicUsize,
     /// Last failure report and failures since (rate-limited log).
     failures: Mutex<(Option<std::time::Instant>, u64)>,
+    /// Clients that failed too often, kept across reloads.
+    backoff: Arc<backoff::LoginBackoff>,
 }
 
 impl fmt::Debug for WebSecurity {
@@ -199,6 +202,7 @@ impl WebSecurity {
             bcrypt_slot: Arc::new(Semaphore::new(1)),
             waiting_checks: std::sync::atomic::AtomicUsize::new(0),
             failures: Mutex::new((None, 0)),
+            backoff: Arc::default(),
         }
     }
 

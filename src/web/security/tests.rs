@@ -2,6 +2,8 @@ use super::basic_auth::Access;
 use super::basic_auth::{ct_eq, decode_base64};
 use super::*;
 
+const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
@@ -326,31 +328,36 @@ async fn a_flood_of_wrong_passwords_is_answered_busy_and_the_cache_survives_relo
     let sec = std::sync::Arc::new(WebSecurity::load(&p).expect("loads"));
     let header = |u: &str, pw: &str| HeaderValue::from_str(&format!("Basic {}", b64(format!("{u}:{pw}").as_bytes())));
     let ok = header("scraper", "right").expect("value");
-    assert_eq!(sec.access(Some(&ok)).await, Access::Granted);
+    assert_eq!(sec.access(Some(&ok), LOCAL).await, Access::Granted);
 
     // 64 wrong passwords at once: no more than MAX_WAITING_CHECKS wait for bcrypt, the rest
     // are told "busy" at once; none is granted.
     let flood: Vec<_> = (0..64)
         .map(|i| {
             let (sec, h) = (sec.clone(), header("scraper", &format!("wrong{i}")).expect("v"));
-            tokio::spawn(async move { sec.access(Some(&h)).await })
+            tokio::spawn(async move { sec.access(Some(&h), LOCAL).await })
         })
         .collect();
     // Meanwhile the scraper, already verified once, is let in from the cache.
-    assert_eq!(sec.access(Some(&ok)).await, Access::Granted);
+    assert_eq!(sec.access(Some(&ok), LOCAL).await, Access::Granted);
     let mut seen = std::collections::HashMap::new();
     for t in flood {
         *seen.entry(t.await.expect("join")).or_insert(0) += 1;
     }
     println!("64 wrong passwords at once: {seen:?}");
     assert_eq!(seen.get(&Access::Granted), None);
-    assert!(seen.get(&Access::Busy).copied().unwrap_or(0) > 0, "{seen:?}");
+    let refused_at_once = seen
+        .iter()
+        .filter(|(a, _)| matches!(a, Access::Busy | Access::Backoff(_)))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    assert!(refused_at_once > 0, "{seen:?}");
     assert!(seen.get(&Access::Denied).copied().unwrap_or(0) >= 1, "{seen:?}");
 
     // A reload with the same users keeps the verified pairs; a changed user list does not.
     let same = WebSecurity::load(&p).expect("loads").with_cache_of(&sec);
     assert_eq!(same.cache.lock().map(|c| c.len()).unwrap_or(0), 1);
-    assert_eq!(same.access(Some(&ok)).await, Access::Granted);
+    assert_eq!(same.access(Some(&ok), LOCAL).await, Access::Granted);
     let other_hash = bcrypt::hash("new", 4).expect("hash");
     let q = write(
         dir.path(),
@@ -359,5 +366,46 @@ async fn a_flood_of_wrong_passwords_is_answered_busy_and_the_cache_survives_relo
     );
     let changed = WebSecurity::load(&q).expect("loads").with_cache_of(&sec);
     assert_eq!(changed.cache.lock().map(|c| c.len()).unwrap_or(0), 0);
-    assert_eq!(changed.access(Some(&ok)).await, Access::Denied);
+    let elsewhere = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
+    assert_eq!(changed.access(Some(&ok), elsewhere).await, Access::Denied);
+    // The flooding address stays in backoff across the reload.
+    assert!(matches!(changed.access(Some(&ok), LOCAL).await, Access::Backoff(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_keeps_failing_waits_and_others_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hash = bcrypt::hash("right", 4).expect("hash");
+    let p = write(dir.path(), "w.yml", &format!("basic_auth_users:\n  scraper: {hash}\n"));
+    let sec = WebSecurity::load(&p).expect("loads");
+    let header = |pw: &str| HeaderValue::from_str(&format!("Basic {}", b64(format!("scraper:{pw}").as_bytes())));
+    let (ok, wrong) = (header("right").expect("v"), header("wrong").expect("v"));
+    let attacker: std::net::IpAddr = "192.0.2.66".parse().expect("ip");
+    let shared = LOCAL;
+    // The scraper behind the attacker's address has logged in once: its pair is remembered.
+    assert_eq!(sec.access(Some(&ok), shared).await, Access::Granted);
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        answers.push(sec.access(Some(&wrong), attacker).await);
+        answers.push(sec.access(Some(&wrong), shared).await);
+    }
+    let waits = |from: usize| {
+        answers
+            .iter()
+            .skip(from)
+            .step_by(2)
+            .filter(|a| matches!(a, Access::Backoff(_)))
+            .count()
+    };
+    // The free failures and the one that starts the wait are checked; the rest wait.
+    assert_eq!(waits(0), 12 - super::backoff::FREE_FAILURES as usize - 1, "{answers:?}");
+    assert_eq!(waits(1), 12 - super::backoff::FREE_FAILURES as usize - 1, "{answers:?}");
+    // A waiting client's new guesses are refused without a check…
+    let guess = header("guess").expect("v");
+    assert!(matches!(sec.access(Some(&guess), attacker).await, Access::Backoff(_)));
+    // …but a pair already verified is let in: the scraper sharing an address keeps working.
+    assert_eq!(sec.access(Some(&ok), shared).await, Access::Granted);
+    // Another client's first login is checked as usual.
+    let other: std::net::IpAddr = "2001:db8::5".parse().expect("ip");
+    assert_eq!(sec.access(Some(&ok), other).await, Access::Granted);
 }
