@@ -117,6 +117,7 @@ pub async fn run(
         web: web.clone(),
         reports: reports.clone(),
         lifecycle: lifecycle.clone(),
+        api_bodies: Arc::default(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

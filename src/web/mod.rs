@@ -7,4 +7,5 @@ pub mod query;
 pub mod reports;
 pub mod security;
 pub mod server;
+pub mod shared_body;
 pub mod status;

@@ -52,6 +52,8 @@ pub struct AppState {
     pub reports: Arc<ArcSwap<crate::web::reports::ReportContext>>,
     /// `[web] enable_lifecycle`: whether `/-/reload` may be used over HTTP.
     pub lifecycle: Arc<std::sync::atomic::AtomicBool>,
+    /// `/api/v1/endpoints` bodies shared by concurrent readers.
+    pub api_bodies: Arc<crate::web::shared_body::SharedBodies>,
 }
 
 /// Serves every listener until `shutdown` resolves, then lets requests in progress finish. The
@@ -210,8 +212,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
                 Ok(f) => f,
                 Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
             };
-            let rows = crate::web::status::endpoints(&app.monitor.lock(), &filter, usize::MAX);
-            json(&rows)
+            endpoints_api(&app, &req, &filter).await
         }
         (
             _,
@@ -320,6 +321,39 @@ fn html_owned(body: String) -> Response<HttpBody> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     r
+}
+
+/// `/api/v1/endpoints`: one rendering (and one gzip of it) shared by every request for the same
+/// query within [`crate::web::shared_body::FRESH_FOR`].
+async fn endpoints_api(
+    app: &AppState,
+    req: &Request<Incoming>,
+    filter: &crate::web::status::Filter,
+) -> Response<HttpBody> {
+    let gzip = accepts_gzip(req);
+    let query = req.uri().query().unwrap_or("");
+    let body = app
+        .api_bodies
+        .get(query, gzip, || {
+            let state = app.monitor.lock();
+            serde_json::to_vec(&crate::web::status::endpoints(&state, filter, usize::MAX))
+        })
+        .await;
+    match body {
+        Ok(body) => {
+            let mut r = Response::new(Full::new(body).boxed());
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
+        }
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e}\n")),
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Response<HttpBody> {

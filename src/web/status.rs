@@ -115,38 +115,40 @@ pub struct GroupRow {
     pub counts: Counts,
 }
 
+/// One endpoint as the API and the page show it, borrowed from the monitor's table (no copy of
+/// the names: the API serialises thousands of these under the lock).
 #[derive(Debug, Serialize)]
-pub struct EndpointRow {
-    pub id: String,
-    pub province: String,
+pub struct EndpointRow<'a> {
+    pub id: &'a str,
+    pub province: &'a str,
     /// Absent in the two-tier map (no districts since 1 July 2025).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub district: Option<String>,
-    pub commune: String,
-    pub carrier: String,
-    pub address: String,
+    pub district: Option<&'a str>,
+    pub commune: &'a str,
+    pub carrier: &'a str,
+    pub address: std::net::IpAddr,
     pub state: &'static str,
     /// Unix seconds of the last state change.
     pub since: Option<f64>,
-    pub failing_checks: Vec<String>,
+    pub failing_checks: Vec<&'a str>,
     pub in_maintenance: bool,
     pub rtt_ms: Option<f64>,
     pub loss_ratio: Option<f64>,
 }
 
-impl EndpointRow {
-    fn of(v: &EndpointView, icmp_decides: bool) -> EndpointRow {
+impl<'a> EndpointRow<'a> {
+    fn of(v: &'a EndpointView, icmp_decides: bool) -> EndpointRow<'a> {
         let l = &v.endpoint.labels;
         EndpointRow {
-            id: v.endpoint.id.to_string(),
-            province: l.province.to_string(),
-            district: l.district.as_deref().map(str::to_string),
-            commune: l.commune.to_string(),
-            carrier: l.carrier.to_string(),
-            address: v.endpoint.address.to_string(),
+            id: v.endpoint.id.as_str(),
+            province: &l.province,
+            district: l.district.as_deref(),
+            commune: &l.commune,
+            carrier: &l.carrier,
+            address: v.endpoint.address,
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
-            failing_checks: v.failing_checks(icmp_decides).into_iter().map(String::from).collect(),
+            failing_checks: v.failing_checks(icmp_decides),
             in_maintenance: v.in_maintenance,
             rtt_ms: v.last().and_then(|r| r.rtt_avg).map(|r| r * 1e3),
             loss_ratio: v.last().map(|r| r.loss_ratio()),
@@ -219,7 +221,7 @@ pub fn summary(state: &MonitorState, ready: bool) -> Summary {
 }
 
 /// `/api/v1/endpoints`: endpoints matching the filter, worst first (down, degraded, unknown, up).
-pub fn endpoints(state: &MonitorState, filter: &Filter, limit: usize) -> Vec<EndpointRow> {
+pub fn endpoints<'a>(state: &'a MonitorState, filter: &Filter, limit: usize) -> Vec<EndpointRow<'a>> {
     let mut rows: Vec<&EndpointView> = state.endpoints.iter().filter(|v| filter.matches(v)).collect();
     rows.sort_by_key(|v| (severity(v.state), std::cmp::Reverse(v.last_transition)));
     rows.into_iter()
@@ -239,7 +241,7 @@ fn severity(s: State) -> u8 {
 
 #[derive(Template)]
 #[template(path = "status.html")]
-struct StatusPage {
+struct StatusPage<'a> {
     scope: String,
     generated: String,
     ready: bool,
@@ -247,7 +249,7 @@ struct StatusPage {
     district: Option<String>,
     q: String,
     counts: Counts,
-    problems: Vec<EndpointRow>,
+    problems: Vec<EndpointRow<'a>>,
     /// Whether the problems table has a district column: not when no endpoint in scope has a
     /// district (the two-tier map), so no column of blank cells.
     problems_district: bool,
