@@ -59,12 +59,7 @@ pub async fn run(
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
     store.sync_endpoints(config.endpoints.clone());
-    let ledger = store.clone();
-    monitor.set_transition_hook(Box::new(move |t| ledger.record_transition(t.clone())));
-    let ledger = store.clone();
-    monitor.set_stall_hook(Box::new(move |s| {
-        ledger.record_pause(unix_ms(s.from), unix_ms(s.to), "engine_stall");
-    }));
+    monitor.set_recorder(Box::new(Ledger(store.clone())));
     let maintenance_ticker = tokio::spawn({
         let monitor = monitor.clone();
         async move {
@@ -392,5 +387,23 @@ impl Reloader {
         Ok(format!(
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"
         ))
+    }
+}
+
+/// The monitor's history into the ledger (never blocks: the store queues).
+struct Ledger(Store);
+
+impl crate::monitor::Recorder for Ledger {
+    fn transition(&self, t: &crate::domain::Transition) {
+        self.0.record_transition(t.clone());
+    }
+
+    fn stall(&self, stall: &icmp::Stall) {
+        self.0
+            .record_pause(unix_ms(stall.from), unix_ms(stall.to), "engine_stall");
+    }
+
+    fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime) {
+        self.0.record_interruption(endpoint.clone(), unix_ms(from), unix_ms(to));
     }
 }

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use toml::{Spanned, Value};
 
 use crate::domain::diag::LoadError;
+use crate::probe::icmp::settings::ConfirmConfig;
 use crate::probe::icmp::{ProbeConfig, SocketPreference};
 use crate::probe::params::{Params, RawParams};
 use crate::probe::target::{Scheme, Target};
@@ -124,6 +125,10 @@ pub fn main(args: ProbeArgs) -> ExitCode {
         packet_spacing: spacing,
         timeout,
         socket,
+        confirm: ConfirmConfig {
+            packets: 0,
+            ..ConfirmConfig::default()
+        },
     };
     probe_cmd(&target.host, &probe, private_netns)
 }

@@ -31,7 +31,7 @@ pub const EMBEDDED_CONFIG: &str = include_str!("../../examples/diemcau.toml");
 /// The demo inventory named by [`EMBEDDED_CONFIG`].
 pub const EMBEDDED_INVENTORY: &str = include_str!("../../examples/inventory.csv");
 
-pub use crate::probe::icmp::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig, SocketPreference};
+pub use crate::probe::icmp::settings::{ConfirmConfig, MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig, SocketPreference};
 
 pub use web::{ProbeTargets, WebConfig};
 
@@ -445,6 +445,33 @@ impl Validator<'_> {
                         "write \"auto\", \"dgram\" or \"raw\"",
                     )
                     .unwrap_or(SocketPreference::Auto),
+            },
+            confirm: ConfirmConfig {
+                packets: self.integer(
+                    &p.confirm_packets,
+                    "probe.confirm_packets",
+                    d.confirm.packets,
+                    0,
+                    crate::probe::icmp::settings::MAX_PACKETS_PER_ROUND,
+                ),
+                spacing: self.duration(
+                    &p.confirm_spacing,
+                    "probe.confirm_spacing",
+                    d.confirm.spacing,
+                    ms(1),
+                    Duration::from_secs(10),
+                ),
+                budget: match &p.confirm_budget {
+                    None => d.confirm.budget,
+                    Some(v) => self
+                        .parse(
+                            v,
+                            "probe.confirm_budget",
+                            |r| (0.0..=1.0).contains(r).then_some(*r),
+                            "write a fraction of the regular packet rate from 0.0 to 1.0, e.g. 0.1",
+                        )
+                        .unwrap_or(d.confirm.budget),
+                },
             },
         };
         if probe.round_span() >= probe.interval {

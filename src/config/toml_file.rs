@@ -101,6 +101,9 @@ pub struct RawProbe {
     pub packet_spacing: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub socket: Option<Spanned<String>>,
+    pub confirm_packets: Option<Spanned<i64>>,
+    pub confirm_spacing: Option<Spanned<String>>,
+    pub confirm_budget: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

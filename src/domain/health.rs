@@ -5,10 +5,10 @@
 //! Degraded is judged over a sliding window of the last `window` rounds, so one unlucky round of
 //! three packets does not flip the state.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::damper::{Damper, Verdict};
-use crate::domain::RoundStats;
+use crate::domain::{FinishedRound, Followup, RoundKind, RoundStats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -107,16 +107,72 @@ impl Default for Health {
     }
 }
 
+/// What one finished round did to an endpoint's ICMP health.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    pub state: State,
+    /// When a change happened: into or out of Down, the start of the streak that caused it
+    /// (the first silent or answering round); otherwise the end of this round.
+    pub at: SystemTime,
+    pub followup: Followup,
+    /// A break too short to confirm: a silent round whose confirmation lost its first half and
+    /// then got replies. From the silent round's start to the first answered request.
+    pub brief: Option<(SystemTime, SystemTime)>,
+}
+
 impl Health {
-    /// Folds one round in; returns the (possibly unchanged) ICMP state.
-    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy) -> State {
+    /// Folds one regular round in, begun at `at`; returns the (possibly unchanged) ICMP state.
+    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy, at: SystemTime) -> State {
         self.remember(round, policy.degraded.window as usize);
-        match self.damper.observe(round.received > 0, self.state, policy) {
+        match self.damper.observe(round.received > 0, self.state, policy, at) {
             Verdict::Answering => self.state = self.quality(&policy.degraded),
             Verdict::Down => self.state = State::Down,
             Verdict::Hold => {}
         }
         self.state
+    }
+
+    /// Folds in a finished round of either kind. A confirmation round settles the regular
+    /// round before it and stays out of the quality window (its packets are extra evidence
+    /// about reachability, not a sample of the line's quality).
+    pub fn observe_finished(&mut self, round: &FinishedRound<'_>, policy: &HealthPolicy) -> Observation {
+        let before = self.state;
+        let answered = round.stats.received > 0;
+        let mut brief = None;
+        match round.kind {
+            RoundKind::Regular => {
+                self.observe(round.stats, policy, round.started);
+            }
+            RoundKind::Confirmation => {
+                let questioned = self.damper.contradicted(before);
+                let since = self.damper.since();
+                match self.damper.confirm(answered, before, policy) {
+                    Verdict::Answering => self.state = self.quality(&policy.degraded),
+                    Verdict::Down => self.state = State::Down,
+                    Verdict::Hold if questioned && before != State::Down => {
+                        let (silent, loss) = self.last_round_and_loss_before();
+                        brief = since.zip(brief_break_end(round, silent, loss));
+                    }
+                    Verdict::Hold => {}
+                }
+            }
+        }
+        let crossed_down = (before == State::Down) != (self.state == State::Down);
+        let at = match self.damper.since() {
+            Some(since) if crossed_down => since,
+            _ => round.finished,
+        };
+        let followup = if round.kind == RoundKind::Regular && self.damper.contradicted(self.state) {
+            Followup::Confirm
+        } else {
+            Followup::Nothing
+        };
+        Observation {
+            state: self.state,
+            at,
+            followup,
+            brief,
+        }
     }
 
     fn remember(&mut self, round: &RoundStats, size: usize) {
@@ -132,6 +188,28 @@ impl Health {
             self.window[self.next % size] = entry;
         }
         self.next = (self.next + 1) % size.max(1);
+    }
+
+    /// Requests of the last regular round, and the loss ratio of the window's rounds before it.
+    fn last_round_and_loss_before(&self) -> (u32, f64) {
+        let size = self.window.len();
+        if size == 0 {
+            return (0, 0.0);
+        }
+        let last = (self.next + size - 1) % size;
+        let (mut sent, mut received) = (0u32, 0u32);
+        for (i, r) in self.window.iter().enumerate() {
+            if i != last {
+                sent += u32::from(r.sent);
+                received += u32::from(r.received);
+            }
+        }
+        let loss = if sent == 0 {
+            0.0
+        } else {
+            f64::from(sent - received) / f64::from(sent)
+        };
+        (u32::from(self.window[last].sent), loss)
     }
 
     /// Up or Degraded, judged over the window.
@@ -170,9 +248,29 @@ impl Health {
     }
 }
 
+/// A run of lost requests this likely by chance or less, given the line's recent loss, is a
+/// break rather than loss: about one false count in 10,000 rounds.
+const BRIEF_CHANCE: f64 = 1e-4;
+/// The recent loss assumed at least (a clean window is a short sample).
+const MIN_LOSS_ESTIMATE: f64 = 0.02;
+
+/// When the first reply of a confirmation round was asked for, when the requests lost in a
+/// row before it (the silent regular round's `silent` and the confirmation's first ones) are
+/// too unlikely to be random loss at rate `loss`: the line was cut, only shorter than
+/// confirming. On a clean line one silent round is enough; at 30 % loss it takes eight lost
+/// requests in a row.
+fn brief_break_end(round: &FinishedRound<'_>, silent: u32, loss: f64) -> Option<SystemTime> {
+    let first_answer = round.rtts.iter().position(|r| !r.is_nan())?;
+    let run = silent as usize + first_answer;
+    let chance = loss.clamp(MIN_LOSS_ESTIMATE, 1.0).powi(run.min(64) as i32);
+    (chance < BRIEF_CHANCE).then(|| round.started + round.spacing * first_answer as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T0: SystemTime = SystemTime::UNIX_EPOCH;
 
     fn good() -> RoundStats {
         RoundStats::from_rtts([Some(0.01), Some(0.01), Some(0.01)])
@@ -186,7 +284,7 @@ mod tests {
         let p = HealthPolicy::default();
         let mut h = Health::default();
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(h.observe(&good(), &p), State::Up);
+        assert_eq!(h.observe(&good(), &p, T0), State::Up);
     }
 
     #[test]
@@ -197,23 +295,23 @@ mod tests {
             ..Default::default()
         };
         let mut h = Health::default();
-        h.observe(&good(), &p);
-        assert_eq!(h.observe(&silent(), &p), State::Up);
-        assert_eq!(h.observe(&silent(), &p), State::Up);
-        assert_eq!(h.observe(&silent(), &p), State::Down);
-        assert_eq!(h.observe(&good(), &p), State::Down, "one good round is not enough");
+        h.observe(&good(), &p, T0);
+        assert_eq!(h.observe(&silent(), &p, T0), State::Up);
+        assert_eq!(h.observe(&silent(), &p, T0), State::Up);
+        assert_eq!(h.observe(&silent(), &p, T0), State::Down);
+        assert_eq!(h.observe(&good(), &p, T0), State::Down, "one good round is not enough");
         // The window still remembers three silent rounds out of six: loss 50 % → Degraded.
-        assert_eq!(h.observe(&good(), &p), State::Degraded);
+        assert_eq!(h.observe(&good(), &p, T0), State::Degraded);
     }
 
     #[test]
     fn silent_start_goes_down_from_unknown() {
         let p = HealthPolicy::default();
         let mut h = Health::default();
-        h.observe(&silent(), &p);
-        h.observe(&silent(), &p);
+        h.observe(&silent(), &p, T0);
+        h.observe(&silent(), &p, T0);
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(h.observe(&silent(), &p), State::Down);
+        assert_eq!(h.observe(&silent(), &p, T0), State::Down);
     }
 
     #[test]
@@ -226,7 +324,7 @@ mod tests {
         ] {
             let mut h = Health::default();
             for _ in 0..3 {
-                h.observe(&round, &p);
+                h.observe(&round, &p, T0);
             }
             assert_eq!(h.state, State::Degraded, "{round:?}");
         }
@@ -236,7 +334,7 @@ mod tests {
     fn one_lost_packet_in_the_first_round_is_not_degraded() {
         let p = HealthPolicy::default();
         let mut h = Health::default();
-        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p);
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p, T0);
         assert_eq!(h.state, State::Up);
     }
 
@@ -245,9 +343,9 @@ mod tests {
         let p = HealthPolicy::default();
         let mut h = Health::default();
         for _ in 0..5 {
-            h.observe(&good(), &p);
+            h.observe(&good(), &p, T0);
         }
-        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p);
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p, T0);
         assert_eq!(h.state, State::Up);
     }
 }

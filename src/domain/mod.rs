@@ -17,7 +17,7 @@ pub mod transition;
 
 pub use endpoint::{Endpoint, EndpointId, Labels};
 pub use health::State;
-pub use round::RoundStats;
+pub use round::{FinishedRound, Followup, RoundKind, RoundStats};
 pub use transition::{Transition, unix_ms};
 
 use std::time::{SystemTime, UNIX_EPOCH};

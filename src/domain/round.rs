@@ -1,4 +1,40 @@
-//! The figures of one probe round, computed from per-packet RTTs in send order.
+//! The figures of one probe round, computed from per-packet RTTs in send order, and what kind
+//! of round it was.
+
+use std::time::{Duration, SystemTime};
+
+/// Why a round was sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RoundKind {
+    /// Its place on the paced timeline, once per interval.
+    #[default]
+    Regular,
+    /// Asked for right after a regular round that contradicted the state (silent while up,
+    /// answering while down): it confirms or refutes that round within seconds.
+    Confirmation,
+}
+
+/// What the state logic wants after a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Followup {
+    Nothing,
+    /// Send a confirmation round now (the engine may refuse when its budget is spent).
+    Confirm,
+}
+
+/// A finished round as the engine reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct FinishedRound<'a> {
+    pub stats: &'a RoundStats,
+    /// Each packet's RTT in seconds, in send order (`NaN` = no reply).
+    pub rtts: &'a [f32],
+    pub kind: RoundKind,
+    /// When its first request left.
+    pub started: SystemTime,
+    /// Time between its requests: request `j` left about `started + j × spacing`.
+    pub spacing: Duration,
+    pub finished: SystemTime,
+}
 
 /// The figures of one completed round of echo requests to one endpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -69,6 +69,16 @@ impl DaemonMetrics {
                 &["reason"],
             )?,
         )?;
+        let confirm_rounds = reg(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "diemcau_confirmation_rounds_total",
+                    "Confirmation rounds asked for after a regular round contradicted an endpoint's state: sent, or refused because the confirmation budget was spent.",
+                ),
+                &["result"],
+            )?,
+        )?;
         let lag_buckets = vec![0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
         let engine = EngineTelemetry {
             scheduler_lag: reg(
@@ -119,6 +129,8 @@ impl DaemonMetrics {
                     "Times the probe engine stood still for 2 s or more (process stopped, machine suspended, CPU starved).",
                 )?,
             )?,
+            confirmations: confirm_rounds.with_label_values(&["sent"]),
+            confirmations_refused: confirm_rounds.with_label_values(&["over_budget"]),
             stalled_seconds: reg(
                 r,
                 prometheus::Counter::new(

@@ -9,8 +9,6 @@ pub mod scheduler;
 mod stall;
 mod summary;
 
-pub use stall::StallHook;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -23,7 +21,9 @@ use crate::config::checks::{ChecksConfig, ICMP};
 use crate::domain::damper::{Damper, Verdict};
 use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
-use crate::domain::{Endpoint, EndpointId, RoundStats, Transition, unix_ms, unix_seconds};
+use crate::domain::{
+    Endpoint, EndpointId, FinishedRound, Followup, RoundKind, RoundStats, Transition, unix_ms, unix_seconds,
+};
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::{RoundSink, Stall};
 use crate::probe::outcome::Outcome;
@@ -60,10 +60,10 @@ impl CheckView {
         }
     }
 
-    fn observe(&mut self, outcome: Outcome, policy: &HealthPolicy) {
+    fn observe(&mut self, outcome: Outcome, policy: &HealthPolicy, started: SystemTime) {
         self.attempts += 1;
         self.failures += u64::from(!outcome.success);
-        match self.damper.observe(outcome.success, self.state, policy) {
+        match self.damper.observe(outcome.success, self.state, policy, started) {
             Verdict::Answering => self.state = State::Up,
             Verdict::Down => self.state = State::Down,
             Verdict::Hold => {}
@@ -94,6 +94,8 @@ pub struct EndpointView {
     pub packets_sent: u64,
     pub packets_received: u64,
     pub rounds: u64,
+    /// Breaks too short to confirm (see [`crate::domain::health::Observation::brief`]).
+    pub brief_interruptions: u64,
     pub transitions: u64,
     pub last_transition: Option<SystemTime>,
     /// Maintenance windows that apply to this endpoint (indexes into the monitor's windows).
@@ -163,8 +165,15 @@ impl LastRound {
     }
 }
 
-/// Where every state change goes besides metrics and logs (the ledger).
-pub type TransitionHook = Box<dyn Fn(&Transition) + Send + Sync>;
+/// Where the monitor's history goes besides metrics and logs: the ledger. Called under the
+/// monitor's lock and on the engine thread: never block.
+pub trait Recorder: Send + Sync {
+    fn transition(&self, t: &Transition);
+    /// The monitor saw nothing from `stall.from` to `stall.to`.
+    fn stall(&self, stall: &Stall);
+    /// A break of `endpoint` too short to confirm, from `from` to `to`.
+    fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime);
+}
 
 pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
@@ -190,8 +199,7 @@ pub struct Monitor {
     state: Mutex<MonitorState>,
     pub metrics: Arc<DaemonMetrics>,
     ready: AtomicBool,
-    hook: OnceLock<TransitionHook>,
-    stall_hook: OnceLock<StallHook>,
+    recorder: OnceLock<Box<dyn Recorder>>,
     /// End of the last stall (unix ms): check outcomes of attempts begun before it are dropped.
     stalled_until_ms: AtomicI64,
     icmp_name: Arc<str>,
@@ -225,16 +233,15 @@ impl Monitor {
             }),
             metrics,
             ready: AtomicBool::new(ready),
-            hook: OnceLock::new(),
-            stall_hook: OnceLock::new(),
+            recorder: OnceLock::new(),
             stalled_until_ms: AtomicI64::new(i64::MIN),
             icmp_name: ICMP.into(),
         }
     }
 
-    /// Where every state change goes besides metrics and logs (set once, e.g. the ledger).
-    pub fn set_transition_hook(&self, hook: TransitionHook) {
-        let _ = self.hook.set(hook);
+    /// Where the history goes besides metrics and logs (set once: the ledger).
+    pub fn set_recorder(&self, recorder: Box<dyn Recorder>) {
+        let _ = self.recorder.set(recorder);
     }
 
     /// The state, for readers. Hold the guard briefly: the engine waits on it.
@@ -354,27 +361,44 @@ impl Monitor {
         }
     }
 
-    fn record_round(&self, index: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
+    fn record_round(&self, index: usize, round: &FinishedRound<'_>) -> Followup {
         let mut guard = self.lock();
         let state = &mut *guard;
         let Some(view) = state.endpoints.get_mut(index) else {
-            return;
+            return Followup::Nothing;
         };
-        view.packets_sent += u64::from(stats.sent);
-        view.packets_received += u64::from(stats.received);
-        view.rounds += 1;
+        let (stats, regular) = (round.stats, round.kind == RoundKind::Regular);
         let first = view.last.is_none();
-        view.last = Some(LastRound::of(stats));
-        for rtt in rtts.iter().filter(|r| !r.is_nan()) {
-            view.region.rtt.observe(f64::from(*rtt));
+        // Confirmation rounds stay out of the packet counters and the last round: those
+        // describe the line's quality at a steady rate, not the extra evidence of a moment.
+        if regular {
+            view.packets_sent += u64::from(stats.sent);
+            view.packets_received += u64::from(stats.received);
+            view.rounds += 1;
+            view.last = Some(LastRound::of(stats));
+            for rtt in round.rtts.iter().filter(|r| !r.is_nan()) {
+                view.region.rtt.observe(f64::from(*rtt));
+            }
         }
-        view.icmp.observe(stats, &state.policy);
-        let reason = if stats.received == 0 {
-            format!("no echo reply in {} requests", stats.sent)
-        } else {
-            format!("{:.0}% loss", stats.loss_ratio() * 100.0)
+        let seen = view.icmp.observe_finished(round, &state.policy);
+        if let Some((from, to)) = seen.brief {
+            view.brief_interruptions += 1;
+            if let Some(recorder) = self.recorder.get() {
+                recorder.brief_interruption(&view.endpoint.id, from, to);
+            }
+        }
+        let reason = match (round.kind, stats.received) {
+            (RoundKind::Regular, 0) => format!("no echo reply in {} requests", stats.sent),
+            (RoundKind::Confirmation, 0) => format!("no echo reply in {} confirmation requests either", stats.sent),
+            (RoundKind::Confirmation, _) => "confirmation round answered".to_string(),
+            _ => format!("{:.0}% loss", stats.loss_ratio() * 100.0),
         };
-        let change = self.settle(view, state.icmp_decides, at, &self.icmp_name, reason);
+        let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, reason);
+        if !regular {
+            summary::count_unknown(state, change);
+            summary::announce_if_settled(state);
+            return seen.followup;
+        }
         self.metrics.rounds.inc();
         summary::count_unknown(state, change);
         if first {
@@ -392,10 +416,11 @@ impl Monitor {
                     "every endpoint has finished its first round: ready"
                 );
                 state.announce_settled = state.unknown > 0;
-                return;
+                return seen.followup;
             }
         }
         summary::announce_if_settled(state);
+        seen.followup
     }
 
     /// Folds in the outcome of one service-check attempt begun at `started`. An attempt that
@@ -416,7 +441,13 @@ impl Monitor {
             None => format!("{check}: ok"),
         };
         let name = cv.name.clone();
-        cv.observe(outcome, &state.policy);
+        let before = cv.state;
+        cv.observe(outcome, &state.policy, started);
+        let crossed_down = (before == State::Down) != (cv.state == State::Down);
+        let at = match cv.damper.since() {
+            Some(since) if crossed_down => since,
+            _ => at,
+        };
         let change = self.settle(view, state.icmp_decides, at, &name, reason);
         summary::count_unknown(state, change);
         summary::announce_if_settled(state);
@@ -462,8 +493,8 @@ impl Monitor {
         } else {
             changed!(tracing::Level::INFO);
         }
-        if let Some(hook) = self.hook.get() {
-            hook(&Transition {
+        if let Some(recorder) = self.recorder.get() {
+            recorder.transition(&Transition {
                 endpoint: e.id.clone(),
                 from,
                 to,
@@ -539,6 +570,7 @@ fn new_view(
         packets_sent: 0,
         packets_received: 0,
         rounds: 0,
+        brief_interruptions: 0,
         transitions: 0,
         last_transition: None,
         maintenance_windows: windows_for(e, maintenance),
@@ -551,8 +583,8 @@ fn new_view(
 pub struct MonitorSink(pub Arc<Monitor>);
 
 impl RoundSink for MonitorSink {
-    fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime) {
-        self.0.record_round(endpoint, stats, rtts, at);
+    fn round(&mut self, endpoint: usize, round: &FinishedRound<'_>) -> Followup {
+        self.0.record_round(endpoint, round)
     }
 
     fn stall(&mut self, stall: &Stall) {

@@ -8,15 +8,7 @@ use super::Monitor;
 use crate::domain::unix_ms;
 use crate::probe::icmp::Stall;
 
-/// Where a stall goes besides metrics and logs (the ledger, which records it as unknown time).
-pub type StallHook = Box<dyn Fn(&Stall) + Send + Sync>;
-
 impl Monitor {
-    /// Set once, e.g. to the ledger.
-    pub fn set_stall_hook(&self, hook: StallHook) {
-        let _ = self.stall_hook.set(hook);
-    }
-
     /// Called on the engine thread when it wakes from a stall.
     pub fn record_stall(&self, stall: &Stall) {
         let seconds = stall.to.duration_since(stall.from).unwrap_or_default().as_secs_f64();
@@ -30,8 +22,8 @@ impl Monitor {
              that time is recorded as unknown, and the rounds it cut short are dropped, not counted as loss"
         );
         self.stalled_until_ms.fetch_max(unix_ms(stall.to), Ordering::Relaxed);
-        if let Some(hook) = self.stall_hook.get() {
-            hook(stall);
+        if let Some(recorder) = self.recorder.get() {
+            recorder.stall(stall);
         }
     }
 }

@@ -30,6 +30,9 @@
 //! * `pauses(run_id, from_ms, to_ms, cause)` — spans inside a run when the monitor saw nothing
 //!   (its engine stood still: process stopped, machine suspended). They are UNKNOWN time like
 //!   the gaps between runs: [`StoreReader::histories`] subtracts them from the monitored spans.
+//! * `interruptions(run_id, endpoint, start_ms, end_ms)` — breaks too short to confirm: a silent
+//!   round whose confirmation round lost its first half, then got replies. Not downtime; the
+//!   reports count them per endpoint.
 //! * `report_runs(schedule, month, …)` — the months the scheduled reports have written and
 //!   mailed ([`report_runs::ReportRuns`], opened with [`Store::report_runs`]).
 //!
@@ -95,9 +98,9 @@ use prometheus::core::{Collector, Desc};
 use prometheus::{Gauge, IntCounter, IntGauge};
 
 pub use crate::domain::Transition;
-use crate::domain::{Endpoint, Labels};
+use crate::domain::{Endpoint, EndpointId, Labels};
 
-pub use query::{OutageRow, PauseRow, RecordedTransition, RunRow, StoreReader};
+pub use query::{InterruptionRow, OutageRow, PauseRow, RecordedTransition, RunRow, StoreReader};
 pub use schema::MIGRATIONS;
 
 /// End reason of an outage closed because the daemon stopped (cleanly or not).
@@ -249,9 +252,18 @@ pub(crate) struct Counters {
 pub(crate) enum Msg {
     Transition(Transition),
     Pause(Pause),
+    Interruption(Interruption),
     Inventory { at_ms: i64, endpoints: Snapshot },
     Flush(mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+/// A break of one endpoint too short to confirm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interruption {
+    pub endpoint: EndpointId,
+    pub start_ms: i64,
+    pub end_ms: i64,
 }
 
 /// A span of a run in which the monitor saw nothing.
@@ -389,6 +401,18 @@ impl Store {
         if to_ms > from_ms {
             self.offer(Msg::Pause(Pause { from_ms, to_ms, cause }), 1);
         }
+    }
+
+    /// Records a break of `endpoint` too short to confirm (see the `interruptions` table).
+    pub fn record_interruption(&self, endpoint: EndpointId, start_ms: i64, end_ms: i64) {
+        self.offer(
+            Msg::Interruption(Interruption {
+                endpoint,
+                start_ms,
+                end_ms: end_ms.max(start_ms),
+            }),
+            1,
+        );
     }
 
     pub fn sync_inventory(&self, endpoints: Vec<InventoryRecord>) {

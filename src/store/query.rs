@@ -51,6 +51,15 @@ pub struct PauseRow {
     pub cause: String,
 }
 
+/// A break of one endpoint too short to confirm (see the `interruptions` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterruptionRow {
+    pub run_id: i64,
+    pub endpoint: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
 /// A read-only connection. Sees committed data only (not records still queued in memory).
 pub struct StoreReader {
     conn: Connection,
@@ -103,6 +112,23 @@ impl StoreReader {
                 from_ms: r.get(1)?,
                 to_ms: r.get(2)?,
                 cause: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Breaks too short to confirm that meet `[from_ms, to_ms)`, by endpoint then start.
+    pub fn interruptions(&self, from_ms: i64, to_ms: i64) -> Result<Vec<InterruptionRow>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT run_id, endpoint, start_ms, end_ms FROM interruptions \
+             WHERE start_ms < ?2 AND end_ms >= ?1 ORDER BY endpoint, start_ms, id",
+        )?;
+        let rows = st.query_map(params![from_ms, to_ms], |r| {
+            Ok(InterruptionRow {
+                run_id: r.get(0)?,
+                endpoint: r.get(1)?,
+                start_ms: r.get(2)?,
+                end_ms: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

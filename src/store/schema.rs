@@ -85,6 +85,16 @@ pub const MIGRATIONS: &[&str] = &[
         cause TEXT NOT NULL
     ) STRICT;
     CREATE INDEX pauses_by_start ON pauses (from_ms);",
+    // 4: breaks too short to confirm (a silent round whose confirmation answered late): not
+    // downtime, but counted in the reports.
+    "CREATE TABLE interruptions (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        endpoint TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX interruptions_by_endpoint ON interruptions (endpoint, start_ms);",
 ];
 
 fn migrations() -> Migrations<'static> {

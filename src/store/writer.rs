@@ -12,8 +12,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 use super::identity::{self, Held, PathState};
 use super::schema::{self, Opened};
 use super::{
-    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, InventoryRecord, Msg, Pause, Snapshot,
-    StoreConfig, StoreError, Transition,
+    Clock, Counters, END_MONITOR_STOPPED, END_RECOVERED, END_REMOVED, Interruption, InventoryRecord, Msg, Pause,
+    Snapshot, StoreConfig, StoreError, Transition,
 };
 use crate::domain::health::State;
 
@@ -25,13 +25,14 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 enum Pending {
     Transition(Transition),
     Pause(Pause),
+    Interruption(Interruption),
     Inventory { at_ms: i64, endpoints: Snapshot },
 }
 
 impl Pending {
     fn weight(&self) -> usize {
         match self {
-            Pending::Transition(_) | Pending::Pause(_) => 1,
+            Pending::Transition(_) | Pending::Pause(_) | Pending::Interruption(_) => 1,
             Pending::Inventory { endpoints, .. } => endpoints.len().max(1),
         }
     }
@@ -150,6 +151,7 @@ impl Writer {
         let item = match msg {
             Msg::Transition(t) => Pending::Transition(t),
             Msg::Pause(p) => Pending::Pause(p),
+            Msg::Interruption(i) => Pending::Interruption(i),
             Msg::Inventory { at_ms, endpoints } => Pending::Inventory { at_ms, endpoints },
             Msg::Flush(reply) => return self.flush_waiters.push(reply),
             Msg::Shutdown(reply) => {
@@ -266,6 +268,7 @@ impl Writer {
             match p {
                 Pending::Transition(t) => apply_transition(&tx, self.run_id, t)?,
                 Pending::Pause(p) => apply_pause(&tx, self.run_id, p)?,
+                Pending::Interruption(i) => apply_interruption(&tx, self.run_id, i)?,
                 Pending::Inventory { at_ms, endpoints } => apply_inventory(&tx, *at_ms, endpoints)?,
             }
         }
@@ -463,6 +466,12 @@ fn beat(tx: &Transaction<'_>, run_id: i64, now: i64) -> rusqlite::Result<()> {
 fn apply_pause(tx: &Transaction<'_>, run_id: i64, p: &Pause) -> rusqlite::Result<()> {
     tx.prepare_cached("INSERT INTO pauses (run_id, from_ms, to_ms, cause) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![run_id, p.from_ms, p.to_ms, p.cause])?;
+    Ok(())
+}
+
+fn apply_interruption(tx: &Transaction<'_>, run_id: i64, i: &Interruption) -> rusqlite::Result<()> {
+    tx.prepare_cached("INSERT INTO interruptions (run_id, endpoint, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![run_id, i.endpoint.as_str(), i.start_ms, i.end_ms])?;
     Ok(())
 }
 

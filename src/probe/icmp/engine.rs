@@ -14,6 +14,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::confirm::ConfirmQueue;
 use super::inflight::{EMPTY, InFlight, InFlightRing};
 use super::packet::{self, REQUEST_LEN, Reply};
 use super::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
@@ -21,7 +22,7 @@ use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use super::stall::{Stall, stall_length};
 pub use super::telemetry::EngineTelemetry;
 use super::timeline::{Timeline, even_offsets};
-use crate::domain::RoundStats;
+use crate::domain::{FinishedRound, Followup, RoundKind, RoundStats};
 
 /// Requests sent together in one wake-up, at most (on average). Bursts much larger than this
 /// queue in front of the endpoint (or the emulator) and show up as extra RTT: measured here,
@@ -40,8 +41,8 @@ pub fn tick(probe: &ProbeConfig, endpoints: usize) -> Duration {
 
 /// Receives every finished round. Called on the engine thread: keep it short and never block.
 pub trait RoundSink: Send + 'static {
-    /// `rtts` holds each packet's RTT in seconds, in send order (`NaN` = no reply).
-    fn round(&mut self, endpoint: usize, stats: &RoundStats, rtts: &[f32], at: SystemTime);
+    /// A finished round of `endpoint`; the answer may ask for a confirmation round.
+    fn round(&mut self, endpoint: usize, round: &FinishedRound<'_>) -> Followup;
 
     /// The engine did not run from `stall.from` to `stall.to` (process stopped, machine
     /// suspended, starved of CPU): the rounds it had open were dropped, unreported.
@@ -175,19 +176,28 @@ struct RoundState {
     sent: u8,
     pending: u8,
     open: bool,
+    kind: RoundKind,
+    /// Requests this round sends.
+    planned: u8,
+    /// When its first request left (ns since the Unix epoch).
+    started_ns: u64,
 }
 
 struct Engine {
     targets: Vec<IpAddr>,
+    /// Requests of a regular round.
     packets: u8,
+    /// RTT slots per endpoint: room for a regular or a confirmation round.
+    stride: usize,
     timeout: Duration,
     probe: ProbeConfig,
     offsets: Vec<Duration>,
     timeline: Timeline,
     lanes: [Option<Lane>; 2],
     rounds: Vec<RoundState>,
-    /// `packets` RTTs per endpoint, seconds; NaN = none (yet).
+    /// `stride` RTTs per endpoint, seconds; NaN = none (yet).
     rtts: Vec<f32>,
+    confirms: ConfirmQueue,
     batch: RecvBatch,
     /// Origin of the engine's monotonic µs clock.
     epoch: Instant,
@@ -225,16 +235,21 @@ impl Engine {
         let n = targets.len();
         let packets = probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
         let offsets = even_offsets(n, probe.interval);
+        let stride = probe.max_round_packets() as usize;
+        let mut confirms = ConfirmQueue::default();
+        confirms.set_rate(probe, n);
         Engine {
             timeline: Timeline::new(&offsets, u32::from(packets), probe.interval, probe.packet_spacing, now),
             offsets,
             probe: probe.clone(),
             targets,
             packets,
+            stride,
             timeout: probe.timeout,
             lanes: [sockets.v4.map(Lane::new), sockets.v6.map(Lane::new)],
             rounds: vec![RoundState::default(); n],
-            rtts: vec![f32::NAN; n * usize::from(packets)],
+            rtts: vec![f32::NAN; n * stride],
+            confirms,
             batch: RecvBatch::new(),
             epoch: now,
             sink,
@@ -292,6 +307,7 @@ impl Engine {
             }
         }
         let skipped_slots = self.timeline.skip_to(now);
+        self.confirms.clear();
         self.telemetry.stalls.inc();
         self.telemetry.stalled_seconds.inc_by(late.as_secs_f64());
         self.sink.stall(&Stall {
@@ -315,6 +331,9 @@ impl Engine {
     fn next_wake(&self) -> Instant {
         let mut wake = Instant::now() + Duration::from_secs(1);
         if let Some(due) = self.timeline.next_due() {
+            wake = wake.min(due);
+        }
+        if let Some(due) = self.confirms.next_due() {
             wake = wake.min(due);
         }
         for lane in self.lanes.iter().flatten() {
@@ -395,7 +414,7 @@ impl Engine {
             return;
         }
         if !is_error {
-            self.rtts[e * usize::from(self.packets) + usize::from(entry.packet)] = rtt_ns as f32 / 1e9;
+            self.rtts[e * self.stride + usize::from(entry.packet)] = rtt_ns as f32 / 1e9;
         }
         round.pending -= 1;
         self.finish_if_complete(e);
@@ -403,68 +422,112 @@ impl Engine {
 
     fn send_due(&mut self, now: Instant) {
         let mut buf = [0u8; REQUEST_LEN];
-        while let Some((slot, due)) = self.timeline.pop_due(now) {
+        loop {
+            // The earlier of the timeline's next slot and the next confirmation request.
+            let confirm_first = match (self.timeline.next_due(), self.confirms.next_due()) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(t), Some(c)) => c < t,
+            };
+            if confirm_first {
+                let Some(slot) = self.confirms.pop_due(now) else { break };
+                let e = slot.endpoint as usize;
+                if slot.packet == 0 {
+                    // The regular round that asked for it may have been overtaken by the next.
+                    if self.rounds[e].open || self.rounds[e].id != slot.round {
+                        continue;
+                    }
+                    self.open_round(e, RoundKind::Confirmation, self.probe.confirm.packets as u8);
+                } else if !self.is_next(e, RoundKind::Confirmation, slot.packet, slot.round.wrapping_add(1)) {
+                    continue;
+                }
+                self.send_request(e, slot.packet, &mut buf);
+                continue;
+            }
+            let Some((slot, due)) = self.timeline.pop_due(now) else {
+                break;
+            };
             self.telemetry
                 .scheduler_lag
                 .observe(now.saturating_duration_since(due).as_secs_f64());
             let e = slot.endpoint as usize;
             if slot.packet == 0 {
-                if self.rounds[e].open {
+                match (self.rounds[e].open, self.rounds[e].kind) {
+                    // A confirmation under way stands in for this regular round.
+                    (true, RoundKind::Confirmation) => continue,
                     // Cannot happen with a validated config (a round is shorter than the interval).
-                    self.finish(e);
+                    (true, RoundKind::Regular) => self.finish(e),
+                    (false, _) => {}
                 }
-                let r = &mut self.rounds[e];
-                *r = RoundState {
-                    id: r.id.wrapping_add(1),
-                    sent: 0,
-                    pending: 0,
-                    open: true,
-                };
-                let k = usize::from(self.packets);
-                self.rtts[e * k..(e + 1) * k].fill(f32::NAN);
-            } else if !self.rounds[e].open || self.rounds[e].sent != slot.packet {
+                self.open_round(e, RoundKind::Regular, self.packets);
+            } else if !self.is_next(e, RoundKind::Regular, slot.packet, self.rounds[e].id) {
                 continue; // a follow-up packet of a round that never started
             }
-            let target = self.targets[e];
-            let round_id = self.rounds[e].id;
-            self.rounds[e].sent += 1;
-            let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
-                self.telemetry.send_errors.inc();
-                self.finish_if_complete(e);
-                continue;
-            };
-            let seq = match lane.flight.next_seq() {
-                Some(seq) if (lane.flight.span() as f64) < MAX_IN_FLIGHT_PER_FAMILY => seq,
-                _ => {
-                    self.telemetry.send_errors.inc();
-                    self.finish_if_complete(e);
-                    continue;
-                }
-            };
-            packet::build_request(&mut buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
-            let sent_ns = wall_ns();
-            match lane.socket.send_to(&buf, target) {
-                Ok(_) => {
-                    lane.flight.insert(InFlight {
-                        endpoint: slot.endpoint,
-                        seq,
-                        packet: slot.packet,
-                        round: round_id,
-                        sent_ns,
-                        deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
-                    });
-                    self.rounds[e].pending += 1;
-                }
-                Err(err) => {
-                    self.telemetry.send_errors.inc();
-                    tracing::debug!(endpoint = e, %target, error = %err, "sending an echo request failed");
-                    self.finish_if_complete(e);
-                }
-            }
+            self.send_request(e, slot.packet, &mut buf);
         }
         self.telemetry
             .cycles
             .inc_by(self.timeline.cycles() - self.telemetry.cycles.get());
+    }
+
+    /// Whether `packet` is the next request of endpoint `e`'s open round of `kind` and `id`.
+    fn is_next(&self, e: usize, kind: RoundKind, packet: u8, id: u32) -> bool {
+        let r = &self.rounds[e];
+        r.open && r.kind == kind && r.id == id && r.sent == packet
+    }
+
+    fn open_round(&mut self, e: usize, kind: RoundKind, planned: u8) {
+        let r = &mut self.rounds[e];
+        *r = RoundState {
+            id: r.id.wrapping_add(1),
+            sent: 0,
+            pending: 0,
+            open: true,
+            kind,
+            planned,
+            started_ns: wall_ns(),
+        };
+        self.rtts[e * self.stride..(e + 1) * self.stride].fill(f32::NAN);
+    }
+
+    /// Sends request `packet` of `e`'s open round; a request that cannot be sent counts lost.
+    fn send_request(&mut self, e: usize, packet: u8, buf: &mut [u8; REQUEST_LEN]) {
+        let target = self.targets[e];
+        let round_id = self.rounds[e].id;
+        self.rounds[e].sent += 1;
+        let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
+            self.telemetry.send_errors.inc();
+            self.finish_if_complete(e);
+            return;
+        };
+        let seq = match lane.flight.next_seq() {
+            Some(seq) if (lane.flight.span() as f64) < MAX_IN_FLIGHT_PER_FAMILY => seq,
+            _ => {
+                self.telemetry.send_errors.inc();
+                self.finish_if_complete(e);
+                return;
+            }
+        };
+        packet::build_request(buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
+        let sent_ns = wall_ns();
+        match lane.socket.send_to(buf, target) {
+            Ok(_) => {
+                lane.flight.insert(InFlight {
+                    endpoint: e as u32,
+                    seq,
+                    packet,
+                    round: round_id,
+                    sent_ns,
+                    deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
+                });
+                self.rounds[e].pending += 1;
+            }
+            Err(err) => {
+                self.telemetry.send_errors.inc();
+                tracing::debug!(endpoint = e, %target, error = %err, "sending an echo request failed");
+                self.finish_if_complete(e);
+            }
+        }
     }
 
     fn expire(&mut self, now: Instant) {
@@ -502,14 +565,16 @@ impl Engine {
                 old_to_new[o] = i as u32;
             }
         }
-        let (n, k) = (r.targets.len(), usize::from(packets));
+        let n = r.targets.len();
+        let (k, old_k) = (r.probe.max_round_packets() as usize, self.stride);
         let mut rounds = vec![RoundState::default(); n];
         let mut rtts = vec![f32::NAN; n * k];
         for (i, from) in r.carried_from.iter().enumerate() {
             let Some(o) = *from else { continue };
             if old_to_new[o] == i as u32 {
                 rounds[i] = self.rounds[o];
-                rtts[i * k..(i + 1) * k].copy_from_slice(&self.rtts[o * k..(o + 1) * k]);
+                let kept = k.min(old_k);
+                rtts[i * k..i * k + kept].copy_from_slice(&self.rtts[o * old_k..o * old_k + kept]);
             } else {
                 // A new round starts at the next slot; its id must differ from the dropped one's.
                 rounds[i].id = self.rounds[o].id.wrapping_add(1);
@@ -533,7 +598,12 @@ impl Engine {
         self.targets = r.targets;
         self.rounds = rounds;
         self.rtts = rtts;
+        self.stride = k;
         self.packets = packets;
+        // Queued confirmation requests name old endpoint indexes: drop them. Their rounds (if
+        // open) finish with the requests already sent.
+        self.confirms.clear();
+        self.confirms.set_rate(&r.probe, n);
         self.timeout = r.probe.timeout;
         self.probe = r.probe;
         (r.on_applied)(&r.carried_from);
@@ -552,17 +622,41 @@ impl Engine {
 
     fn finish_if_complete(&mut self, e: usize) {
         let r = self.rounds[e];
-        if r.open && r.sent == self.packets && r.pending == 0 {
+        if r.open && r.sent == r.planned && r.pending == 0 {
             self.finish(e);
         }
     }
 
     fn finish(&mut self, e: usize) {
         self.rounds[e].open = false;
-        let k = usize::from(self.packets);
-        let rtts = &self.rtts[e * k..(e + 1) * k];
-        let sent = usize::from(self.rounds[e].sent);
-        let stats = RoundStats::from_rtts(rtts[..sent].iter().map(|r| (!r.is_nan()).then_some(f64::from(*r))));
-        self.sink.round(e, &stats, &rtts[..sent], SystemTime::now());
+        let r = self.rounds[e];
+        let rtts = &self.rtts[e * self.stride..e * self.stride + usize::from(r.sent)];
+        let stats = RoundStats::from_rtts(rtts.iter().map(|r| (!r.is_nan()).then_some(f64::from(*r))));
+        let (spacing, kind) = match r.kind {
+            RoundKind::Regular => (self.probe.packet_spacing, RoundKind::Regular),
+            RoundKind::Confirmation => (self.probe.confirm.spacing, RoundKind::Confirmation),
+        };
+        let finished = SystemTime::now();
+        let round = FinishedRound {
+            stats: &stats,
+            rtts,
+            kind,
+            started: UNIX_EPOCH + Duration::from_nanos(r.started_ns),
+            spacing,
+            finished,
+        };
+        let wants = self.sink.round(e, &round);
+        // Only a regular round is confirmed: a confirmation settles the question either way.
+        if wants == Followup::Confirm && kind == RoundKind::Regular {
+            let packets = self.probe.confirm.packets as u8;
+            if self
+                .confirms
+                .schedule(e as u32, r.id, packets, self.probe.confirm.spacing, Instant::now())
+            {
+                self.telemetry.confirmations.inc();
+            } else if packets > 0 {
+                self.telemetry.confirmations_refused.inc();
+            }
+        }
     }
 }

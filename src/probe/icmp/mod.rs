@@ -1,5 +1,6 @@
 //! ICMP echo probing at national scale: see [`engine`] for the design.
 
+mod confirm;
 pub mod engine;
 mod inflight;
 pub mod oneshot;

@@ -3,17 +3,18 @@
 
 use std::net::IpAddr;
 use std::sync::mpsc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::settings::ProbeConfig;
-use crate::domain::RoundStats;
+use crate::domain::{FinishedRound, Followup, RoundStats};
 use crate::probe::icmp::{self, EngineTelemetry, OpenError, RoundSink, SocketKind, engine};
 
 struct Capture(mpsc::Sender<RoundStats>);
 
 impl RoundSink for Capture {
-    fn round(&mut self, _: usize, stats: &RoundStats, _: &[f32], _: SystemTime) {
-        let _ = self.0.send(*stats);
+    fn round(&mut self, _: usize, round: &FinishedRound<'_>) -> Followup {
+        let _ = self.0.send(*round.stats);
+        Followup::Nothing
     }
 }
 

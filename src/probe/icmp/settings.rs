@@ -24,7 +24,33 @@ pub struct ProbeConfig {
     /// How long to wait for each reply.
     pub timeout: Duration,
     pub socket: SocketPreference,
+    pub confirm: ConfirmConfig,
 }
+
+/// Confirmation rounds: right after a regular round that contradicts an endpoint's state, one
+/// round of `packets` requests `spacing` apart settles it within seconds instead of intervals.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfirmConfig {
+    /// Requests in a confirmation round; 0 turns confirmation off.
+    pub packets: u32,
+    pub spacing: Duration,
+    /// Confirmation packets per second at most, as a fraction of the regular packet rate (with
+    /// a floor of [`MIN_CONFIRM_RATE`]): a national event cannot turn into a burst.
+    pub budget: f64,
+}
+
+impl Default for ConfirmConfig {
+    fn default() -> Self {
+        ConfirmConfig {
+            packets: 10,
+            spacing: Duration::from_millis(100),
+            budget: 0.1,
+        }
+    }
+}
+
+/// Confirmation packets per second always allowed, however small the inventory.
+pub const MIN_CONFIRM_RATE: f64 = 200.0;
 
 impl Default for ProbeConfig {
     fn default() -> Self {
@@ -34,6 +60,7 @@ impl Default for ProbeConfig {
             packet_spacing: Duration::from_millis(200),
             timeout: Duration::from_secs(1),
             socket: SocketPreference::Auto,
+            confirm: ConfirmConfig::default(),
         }
     }
 }
@@ -42,6 +69,16 @@ impl ProbeConfig {
     /// Longest time one round can take: last request sent plus its timeout.
     pub fn round_span(&self) -> Duration {
         self.packet_spacing * self.packets.saturating_sub(1) + self.timeout
+    }
+
+    /// Longest time a confirmation round can take.
+    pub fn confirm_span(&self) -> Duration {
+        self.confirm.spacing * self.confirm.packets.saturating_sub(1) + self.timeout
+    }
+
+    /// Requests per round the engine keeps room for: a regular or a confirmation round.
+    pub fn max_round_packets(&self) -> u32 {
+        self.packets.max(self.confirm.packets).min(MAX_PACKETS_PER_ROUND)
     }
 }
 

@@ -12,6 +12,8 @@ pub struct EngineTelemetry {
     pub send_errors: prometheus::IntCounter,
     pub cycles: prometheus::IntCounter,
     pub stalls: prometheus::IntCounter,
+    pub confirmations: prometheus::IntCounter,
+    pub confirmations_refused: prometheus::IntCounter,
     pub stalled_seconds: prometheus::Counter,
 }
 
@@ -30,6 +32,8 @@ impl EngineTelemetry {
             send_errors: counter("send_errors"),
             cycles: counter("cycles"),
             stalls: counter("stalls"),
+            confirmations: counter("confirmations"),
+            confirmations_refused: counter("confirmations_refused"),
             stalled_seconds: prometheus::Counter::new("stalled", "stalled").expect("static metric name"),
         }
     }

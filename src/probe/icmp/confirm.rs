@@ -1,0 +1,157 @@
+//! Confirmation rounds off the timeline: the queue of their requests and the budget that paces
+//! them. A regular round that contradicts an endpoint's state (silent while up, answering while
+//! down) asks for one; its requests go out `spacing` apart from the next wake-up on, mixed with
+//! the timeline's. The budget is a token bucket of requests per second, a fraction of the
+//! regular rate: when thousands of endpoints fall silent at once, the first are confirmed at
+//! once and the rest wait for their regular rounds, which is the behaviour without confirmation.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use super::settings::{MIN_CONFIRM_RATE, ProbeConfig};
+
+/// One request of a confirmation round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ConfirmSlot {
+    pub due: Instant,
+    pub endpoint: u32,
+    pub round: u32,
+    pub packet: u8,
+}
+
+/// Requests of confirmation rounds waiting for their time, earliest first.
+#[derive(Default)]
+pub struct ConfirmQueue {
+    slots: BinaryHeap<Reverse<ConfirmSlot>>,
+    budget: Budget,
+}
+
+impl ConfirmQueue {
+    /// Queues a confirmation round of `packets` requests from `start`, `spacing` apart, if the
+    /// budget allows it now.
+    pub fn schedule(&mut self, endpoint: u32, round: u32, packets: u8, spacing: Duration, start: Instant) -> bool {
+        if packets == 0 || !self.budget.take(f64::from(packets), start) {
+            return false;
+        }
+        for packet in 0..packets {
+            self.slots.push(Reverse(ConfirmSlot {
+                due: start + spacing * u32::from(packet),
+                endpoint,
+                round,
+                packet,
+            }));
+        }
+        true
+    }
+
+    pub fn next_due(&self) -> Option<Instant> {
+        self.slots.peek().map(|s| s.0.due)
+    }
+
+    pub fn pop_due(&mut self, now: Instant) -> Option<ConfirmSlot> {
+        if self.next_due()? > now {
+            return None;
+        }
+        self.slots.pop().map(|s| s.0)
+    }
+
+    /// Forgets every queued request (a stall, a changed inventory).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
+    pub fn set_rate(&mut self, probe: &ProbeConfig, endpoints: usize) {
+        let regular = endpoints as f64 * f64::from(probe.packets) / probe.interval.as_secs_f64().max(1e-3);
+        self.budget.rate = (regular * probe.confirm.budget).max(MIN_CONFIRM_RATE);
+        // A second's worth at once, and at least one whole round.
+        self.budget.burst = self.budget.rate.max(f64::from(probe.confirm.packets));
+        if probe.confirm.budget == 0.0 {
+            self.budget.rate = 0.0;
+            self.budget.burst = 0.0;
+        }
+    }
+}
+
+/// A token bucket of requests.
+#[derive(Debug, Default)]
+struct Budget {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl Budget {
+    fn take(&mut self, n: f64, now: Instant) -> bool {
+        let elapsed = self.last.map_or(Duration::MAX, |l| now.saturating_duration_since(l));
+        self.tokens = (self.tokens + elapsed.as_secs_f64().min(1e6) * self.rate).min(self.burst);
+        self.last = Some(now);
+        if self.tokens >= n {
+            self.tokens -= n;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(endpoints_rate_budget: f64) -> ProbeConfig {
+        let mut p = ProbeConfig::default();
+        p.confirm.budget = endpoints_rate_budget;
+        p
+    }
+
+    #[test]
+    fn requests_come_out_in_time_order_spaced() {
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 100);
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        assert!(q.schedule(1, 7, 3, ms(100), t));
+        assert!(q.schedule(2, 9, 2, ms(100), t + ms(50)));
+        let mut order = Vec::new();
+        while let Some(s) = q.pop_due(t + ms(1000)) {
+            order.push((s.endpoint, s.packet, (s.due - t).as_millis()));
+        }
+        assert_eq!(order, [(1, 0, 0), (2, 0, 50), (1, 1, 100), (2, 1, 150), (1, 2, 200)]);
+        assert_eq!(q.pop_due(t + ms(5000)), None);
+    }
+
+    #[test]
+    fn the_budget_bounds_a_national_event_and_refills() {
+        // 10,000 endpoints, 3 packets every 10 s: 3,000 requests/s; 10 % = 300 confirmation
+        // requests/s, 30 rounds of 10.
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 10_000);
+        let t = Instant::now();
+        let granted = (0..10_000u32)
+            .filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t))
+            .count();
+        assert_eq!(granted, 30);
+        // One second later, another second's worth.
+        let later = t + Duration::from_secs(1);
+        let granted = (0..10_000u32)
+            .filter(|&e| q.schedule(e, 1, 10, Duration::ZERO, later))
+            .count();
+        assert_eq!(granted, 30);
+    }
+
+    #[test]
+    fn a_small_inventory_still_gets_the_floor_and_zero_turns_it_off() {
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 3);
+        let t = Instant::now();
+        assert_eq!(
+            (0..100u32).filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t)).count(),
+            20
+        );
+        let mut off = ConfirmQueue::default();
+        off.set_rate(&probe(0.0), 3);
+        assert!(!off.schedule(0, 0, 10, Duration::ZERO, t));
+    }
+}

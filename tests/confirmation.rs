@@ -1,0 +1,223 @@
+//! Fast confirmation against the emulator's ground truth (2 s interval, the default
+//! confirmation of 10 requests 100 ms apart):
+//!
+//! * 40 endpoints with an 8 s outage each (staggered starts): each is one outage in the ledger,
+//!   dated from its first silent round and ended at its first answering one, so its start and
+//!   its end are each within one round of the truth;
+//! * 20 endpoints with a 1.3 s break, shorter than a confirmation: never Down, but recorded as
+//!   brief interruptions within the break;
+//! * 100 endpoints at 30 % random loss: never Down.
+//!
+//! Detection and recovery delays are printed as `RESULT` lines (figures, not asserted: a busy
+//! machine delays the polling, not the dating).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::Daemon;
+use diemcau::store::StoreReader;
+
+const INTERVAL_S: f64 = 2.0;
+/// Longest regular round: 2 × 100 ms spacing + 500 ms timeout.
+const ROUND_S: f64 = 0.7;
+const OUTAGES: usize = 40;
+const BREAKS: usize = 20;
+const LOSSY: usize = 100;
+
+fn inventory() -> String {
+    let mut s = String::from("id,province,district,commune,carrier,address\n");
+    let mut host = 1u32;
+    for (prefix, n, province) in [
+        ("O", OUTAGES, "Tỉnh Lào Cai"),
+        ("B", BREAKS, "Tỉnh Điện Biên"),
+        ("L", LOSSY, "Tỉnh Sơn La"),
+    ] {
+        for i in 0..n {
+            let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + host);
+            host += 1;
+            s.push_str(&format!("{prefix}{i:02},{province},,Xã {prefix} {i},VNPT,{ip}\n"));
+        }
+    }
+    s
+}
+
+fn outage_start(i: usize) -> f64 {
+    8.0 + i as f64 * 0.37
+}
+
+fn break_start(i: usize) -> f64 {
+    9.0 + i as f64 * 0.53
+}
+
+fn scenario() -> String {
+    let mut s = String::from("[defaults]\ndelay = { kind = \"fixed\", ms = 2.0 }\n");
+    for i in 0..OUTAGES {
+        let t = outage_start(i);
+        s.push_str(&format!(
+            "[[rule]]\nselect = {{ ids = [\"O{i:02}\"] }}\noutages = [ {{ start_s = {t:.2}, end_s = {:.2} }} ]\n",
+            t + 8.0
+        ));
+    }
+    for i in 0..BREAKS {
+        let t = break_start(i);
+        s.push_str(&format!(
+            "[[rule]]\nselect = {{ ids = [\"B{i:02}\"] }}\noutages = [ {{ start_s = {t:.2}, end_s = {:.2} }} ]\n",
+            t + 1.3
+        ));
+    }
+    s.push_str("[[rule]]\nselect = { province = \"Tỉnh Sơn La\" }\nloss = 0.3\n");
+    s
+}
+
+fn config() -> String {
+    format!(
+        "[web]\nlisten_address = \"127.0.0.1:{{port}}\"\n[inventory]\nfiles = [\"inventory.csv\"]\n\
+         [probe]\ninterval = \"{INTERVAL_S}s\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n\
+         [state]\ndown_after = 3\nup_after = 2\n[store]\nheartbeat = \"1s\"\n"
+    )
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[test]
+fn outages_are_dated_within_a_round_and_short_breaks_are_counted_not_lost() {
+    if !common::require_tool("ip") {
+        return;
+    }
+    let mut d = Daemon::start_with_lab(&config(), &inventory(), &scenario());
+    let mut down_at: HashMap<String, f64> = HashMap::new();
+    let mut up_at: HashMap<String, f64> = HashMap::new();
+    let last_end = outage_start(OUTAGES - 1) + 8.0;
+    let started = Instant::now();
+    // Until every outage has ended and recovered (the lab started just before the daemon).
+    while started.elapsed() < Duration::from_secs_f64(last_end + 3.0 * INTERVAL_S + 2.0) {
+        let m = d.metrics();
+        let now = unix_now();
+        for (endpoint, up) in m.by_endpoint("diemcau_endpoint_up") {
+            if up == 0.0 {
+                down_at.entry(endpoint).or_insert(now);
+            } else if down_at.contains_key(&endpoint) {
+                up_at.entry(endpoint).or_insert(now);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = d.metrics();
+    println!(
+        "RESULT confirmation rounds_sent={} over_budget={}",
+        m.value("diemcau_confirmation_rounds_total", &["result=\"sent\""])
+            .unwrap_or(0.0),
+        m.value("diemcau_confirmation_rounds_total", &["result=\"over_budget\""])
+            .unwrap_or(0.0)
+    );
+    d.stop();
+
+    let truth: Vec<serde_json::Value> = std::fs::read_to_string(d.truth_path())
+        .expect("the emulator wrote its ground truth")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("truth lines are JSON"))
+        .collect();
+    let window = |id: &str| {
+        let t = truth
+            .iter()
+            .find(|t| t["kind"] == "outage" && t["endpoint"] == id)
+            .unwrap_or_else(|| panic!("{id}: no outage in the truth"));
+        (
+            t["start_unix_ns"].as_f64().expect("start") / 1e9,
+            t["end_unix_ns"].as_f64().expect("end") / 1e9,
+        )
+    };
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let reader = StoreReader::open(&db).expect("open the ledger");
+    let outages = reader.outages(None, 0, i64::MAX).expect("outages");
+    let interruptions = reader.interruptions(0, i64::MAX).expect("interruptions");
+
+    // Nothing but the real outages went down.
+    let downed: Vec<&str> = outages.iter().map(|o| o.endpoint.as_str()).collect();
+    assert!(
+        downed.iter().all(|id| id.starts_with('O')),
+        "only the real outages are outages: {downed:?}"
+    );
+
+    let (mut start_errors, mut end_errors, mut length_errors) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut detection, mut recovery) = (Vec::new(), Vec::new());
+    for i in 0..OUTAGES {
+        let id = format!("O{i:02}");
+        let (t0, t1) = window(&id);
+        let mine: Vec<_> = outages.iter().filter(|o| o.endpoint == id).collect();
+        assert_eq!(mine.len(), 1, "{id}: one outage, got {mine:?}");
+        let start = mine[0].start_ms as f64 / 1e3;
+        let end = mine[0].end_ms.expect("closed") as f64 / 1e3;
+        // The first silent round starts after the break began and within one interval of it; the
+        // first answering round likewise after it ended.
+        assert!(
+            start >= t0 - 0.05 && start <= t0 + INTERVAL_S + 0.3,
+            "{id}: outage recorded from {start:.2}, truth {t0:.2}"
+        );
+        assert!(
+            end >= t1 - ROUND_S && end <= t1 + INTERVAL_S + 0.3,
+            "{id}: outage recorded until {end:.2}, truth {t1:.2}"
+        );
+        start_errors.push(start - t0);
+        end_errors.push(end - t1);
+        length_errors.push((end - start) - (t1 - t0));
+        if let (Some(down), Some(up)) = (down_at.get(&id), up_at.get(&id)) {
+            detection.push(down - t0);
+            recovery.push(up - t1);
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let worst = |v: &[f64]| v.iter().fold(0.0f64, |w, x| w.max(x.abs()));
+    println!(
+        "RESULT confirmation interval_s={INTERVAL_S} outages={OUTAGES} start_error_mean_s={:.2} \
+         end_error_mean_s={:.2} downtime_error_mean_s={:+.2} downtime_error_worst_s={:.2}",
+        mean(&start_errors),
+        mean(&end_errors),
+        mean(&length_errors),
+        worst(&length_errors)
+    );
+    assert!(
+        detection.len() >= OUTAGES / 2,
+        "the poller saw the outages: {}",
+        detection.len()
+    );
+    println!(
+        "RESULT confirmation down_exported_p50_s={:.2} p95_s={:.2} up_exported_p50_s={:.2} p95_s={:.2}",
+        percentile(detection.clone(), 0.5),
+        percentile(detection, 0.95),
+        percentile(recovery.clone(), 0.5),
+        percentile(recovery, 0.95)
+    );
+
+    // The short breaks: never outages (checked above); those a round fell into are brief
+    // interruptions, from the silent round's start to the first answered request (which can
+    // only leave once the silent round has timed out).
+    let mut counted = 0;
+    for i in 0..BREAKS {
+        let id = format!("B{i:02}");
+        let (t0, t1) = window(&id);
+        for b in interruptions.iter().filter(|b| b.endpoint == id) {
+            let (s, e) = (b.start_ms as f64 / 1e3, b.end_ms as f64 / 1e3);
+            assert!(
+                s >= t0 - 0.05 && e <= t1 + ROUND_S + 0.3 && s < e,
+                "{id}: interruption {s:.2}..{e:.2} outside the break {t0:.2}..{t1:.2}"
+            );
+            counted += 1;
+        }
+    }
+    let noise = interruptions.iter().filter(|b| b.endpoint.starts_with('L')).count();
+    println!("RESULT confirmation brief_interruptions_recorded={counted}/{BREAKS} random_loss_noise={noise}");
+    assert!(counted >= 1, "some short breaks were recorded: {interruptions:?}");
+}
