@@ -5,8 +5,11 @@
 //! An endpoint's state combines its deciding checks: Down if any deciding check is down,
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
+mod quality;
 pub mod scheduler;
 mod summary;
+
+pub use quality::QualityView;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -97,6 +100,8 @@ pub struct EndpointView {
     maintenance_windows: Box<[u16]>,
     /// Inside a planned maintenance window now (refreshed by [`Monitor::refresh_maintenance`]).
     pub in_maintenance: bool,
+    /// RTT and jitter counters, the conference-quality score.
+    pub quality: QualityView,
     region: RegionHandles,
 }
 
@@ -104,6 +109,26 @@ impl EndpointView {
     /// The figures of the last round, if one completed.
     pub fn last(&self) -> Option<RoundStats> {
         self.last.map(LastRound::stats)
+    }
+
+    /// The conference-quality MOS over the health window: only while the endpoint is Up or
+    /// Degraded (an Unknown or Down endpoint has no series, so no quality alert can fire on it).
+    pub fn mos(&self) -> Option<f64> {
+        self.reachable().then(|| self.quality.mos()).flatten()
+    }
+
+    /// The R factor behind [`Self::mos`], on the codec's scale (≤ 93.2 narrowband, ≤ 129 wideband).
+    pub fn r_factor(&self) -> Option<f64> {
+        self.reachable().then(|| self.quality.r()).flatten()
+    }
+
+    /// The score is below `[quality] poor_mos`.
+    pub fn poor_quality(&self) -> bool {
+        self.reachable() && self.quality.poor
+    }
+
+    fn reachable(&self) -> bool {
+        self.state.reachable() == Some(true)
     }
 
     /// The deciding checks that are failing now (for the status page and transition causes).
@@ -201,7 +226,7 @@ impl Monitor {
     ) -> Monitor {
         let views: Vec<EndpointView> = endpoints
             .iter()
-            .map(|e| new_view(e, checks, &maintenance, &metrics))
+            .map(|e| new_view(e, checks, &maintenance, &metrics, &policy))
             .collect();
         metrics.endpoints.set(views.len() as i64);
         let ready = views.is_empty();
@@ -275,11 +300,12 @@ impl Monitor {
                         })
                         .collect();
                     v.maintenance_windows = windows_for(e, &maintenance);
+                    v.quality.codec = policy.quality.codec_index(e);
                     v.labels_need_escaping = e.labels_need_escaping();
                     v.endpoint = Arc::clone(e);
                     v
                 }
-                None => new_view(e, checks, &maintenance, &self.metrics),
+                None => new_view(e, checks, &maintenance, &self.metrics, &policy),
             });
         }
         self.drop_empty_regions(&views);
@@ -360,13 +386,15 @@ impl Monitor {
         for rtt in rtts.iter().filter(|r| !r.is_nan()) {
             view.region.rtt.observe(f64::from(*rtt));
         }
-        view.icmp.observe(stats, &state.policy);
+        view.icmp.observe(stats, rtts, &state.policy);
         let reason = if stats.received == 0 {
             format!("no echo reply in {} requests", stats.sent)
         } else {
             format!("{:.0}% loss", stats.loss_ratio() * 100.0)
         };
         let change = self.settle(view, state.icmp_decides, at, &self.icmp_name, reason);
+        view.quality
+            .record(stats, &view.icmp, view.state, &state.policy.quality);
         self.metrics.rounds.inc();
         summary::count_unknown(state, change);
         if first {
@@ -516,6 +544,7 @@ fn new_view(
     checks: &ChecksConfig,
     maintenance: &[MaintenanceWindow],
     metrics: &DaemonMetrics,
+    policy: &HealthPolicy,
 ) -> EndpointView {
     EndpointView {
         checks: check_views(e, checks),
@@ -531,6 +560,7 @@ fn new_view(
         last_transition: None,
         maintenance_windows: windows_for(e, maintenance),
         in_maintenance: false,
+        quality: QualityView::new(e, &policy.quality),
         region: region_handles(e, metrics),
     }
 }
