@@ -80,12 +80,31 @@ pub struct Counts {
     pub unknown: usize,
     /// Inside a planned maintenance window now (whatever their state).
     pub maintenance: usize,
+    /// Reachable, with a conference-quality score below `[quality] poor_mos`.
+    pub poor_quality: usize,
+    /// Mean conference-quality MOS of the endpoints that have a score.
+    pub mos_mean: Option<f64>,
+    #[serde(skip)]
+    mos_sum: f64,
+    #[serde(skip)]
+    scored: usize,
 }
 
 impl Counts {
     fn add_view(&mut self, v: &EndpointView) {
         self.maintenance += usize::from(v.in_maintenance);
+        self.poor_quality += usize::from(v.poor_quality());
+        if let Some(mos) = v.mos() {
+            self.mos_sum += mos;
+            self.scored += 1;
+            self.mos_mean = Some(self.mos_sum / self.scored as f64);
+        }
         self.add(v.state);
+    }
+
+    /// Mean MOS for the page, "—" without a score.
+    pub fn mos_text(&self) -> String {
+        self.mos_mean.map_or("—".into(), |m| format!("{m:.2}"))
     }
 
     fn add(&mut self, s: State) {
@@ -132,10 +151,18 @@ pub struct EndpointRow {
     pub in_maintenance: bool,
     pub rtt_ms: Option<f64>,
     pub loss_ratio: Option<f64>,
+    /// Conference-quality MOS over the health window (absent while unknown or down).
+    pub mos: Option<f64>,
+    /// The E-model rating behind it, on the codec's scale (≤ 93.2 narrowband, ≤ 129 wideband).
+    pub r_factor: Option<f64>,
+    /// The codec the score assumes.
+    pub codec: &'static str,
+    /// The score is below `[quality] poor_mos`.
+    pub poor_quality: bool,
 }
 
 impl EndpointRow {
-    fn of(v: &EndpointView, icmp_decides: bool) -> EndpointRow {
+    fn of(v: &EndpointView, state: &MonitorState) -> EndpointRow {
         let l = &v.endpoint.labels;
         EndpointRow {
             id: v.endpoint.id.to_string(),
@@ -146,10 +173,27 @@ impl EndpointRow {
             address: v.endpoint.address.to_string(),
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
-            failing_checks: v.failing_checks(icmp_decides).into_iter().map(String::from).collect(),
+            failing_checks: v
+                .failing_checks(state.icmp_decides)
+                .into_iter()
+                .map(String::from)
+                .collect(),
             in_maintenance: v.in_maintenance,
             rtt_ms: v.last().and_then(|r| r.rtt_avg).map(|r| r * 1e3),
             loss_ratio: v.last().map(|r| r.loss_ratio()),
+            mos: v.mos(),
+            r_factor: v.r_factor(),
+            codec: state.policy.quality.codec(v.quality.codec).name,
+            poor_quality: v.poor_quality(),
+        }
+    }
+
+    /// "3.42 · kém" style score for the page.
+    pub fn mos_text(&self) -> String {
+        match (self.mos, self.poor_quality) {
+            (None, _) => "—".into(),
+            (Some(m), false) => format!("{m:.2}"),
+            (Some(m), true) => format!("{m:.2} · kém"),
         }
     }
 
@@ -218,13 +262,20 @@ pub fn summary(state: &MonitorState, ready: bool) -> Summary {
     }
 }
 
-/// `/api/v1/endpoints`: endpoints matching the filter, worst first (down, degraded, unknown, up).
+/// `/api/v1/endpoints`: endpoints matching the filter, worst first (down, degraded, unknown,
+/// up), poor conference quality first within a state.
 pub fn endpoints(state: &MonitorState, filter: &Filter, limit: usize) -> Vec<EndpointRow> {
     let mut rows: Vec<&EndpointView> = state.endpoints.iter().filter(|v| filter.matches(v)).collect();
-    rows.sort_by_key(|v| (severity(v.state), std::cmp::Reverse(v.last_transition)));
+    rows.sort_by_key(|v| {
+        (
+            severity(v.state),
+            !v.poor_quality(),
+            std::cmp::Reverse(v.last_transition),
+        )
+    });
     rows.into_iter()
         .take(limit)
-        .map(|v| EndpointRow::of(v, state.icmp_decides))
+        .map(|v| EndpointRow::of(v, state))
         .collect()
 }
 
@@ -248,6 +299,8 @@ struct StatusPage {
     q: String,
     counts: Counts,
     problems: Vec<EndpointRow>,
+    /// Up, but with a conference-quality score below `[quality] poor_mos`.
+    poor: Vec<EndpointRow>,
     /// Whether the problems table has a district column: not when no endpoint in scope has a
     /// district (the two-tier map), so no column of blank cells.
     problems_district: bool,
@@ -307,10 +360,10 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         let entry = groups.entry(name).or_insert((Counts::default(), link));
         entry.0.add_view(v);
     }
-    let problems: Vec<EndpointRow> = endpoints(state, filter, MAX_PROBLEMS)
+    let (problems, poor): (Vec<EndpointRow>, Vec<EndpointRow>) = endpoints(state, filter, MAX_PROBLEMS)
         .into_iter()
-        .filter(|r| r.state == "down" || r.state == "degraded")
-        .collect();
+        .filter(|r| r.state == "down" || r.state == "degraded" || r.poor_quality)
+        .partition(|r| r.state != "up");
     let (group_title, group_column) = match (&filter.province, &filter.district) {
         (None, _) => ("Theo tỉnh/thành phố", "Tỉnh/thành phố"),
         (Some(_), None) if any_district => ("Theo quận/huyện", "Quận/huyện"),
@@ -332,6 +385,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         counts,
         problems_district: any_district,
         problems,
+        poor,
         group_title,
         group_column,
         groups: sorted_groups(groups),
