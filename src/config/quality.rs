@@ -135,7 +135,7 @@ pub fn check_names(file: &Path, text: &str, raw: &RawQuality, endpoints: &[Arc<E
             if !known.contains(name.as_str()) {
                 let (l, c) = position(text, value);
                 errors.push(
-                    Problem::at(file, l, (l > 0).then_some(c), &format!("quality.{table}.{name}"))
+                    Problem::at(file, l, (l > 0).then_some(c), format!("quality.{table}.{name}"))
                         .says(format!("{name:?} is no {what} of the inventory"))
                         .fix(format!(
                             "correct the {what}'s name as the inventory writes it, or remove the key"
@@ -146,4 +146,51 @@ pub fn check_names(file: &Path, text: &str, raw: &RawQuality, endpoints: &[Arc<E
     };
     unknown("carriers", &raw.carriers, &carriers, "carrier");
     unknown("endpoints", &raw.endpoints, &ids, "endpoint id");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load_text;
+
+    fn load(quality: &str) -> Result<crate::config::Config, crate::config::LoadError> {
+        let text = format!("[inventory]\nfiles = [\"inventory.csv\"]\n{quality}");
+        load_text(Path::new("diemcau.toml"), &text, Path::new("."), &|_| {
+            Ok(b"id,province,commune,carrier,address\nA,T,X,VNPT,127.0.0.1\nB,T,Y,Viettel,127.0.0.2\n".to_vec())
+        })
+    }
+
+    #[test]
+    fn codecs_by_carrier_and_endpoint_with_overrides() {
+        let c = load("[quality]\npoor_mos = 3.8\n[quality.carriers]\nViettel = \"g711\"\n[quality.endpoints]\nA = \"g711-noplc\"\n[quality.codecs.g722]\nbpl = 4.3\n").unwrap();
+        let q = &c.health.quality;
+        assert_eq!(q.poor_mos, 3.8);
+        let names: Vec<&str> = c.endpoints.iter().map(|e| q.codec(q.codec_index(e)).name).collect();
+        assert_eq!(names, ["g711-noplc", "g711"]);
+        assert_eq!(q.codecs.iter().find(|c| c.name == "g722").unwrap().bpl, 4.3);
+        assert_eq!(q.round_seconds, 10.0, "the probe interval");
+    }
+
+    #[test]
+    fn unknown_codecs_carriers_and_ids_are_reported_where_they_are_written() {
+        let e = load("[quality]\ncodec = \"opus\"\npoor_mos = 7\n[quality.codecs.g729]\nie = 10\n").unwrap_err();
+        let text = e.to_string();
+        for want in [
+            "diemcau.toml:4:9: quality.codec: \"opus\" is not a known codec",
+            "diemcau.toml:5:12: quality.poor_mos: 7 is not a MOS",
+            "diemcau.toml:6:1: quality.codecs.g729: \"g729\" is not a built-in codec",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        // Names are checked against the inventory once the rest of the file is valid.
+        let e = load("[quality.carriers]\nFPT = \"g711\"\n[quality.endpoints]\nZ = \"g722\"\n").unwrap_err();
+        let text = e.to_string();
+        for want in [
+            "diemcau.toml:4:7: quality.carriers.FPT: \"FPT\" is no carrier of the inventory",
+            "diemcau.toml:6:5: quality.endpoints.Z: \"Z\" is no endpoint id of the inventory",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+    }
 }
