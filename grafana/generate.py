@@ -32,6 +32,23 @@ RATIO_THRESHOLDS = {"mode": "absolute", "steps": [
     {"color": "yellow", "value": 0.99}, {"color": "green", "value": SLO_TARGET}]}
 
 
+POOR_MOS = 3.6  # keep in sync with [quality] poor_mos and DiemcauEndpointPoorQuality
+MOS_THRESHOLDS = {"mode": "absolute", "steps": [
+    {"color": "red", "value": None}, {"color": "orange", "value": 3.1},
+    {"color": "yellow", "value": POOR_MOS}, {"color": "green", "value": 4.0}]}
+MOS_HELP = ("Điểm chất lượng hội nghị: MOS theo E-model ITU-T G.107/G.107.1 tính từ độ trễ, jitter và "
+            "mất gói ICMP của các vòng đo gần nhất (1 = rất tệ, 4.5 = tốt nhất; dưới %.1f nhiều người "
+            "không hài lòng). Không có giá trị khi điểm cầu mất kết nối. Xem docs/quality.md." % POOR_MOS)
+WINDOW_HELP = ("Trung bình mọi vòng đo trong khoảng $__rate_interval, tính từ bộ đếm _sum/_count "
+               "(A); B là giá trị vòng cuối tại lúc Prometheus scrape, bỏ sót các vòng giữa hai lần scrape.")
+
+
+def mean_of(summary, sel):
+    """Mean of a summary over the rate interval: every round counts, not one in three."""
+    return ('rate(%s_sum{%s}[$__rate_interval]) / rate(%s_count{%s}[$__rate_interval])'
+            % (summary, sel, summary, sel))
+
+
 # ---------------------------------------------------------------- variables
 def v_datasource():
     return {"type": "datasource", "name": "datasource", "label": "Nguồn dữ liệu",
@@ -243,6 +260,21 @@ def overview():
         ts("Tỷ lệ khả dụng theo nhà mạng", 12, 28, 12, 8,
            [target('carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}', "{{carrier}}")],
            "percentunit"),
+        table("Chất lượng hội nghị theo tỉnh × nhà mạng (MOS)", 0, 36, 12, 10,
+              [target('province_carrier:diemcau_endpoint_mos:avg{carrier=~"$carrier"}', instant=True, fmt="table")],
+              MOS_HELP + " Trung bình các điểm cầu còn kết nối, không tính điểm cầu đang bảo trì.",
+              transformations=[{"id": "organize", "options": {
+                  "excludeByName": {"Time": True},
+                  "renameByName": {"province": "Tỉnh/thành", "carrier": "Nhà mạng", "Value": "MOS TB"}}},
+                  {"id": "sortBy", "options": {"sort": [{"field": "MOS TB"}]}}],
+              defaults={"decimals": 2, "thresholds": MOS_THRESHOLDS,
+                        "custom": {"cellOptions": {"type": "color-background"}},
+                        "links": [{"title": "Chi tiết tỉnh",
+                                   "url": "/d/diemcau-province?var-province=${__data.fields.province}&${__url_time_range}"}]}),
+        table("Điểm cầu chất lượng hội nghị kém (MOS < %.1f)" % POOR_MOS, 12, 36, 12, 10,
+              [target('diemcau_endpoint_mos{carrier=~"$carrier"} < %s' % POOR_MOS, instant=True, fmt="table")],
+              MOS_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
+              defaults={"decimals": 2, "thresholds": MOS_THRESHOLDS}),
     ]
     return dashboard("diemcau-overview", "Diemcau / Tổng quan toàn quốc",
                      "Tổng quan trạng thái ~10.600 điểm cầu truyền hình xã/phường.",
@@ -322,17 +354,32 @@ def endpoint():
              'max(diemcau_endpoint_maintenance{%s}) or vector(0)' % e, "blue",
              defaults={"mappings": [{"type": "value", "options": {
                  "0": {"text": "Không"}, "1": {"text": "Đang bảo trì"}}}]}),
-        ts("Độ trễ (RTT)", 0, 9, 8, 8, [target('diemcau_endpoint_rtt_seconds{%s}' % e, "RTT")], "s"),
-        ts("Jitter", 8, 9, 8, 8, [target('diemcau_endpoint_jitter_seconds{%s}' % e, "jitter")], "s"),
-        ts("Mất gói (loss)", 16, 9, 8, 8, [target('diemcau_endpoint_loss_ratio{%s}' % e, "loss")],
-           "percentunit", defaults={"min": 0, "max": 1}),
+        ts("Độ trễ (RTT)", 0, 9, 8, 8, [
+            target(mean_of("diemcau_endpoint_reply_rtt_seconds", e), "RTT trung bình (mọi vòng)", "A"),
+            target('diemcau_endpoint_rtt_seconds{%s}' % e, "RTT vòng cuối lúc scrape", "B")], "s", WINDOW_HELP),
+        ts("Jitter", 8, 9, 8, 8, [
+            target(mean_of("diemcau_endpoint_reply_jitter_seconds", e), "jitter trung bình (mọi vòng)", "A"),
+            target('diemcau_endpoint_jitter_seconds{%s}' % e, "jitter vòng cuối lúc scrape", "B")], "s", WINDOW_HELP),
+        ts("Mất gói (loss)", 16, 9, 8, 8, [
+            target('1 - rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])'
+                   ' / rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % (e, e), "loss (mọi vòng)", "A"),
+            target('diemcau_endpoint_loss_ratio{%s}' % e, "loss vòng cuối lúc scrape", "B")],
+           "percentunit", WINDOW_HELP, defaults={"min": 0, "max": 1}),
+        ts("Chất lượng hội nghị (MOS)", 0, 24, 16, 8,
+           [target('diemcau_endpoint_mos{%s}' % e, "MOS")], None, MOS_HELP,
+           defaults={"min": 1, "max": 4.5, "decimals": 2, "thresholds": MOS_THRESHOLDS,
+                     "custom": {"thresholdsStyle": {"mode": "line"}}}),
+        stat("Phút chất lượng kém (khoảng đang xem)", 16, 24, 8, 8,
+             'increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60' % e, "orange",
+             description="Số phút điểm cầu có MOS dưới ngưỡng [quality] poor_mos (mặc định %.1f) "
+                         "trong khoảng thời gian đang xem." % POOR_MOS),
         ts("Gói gửi/nhận", 0, 17, 24, 7, [
             target('rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % e, "gửi", "A"),
             target('rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])' % e, "nhận", "B"),
         ], "pps"),
     ]
     return dashboard("diemcau-endpoint", "Diemcau / Chi tiết điểm cầu",
-                     "RTT, jitter, mất gói và trạng thái của một điểm cầu.",
+                     "RTT, jitter, mất gói, chất lượng hội nghị (MOS) và trạng thái của một điểm cầu.",
                      [v_datasource(), V_PROVINCE(), V_DISTRICT, V_CARRIER, V_ENDPOINT], panels,
                      [link("Tỉnh/thành", "diemcau-province")])
 
@@ -375,6 +422,12 @@ def carrier_sla():
         ts("Mất gói theo tỉnh × nhà mạng", 12, 25, 12, 8, [
             target('province_carrier:diemcau_packet_loss:ratio_rate5m{%s}' % pc, "{{province}} {{carrier}}")],
            "percentunit"),
+        table("Phút chất lượng hội nghị kém theo điểm cầu (khoảng đang xem)", 0, 33, 24, 10,
+              [target('sort_desc(increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60 > 0)' % pc,
+                      instant=True, fmt="table")],
+              "Số phút mỗi điểm cầu có MOS dưới ngưỡng [quality] poor_mos (mặc định %.1f), theo nhà mạng. "
+              "Tổng theo nhà mạng từng giờ: carrier:diemcau_endpoint_poor_quality_seconds:increase1h." % POOR_MOS,
+              transformations=[ENDPOINT_TABLE_ORGANIZE], defaults={"unit": "m", "decimals": 1}),
     ]
     return dashboard("diemcau-carrier-sla", "Diemcau / SLA nhà mạng",
                      "Khả dụng so với mục tiêu SLO và burn rate theo nhà mạng và tỉnh/thành.",

@@ -23,6 +23,9 @@
 //! data in a ~40 s run against today's daemon. Windows longer than the run (`[30d]`, `[1h]`…)
 //! are NOT exempt: `avg_over_time`/`increase` return data as soon as the window holds samples.
 //! JSON shape checks are scripts/check-deploy's job (deploy/checks/check_dashboards.py).
+//!
+//! The 2021 run also checks the windowed queries' numbers: the mean RTT and jitter from the reply
+//! summaries against the scenario's fixed delays, and the median MOS against the E-model.
 
 mod common;
 #[path = "dashboards_live/dashboards.rs"]
@@ -230,6 +233,64 @@ fn every_dashboard_query_runs_and_shows_data_on_a_live_prometheus() {
         "the down district raises DiemcauDistrictOutage (pending or firing): {alerts:?}"
     );
     every_panel(&prom, Map::Districts, t0);
+    quality_queries_match_the_scenario(&prom);
+}
+
+/// The windowed queries of the endpoint dashboard and the quality rules give the scenario's
+/// numbers: the mean RTT from the reply summaries is the emulator's fixed delay, a fixed delay
+/// has no jitter, and the MOS by region is the E-model of that delay (loss 0) or poor (30 %).
+fn quality_queries_match_the_scenario(prom: &Prometheus) {
+    let mean = |summary: &str, sel: &str| {
+        prom.scalar(&format!(
+            "avg(rate({summary}_sum{{{sel}}}[30s]) / rate({summary}_count{{{sel}}}[30s]))"
+        ))
+    };
+    let slow = r#"district="Quận 1", carrier="Viettel""#;
+    let fast = r#"province="Thành phố Hà Nội""#;
+    let (rtt_slow, rtt_fast) = (
+        mean("diemcau_endpoint_reply_rtt_seconds", slow),
+        mean("diemcau_endpoint_reply_rtt_seconds", fast),
+    );
+    let jitter = mean("diemcau_endpoint_reply_jitter_seconds", fast);
+    eprintln!("windowed: RTT {rtt_slow:.4} s (200 ms programmed), {rtt_fast:.4} s (5 ms), jitter {jitter:.5} s");
+    assert!(
+        (rtt_slow - 0.200).abs() < 0.002,
+        "mean RTT of the slow endpoints {rtt_slow}"
+    );
+    assert!((rtt_fast - 0.005).abs() < 0.001, "mean RTT of Hà Nội {rtt_fast}");
+    assert!(jitter < 0.001, "a fixed delay has no jitter: {jitter}");
+
+    use diemcau::domain::emodel::{G722, Network, score};
+    // Medians: one packet lost under load in a 6-round window costs a whole MOS point on that
+    // endpoint, and the scenario programs no loss for these endpoints.
+    let mos = |sel: &str| prom.scalar(&format!("quantile(0.5, diemcau_endpoint_mos{{{sel}}})"));
+    let ideal = |rtt: f64| {
+        score(
+            &Network {
+                rtt,
+                jitter: 0.0,
+                loss: 0.0,
+            },
+            &G722,
+        )
+        .mos
+    };
+    let (mos_fast, mos_slow) = (mos(fast), mos(slow));
+    eprintln!(
+        "median MOS: Hà Nội {mos_fast:.3} (E-model at {rtt_fast:.4} s: {:.3}), Quận 1 Viettel {mos_slow:.3} (at {rtt_slow:.4} s: {:.3})",
+        ideal(rtt_fast),
+        ideal(rtt_slow)
+    );
+    assert!((mos_fast - ideal(rtt_fast)).abs() < 0.01, "Hà Nội MOS {mos_fast}");
+    assert!(
+        (mos_slow - ideal(rtt_slow)).abs() < 0.01,
+        "Quận 1 Viettel MOS {mos_slow}"
+    );
+    let lossy = prom.scalar(r#"avg(diemcau_endpoint_mos{district="Huyện Năm Căn", carrier="VNPT"})"#);
+    assert!(
+        lossy < 3.6,
+        "30 % loss pulls Huyện Năm Căn's VNPT MOS below 3.6: {lossy}"
+    );
 }
 
 #[test]

@@ -8,6 +8,7 @@ pub mod file;
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
+pub mod quality;
 pub mod schedule;
 pub mod toml_file;
 pub mod web;
@@ -177,7 +178,8 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
             .unwrap_or_default(),
     };
     let probe = v.probe(&raw);
-    let health = v.health(&raw);
+    let mut health = v.health(&raw);
+    health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -284,6 +286,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
     }
     check_capacity(file, &probe, &endpoints, &mut errors);
+    quality::check_names(file, text, &raw.quality, &endpoints, &mut errors);
     errors.sort();
     errors.into_result(Config {
         source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
@@ -607,6 +610,7 @@ impl Validator<'_> {
                 ),
                 window: self.integer(&g.window, "state.degraded.window", d.degraded.window, 1, 100),
             },
+            quality: d.quality,
         }
     }
 }

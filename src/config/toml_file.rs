@@ -34,6 +34,28 @@ pub struct RawConfig {
     pub report: RawReport,
     #[serde(default)]
     pub geo: RawGeo,
+    #[serde(default)]
+    pub quality: RawQuality,
+}
+
+/// `[quality]`: the conference-quality score (docs/quality.md).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawQuality {
+    /// Codec of every endpoint not named below.
+    pub codec: Option<Spanned<String>>,
+    pub poor_mos: Option<Spanned<f64>>,
+    /// Carrier → codec.
+    pub carriers: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    /// Endpoint id → codec.
+    pub endpoints: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+    /// Built-in codec name → planning values that replace its own.
+    pub codecs: Option<std::collections::BTreeMap<String, Spanned<RawCodec>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawCodec {
+    pub ie: Option<Spanned<f64>>,
+    pub bpl: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

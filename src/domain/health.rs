@@ -8,6 +8,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::damper::{Damper, Verdict};
+use super::emodel;
+use super::quality::QualityPolicy;
 use crate::domain::{FinishedRound, Followup, RoundKind, RoundStats};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +61,8 @@ pub struct HealthPolicy {
     pub down_after: u32,
     pub up_after: u32,
     pub degraded: DegradedLimits,
+    /// The conference-quality score computed over the same window.
+    pub quality: QualityPolicy,
 }
 
 impl Default for HealthPolicy {
@@ -72,6 +76,7 @@ impl Default for HealthPolicy {
                 jitter: Duration::from_millis(30),
                 window: 6,
             },
+            quality: QualityPolicy::default(),
         }
     }
 }
@@ -82,6 +87,8 @@ impl Default for HealthPolicy {
 struct WindowRound {
     sent: u8,
     received: u8,
+    /// Replies that came after the jitter buffer would have played them (see [`Health::observe`]).
+    late: u8,
     rtt_sum: f32,
     /// NaN when the round had fewer than two replies.
     jitter: f32,
@@ -120,10 +127,41 @@ pub struct Observation {
     pub brief: Option<(SystemTime, SystemTime)>,
 }
 
+/// The figures of the quality window: what the last `window` rounds add up to.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WindowFigures {
+    pub rounds: u32,
+    pub sent: u32,
+    pub received: u32,
+    /// Replies later than the mean RTT plus the jitter buffer at their time.
+    pub late: u32,
+    /// Mean RTT of the replies, seconds (`None` without a reply).
+    pub rtt: Option<f64>,
+    /// Mean of the rounds' jitter, seconds (`None` when no round had two replies).
+    pub jitter: Option<f64>,
+}
+
+impl WindowFigures {
+    /// The network as the E-model sees it: lost and late packets both count as lost. `None`
+    /// without a reply in the window.
+    pub fn network(&self) -> Option<emodel::Network> {
+        let rtt = self.rtt?;
+        Some(emodel::Network {
+            rtt,
+            jitter: self.jitter.unwrap_or(0.0),
+            loss: f64::from(self.sent - self.received + self.late) / f64::from(self.sent.max(1)),
+        })
+    }
+}
+
 impl Health {
-    /// Folds one regular round in, begun at `at`; returns the (possibly unchanged) ICMP state.
-    pub fn observe(&mut self, round: &RoundStats, policy: &HealthPolicy, at: SystemTime) -> State {
-        self.remember(round, policy.degraded.window as usize);
+    /// Folds one regular round in, begun at `at`; returns the (possibly unchanged) ICMP state. `rtts` are the round's
+    /// per-packet RTTs in seconds (NaN for no reply); a reply is late when it is slower than the
+    /// window's mean RTT plus the jitter buffer sized from the window's jitter, both as they
+    /// stood before this round ([`emodel::late_after`]).
+    pub fn observe(&mut self, round: &RoundStats, rtts: &[f32], policy: &HealthPolicy, at: SystemTime) -> State {
+        let late = self.late_replies(rtts);
+        self.remember(round, late, policy.degraded.window as usize);
         match self.damper.observe(round.received > 0, self.state, policy, at) {
             Verdict::Answering => self.state = self.quality(&policy.degraded),
             Verdict::Down => self.state = State::Down,
@@ -141,7 +179,7 @@ impl Health {
         let mut brief = None;
         match round.kind {
             RoundKind::Regular => {
-                self.observe(round.stats, policy, round.started);
+                self.observe(round.stats, round.rtts, policy, round.started);
             }
             RoundKind::Confirmation => {
                 let questioned = self.damper.contradicted(before);
@@ -175,10 +213,20 @@ impl Health {
         }
     }
 
-    fn remember(&mut self, round: &RoundStats, size: usize) {
+    fn late_replies(&self, rtts: &[f32]) -> u8 {
+        let f = self.figures();
+        let (Some(rtt), Some(jitter)) = (f.rtt, f.jitter) else {
+            return 0;
+        };
+        let after = emodel::late_after(rtt, jitter);
+        rtts.iter().filter(|r| f64::from(**r) > after).count().min(255) as u8
+    }
+
+    fn remember(&mut self, round: &RoundStats, late: u8, size: usize) {
         let entry = WindowRound {
             sent: round.sent.min(255) as u8,
             received: round.received.min(255) as u8,
+            late,
             rtt_sum: (round.rtt_avg.unwrap_or(0.0) * f64::from(round.received)) as f32,
             jitter: round.jitter.map_or(f32::NAN, |j| j as f32),
         };
@@ -212,34 +260,42 @@ impl Health {
         (u32::from(self.window[last].sent), loss)
     }
 
-    /// Up or Degraded, judged over the window.
-    fn quality(&self, limits: &DegradedLimits) -> State {
+    /// The window's figures (the rounds folded in so far, at most `window`).
+    pub fn figures(&self) -> WindowFigures {
         let sent: u32 = self.window.iter().map(|r| u32::from(r.sent)).sum();
         let received: u32 = self.window.iter().map(|r| u32::from(r.received)).sum();
-        // Loss is judged once half the window is filled: one lost packet of a first round of
-        // three is 33 % and would flag healthy endpoints as degraded at start-up.
-        let half_full = self.window.len() * 2 >= limits.window as usize;
-        let loss = if sent == 0 || !half_full {
-            0.0
-        } else {
-            f64::from(sent - received) / f64::from(sent)
-        };
-        let rtt = if received == 0 {
-            0.0
-        } else {
-            self.window.iter().map(|r| f64::from(r.rtt_sum)).sum::<f64>() / f64::from(received)
-        };
+        let late: u32 = self.window.iter().map(|r| u32::from(r.late)).sum();
+        let rtt =
+            (received > 0).then(|| self.window.iter().map(|r| f64::from(r.rtt_sum)).sum::<f64>() / f64::from(received));
         let (jitter_sum, jitter_n) = self
             .window
             .iter()
             .filter(|r| !r.jitter.is_nan())
             .map(|r| f64::from(r.jitter))
             .fold((0.0, 0u32), |(s, n), j| (s + j, n + 1));
-        let jitter = if jitter_n == 0 {
+        WindowFigures {
+            rounds: self.window.len() as u32,
+            sent,
+            received,
+            late,
+            rtt,
+            jitter: (jitter_n > 0).then(|| jitter_sum / f64::from(jitter_n)),
+        }
+    }
+
+    /// Up or Degraded, judged over the window.
+    fn quality(&self, limits: &DegradedLimits) -> State {
+        let f = self.figures();
+        // Loss is judged once half the window is filled: one lost packet of a first round of
+        // three is 33 % and would flag healthy endpoints as degraded at start-up.
+        let half_full = self.window.len() * 2 >= limits.window as usize;
+        let loss = if f.sent == 0 || !half_full {
             0.0
         } else {
-            jitter_sum / f64::from(jitter_n)
+            f64::from(f.sent - f.received) / f64::from(f.sent)
         };
+        let rtt = f.rtt.unwrap_or(0.0);
+        let jitter = f.jitter.unwrap_or(0.0);
         if loss > limits.loss_ratio || rtt > limits.rtt.as_secs_f64() || jitter > limits.jitter.as_secs_f64() {
             State::Degraded
         } else {
@@ -284,7 +340,7 @@ mod tests {
         let p = HealthPolicy::default();
         let mut h = Health::default();
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(h.observe(&good(), &p, T0), State::Up);
+        assert_eq!(h.observe(&good(), &[], &p, T0), State::Up);
     }
 
     #[test]
@@ -295,23 +351,27 @@ mod tests {
             ..Default::default()
         };
         let mut h = Health::default();
-        h.observe(&good(), &p, T0);
-        assert_eq!(h.observe(&silent(), &p, T0), State::Up);
-        assert_eq!(h.observe(&silent(), &p, T0), State::Up);
-        assert_eq!(h.observe(&silent(), &p, T0), State::Down);
-        assert_eq!(h.observe(&good(), &p, T0), State::Down, "one good round is not enough");
+        h.observe(&good(), &[], &p, T0);
+        assert_eq!(h.observe(&silent(), &[], &p, T0), State::Up);
+        assert_eq!(h.observe(&silent(), &[], &p, T0), State::Up);
+        assert_eq!(h.observe(&silent(), &[], &p, T0), State::Down);
+        assert_eq!(
+            h.observe(&good(), &[], &p, T0),
+            State::Down,
+            "one good round is not enough"
+        );
         // The window still remembers three silent rounds out of six: loss 50 % → Degraded.
-        assert_eq!(h.observe(&good(), &p, T0), State::Degraded);
+        assert_eq!(h.observe(&good(), &[], &p, T0), State::Degraded);
     }
 
     #[test]
     fn silent_start_goes_down_from_unknown() {
         let p = HealthPolicy::default();
         let mut h = Health::default();
-        h.observe(&silent(), &p, T0);
-        h.observe(&silent(), &p, T0);
+        h.observe(&silent(), &[], &p, T0);
+        h.observe(&silent(), &[], &p, T0);
         assert_eq!(h.state, State::Unknown);
-        assert_eq!(h.observe(&silent(), &p, T0), State::Down);
+        assert_eq!(h.observe(&silent(), &[], &p, T0), State::Down);
     }
 
     #[test]
@@ -324,7 +384,7 @@ mod tests {
         ] {
             let mut h = Health::default();
             for _ in 0..3 {
-                h.observe(&round, &p, T0);
+                h.observe(&round, &[], &p, T0);
             }
             assert_eq!(h.state, State::Degraded, "{round:?}");
         }
@@ -334,7 +394,7 @@ mod tests {
     fn one_lost_packet_in_the_first_round_is_not_degraded() {
         let p = HealthPolicy::default();
         let mut h = Health::default();
-        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p, T0);
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &[], &p, T0);
         assert_eq!(h.state, State::Up);
     }
 
@@ -343,9 +403,34 @@ mod tests {
         let p = HealthPolicy::default();
         let mut h = Health::default();
         for _ in 0..5 {
-            h.observe(&good(), &p, T0);
+            h.observe(&good(), &[], &p, T0);
         }
-        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &p, T0);
+        h.observe(&RoundStats::from_rtts([Some(0.01), None, Some(0.01)]), &[], &p, T0);
         assert_eq!(h.state, State::Up);
+    }
+
+    #[test]
+    fn late_replies_are_judged_against_the_window_before_the_round() {
+        let p = HealthPolicy::default();
+        let mut h = Health::default();
+        // 100 ms mean, 30 ms jitter: the buffer is 60 ms, so a reply after 160 ms is late.
+        let steady = [0.085f32, 0.115, 0.085];
+        for _ in 0..3 {
+            let r = RoundStats::from_rtts(steady.iter().map(|x| Some(f64::from(*x))));
+            h.observe(&r, &steady, &p, T0);
+        }
+        let f = h.figures();
+        assert_eq!((f.sent, f.received, f.late), (9, 9, 0));
+        assert!((f.rtt.unwrap() - 0.095).abs() < 1e-6 && (f.jitter.unwrap() - 0.030).abs() < 1e-6);
+        let slow = [0.150f32, f32::NAN, 0.170];
+        h.observe(&RoundStats::from_rtts([Some(0.150), None, Some(0.170)]), &slow, &p, T0);
+        let f = h.figures();
+        assert_eq!(
+            (f.sent, f.received, f.late),
+            (12, 11, 1),
+            "170 ms > 95 + 60 ms; 150 ms is not"
+        );
+        let n = f.network().unwrap();
+        assert!((n.loss - 2.0 / 12.0).abs() < 1e-12, "one lost and one late of twelve");
     }
 }

@@ -5,11 +5,13 @@
 pub mod collation;
 pub mod damper;
 pub mod diag;
+pub mod emodel;
 pub mod endpoint;
 pub mod health;
 pub mod interval;
 pub mod maintenance;
 pub mod period;
+pub mod quality;
 pub mod report_format;
 pub mod round;
 pub mod sla;

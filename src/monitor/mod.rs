@@ -5,9 +5,12 @@
 //! An endpoint's state combines its deciding checks: Down if any deciding check is down,
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
+mod quality;
 pub mod scheduler;
 mod stall;
 mod summary;
+
+pub use quality::QualityView;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -102,6 +105,8 @@ pub struct EndpointView {
     maintenance_windows: Box<[u16]>,
     /// Inside a planned maintenance window now (refreshed by [`Monitor::refresh_maintenance`]).
     pub in_maintenance: bool,
+    /// RTT and jitter counters, the conference-quality score.
+    pub quality: QualityView,
     region: RegionHandles,
 }
 
@@ -109,6 +114,26 @@ impl EndpointView {
     /// The figures of the last round, if one completed.
     pub fn last(&self) -> Option<RoundStats> {
         self.last.map(LastRound::stats)
+    }
+
+    /// The conference-quality MOS over the health window: only while the endpoint is Up or
+    /// Degraded (an Unknown or Down endpoint has no series, so no quality alert can fire on it).
+    pub fn mos(&self) -> Option<f64> {
+        self.reachable().then(|| self.quality.mos()).flatten()
+    }
+
+    /// The R factor behind [`Self::mos`], on the codec's scale (≤ 93.2 narrowband, ≤ 129 wideband).
+    pub fn r_factor(&self) -> Option<f64> {
+        self.reachable().then(|| self.quality.r()).flatten()
+    }
+
+    /// The score is below `[quality] poor_mos`.
+    pub fn poor_quality(&self) -> bool {
+        self.reachable() && self.quality.poor
+    }
+
+    fn reachable(&self) -> bool {
+        self.state.reachable() == Some(true)
     }
 
     /// The deciding checks that are failing now (for the status page and transition causes).
@@ -215,7 +240,7 @@ impl Monitor {
     ) -> Monitor {
         let views: Vec<EndpointView> = endpoints
             .iter()
-            .map(|e| new_view(e, checks, &maintenance, &metrics))
+            .map(|e| new_view(e, checks, &maintenance, &metrics, &policy))
             .collect();
         metrics.endpoints.set(views.len() as i64);
         let ready = views.is_empty();
@@ -290,11 +315,12 @@ impl Monitor {
                         })
                         .collect();
                     v.maintenance_windows = windows_for(e, &maintenance);
+                    v.quality.codec = policy.quality.codec_index(e);
                     v.labels_need_escaping = e.labels_need_escaping();
                     v.endpoint = Arc::clone(e);
                     v
                 }
-                None => new_view(e, checks, &maintenance, &self.metrics),
+                None => new_view(e, checks, &maintenance, &self.metrics, &policy),
             });
         }
         self.drop_empty_regions(&views);
@@ -399,6 +425,8 @@ impl Monitor {
             summary::announce_if_settled(state);
             return seen.followup;
         }
+        view.quality
+            .record(stats, &view.icmp, view.state, &state.policy.quality);
         self.metrics.rounds.inc();
         summary::count_unknown(state, change);
         if first {
@@ -559,6 +587,7 @@ fn new_view(
     checks: &ChecksConfig,
     maintenance: &[MaintenanceWindow],
     metrics: &DaemonMetrics,
+    policy: &HealthPolicy,
 ) -> EndpointView {
     EndpointView {
         checks: check_views(e, checks),
@@ -575,6 +604,7 @@ fn new_view(
         last_transition: None,
         maintenance_windows: windows_for(e, maintenance),
         in_maintenance: false,
+        quality: QualityView::new(e, &policy.quality),
         region: region_handles(e, metrics),
     }
 }

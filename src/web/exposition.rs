@@ -56,8 +56,11 @@ struct Family {
     name: &'static str,
     kind: &'static str,
     help: &'static str,
-    /// `None` leaves the endpoint out of this family (e.g. no RTT without a reply).
+    /// `None` leaves the endpoint out of this family (e.g. no RTT without a reply). For a
+    /// summary, the `_sum` sample.
     value: fn(&EndpointView) -> Option<Value>,
+    /// For a summary, the `_count` sample.
+    count: Option<fn(&EndpointView) -> Option<Value>>,
 }
 
 const FAMILIES: &[Family] = &[
@@ -66,65 +69,120 @@ const FAMILIES: &[Family] = &[
         kind: "gauge",
         help: "1 if the endpoint is reachable (up or degraded), 0 if down; absent while unknown.",
         value: |v| v.state.reachable().map(|r| Value::Int(u64::from(r))),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_state",
         kind: "gauge",
         help: "Endpoint state: 0 unknown, 1 up, 2 degraded, 3 down.",
         value: |v| Some(Value::Int(v.state as u64)),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_rtt_seconds",
         kind: "gauge",
         help: "Mean round-trip time of the last round's replies.",
         value: |v| v.last().and_then(|r| r.rtt_avg).map(Value::Float),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_jitter_seconds",
         kind: "gauge",
         help: "Mean absolute difference of consecutive RTTs in the last round.",
         value: |v| v.last().and_then(|r| r.jitter).map(Value::Float),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_loss_ratio",
         kind: "gauge",
         help: "Share of the last round's echo requests that got no reply.",
         value: |v| v.last().map(|r| Value::Float(r.loss_ratio())),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_packets_sent_total",
         kind: "counter",
         help: "Echo requests sent to the endpoint.",
         value: |v| Some(Value::Int(v.packets_sent)),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_packets_received_total",
         kind: "counter",
         help: "Echo replies received from the endpoint in time.",
         value: |v| Some(Value::Int(v.packets_received)),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_transitions_total",
         kind: "counter",
         help: "State changes of the endpoint.",
         value: |v| Some(Value::Int(v.transitions)),
+        count: None,
+    },
+    Family {
+        name: "diemcau_endpoint_brief_interruptions_total",
+        kind: "counter",
+        help: "Breaks too short to confirm: a silent round whose confirmation round lost its first requests, then got replies (not downtime).",
+        value: |v| Some(Value::Int(v.brief_interruptions)),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_maintenance",
         kind: "gauge",
         help: "1 while the endpoint is inside a planned maintenance window, else 0.",
         value: |v| Some(Value::Int(u64::from(v.in_maintenance))),
+        count: None,
     },
     Family {
         name: "diemcau_endpoint_last_transition_timestamp_seconds",
         kind: "gauge",
         help: "Unix time of the endpoint's last state change.",
         value: |v| v.last_transition.map(|t| Value::Float(unix_seconds(t))),
+        count: None,
+    },
+    Family {
+        name: "diemcau_endpoint_reply_rtt_seconds",
+        kind: "summary",
+        help: "Round-trip times of every echo reply (sum and count): rate(_sum)/rate(_count) is the mean RTT over any window.",
+        value: |v| Some(Value::Float(v.quality.rtt_sum)),
+        count: Some(|v| Some(Value::Int(v.packets_received))),
+    },
+    Family {
+        name: "diemcau_endpoint_reply_jitter_seconds",
+        kind: "summary",
+        help: "Absolute differences of consecutive RTTs within rounds (sum and count): rate(_sum)/rate(_count) is the mean jitter over any window.",
+        value: |v| Some(Value::Float(v.quality.jitter_sum)),
+        count: Some(|v| Some(Value::Int(v.quality.jitter_pairs))),
+    },
+    Family {
+        name: "diemcau_endpoint_mos",
+        kind: "gauge",
+        help: "Conference-quality score (ITU-T G.107/G.107.1 E-model MOS, 1 to 4.5) over the health window's rounds; absent while the endpoint is unknown or down.",
+        value: |v| v.mos().map(Value::Float),
+        count: None,
+    },
+    Family {
+        name: "diemcau_endpoint_poor_quality_seconds_total",
+        kind: "counter",
+        help: "Seconds of rounds whose conference-quality score was below [quality] poor_mos.",
+        value: |v| Some(Value::Float(v.quality.poor_seconds)),
+        count: None,
     },
 ];
 
-/// ICMP series per endpoint, at most (documented in the README).
-pub const SERIES_PER_ENDPOINT: usize = FAMILIES.len();
+/// ICMP series per endpoint, at most (documented in the README): one per family, two per
+/// summary.
+pub const SERIES_PER_ENDPOINT: usize = series_per_endpoint();
+
+const fn series_per_endpoint() -> usize {
+    let (mut i, mut n) = (0, 0);
+    while i < FAMILIES.len() {
+        n += if FAMILIES[i].count.is_some() { 2 } else { 1 };
+        i += 1;
+    }
+    n
+}
 
 /// A per-(endpoint, service check) family; series carry an extra `check` label.
 struct CheckFamily {
@@ -190,8 +248,20 @@ impl Cursor {
 }
 
 fn write_value(out: &mut Vec<u8>, name: &str, view: &EndpointView, check: Option<&str>, value: Option<Value>) {
+    write_sample(out, name, "", view, check, value);
+}
+
+fn write_sample(
+    out: &mut Vec<u8>,
+    name: &str,
+    suffix: &str,
+    view: &EndpointView,
+    check: Option<&str>,
+    value: Option<Value>,
+) {
     let Some(value) = value else { return };
     out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(suffix.as_bytes());
     write_label_set(out, &view.endpoint, view.labels_need_escaping, check);
     let _ = match value {
         Value::Int(n) => writeln!(out, " {n}"),
@@ -242,7 +312,13 @@ pub fn render_chunk(state: &MonitorState, cursor: &mut Cursor, out: &mut Vec<u8>
         while let Some(view) = state.endpoints.get(cursor.endpoint) {
             cursor.endpoint += 1;
             match FAMILIES.get(cursor.family) {
-                Some(f) => write_value(out, name, view, None, (f.value)(view)),
+                Some(f) => match f.count {
+                    None => write_value(out, name, view, None, (f.value)(view)),
+                    Some(count) => {
+                        write_sample(out, name, "_sum", view, None, (f.value)(view));
+                        write_sample(out, name, "_count", view, None, count(view));
+                    }
+                },
                 None => {
                     let f = &CHECK_FAMILIES[cursor.family - FAMILIES.len()];
                     for c in &view.checks {

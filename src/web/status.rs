@@ -80,12 +80,31 @@ pub struct Counts {
     pub unknown: usize,
     /// Inside a planned maintenance window now (whatever their state).
     pub maintenance: usize,
+    /// Reachable, with a conference-quality score below `[quality] poor_mos`.
+    pub poor_quality: usize,
+    /// Mean conference-quality MOS of the endpoints that have a score.
+    pub mos_mean: Option<f64>,
+    #[serde(skip)]
+    mos_sum: f64,
+    #[serde(skip)]
+    scored: usize,
 }
 
 impl Counts {
     fn add_view(&mut self, v: &EndpointView) {
         self.maintenance += usize::from(v.in_maintenance);
+        self.poor_quality += usize::from(v.poor_quality());
+        if let Some(mos) = v.mos() {
+            self.mos_sum += mos;
+            self.scored += 1;
+            self.mos_mean = Some(self.mos_sum / self.scored as f64);
+        }
         self.add(v.state);
+    }
+
+    /// Mean MOS for the page, "—" without a score.
+    pub fn mos_text(&self) -> String {
+        self.mos_mean.map_or("—".into(), |m| format!("{m:.2}"))
     }
 
     fn add(&mut self, s: State) {
@@ -134,10 +153,18 @@ pub struct EndpointRow<'a> {
     pub in_maintenance: bool,
     pub rtt_ms: Option<f64>,
     pub loss_ratio: Option<f64>,
+    /// Conference-quality MOS over the health window (absent while unknown or down).
+    pub mos: Option<f64>,
+    /// The E-model rating behind it, on the codec's scale (≤ 93.2 narrowband, ≤ 129 wideband).
+    pub r_factor: Option<f64>,
+    /// The codec the score assumes.
+    pub codec: &'static str,
+    /// The score is below `[quality] poor_mos`.
+    pub poor_quality: bool,
 }
 
 impl<'a> EndpointRow<'a> {
-    fn of(v: &'a EndpointView, icmp_decides: bool) -> EndpointRow<'a> {
+    fn of(v: &'a EndpointView, state: &'a MonitorState) -> EndpointRow<'a> {
         let l = &v.endpoint.labels;
         EndpointRow {
             id: v.endpoint.id.as_str(),
@@ -148,10 +175,23 @@ impl<'a> EndpointRow<'a> {
             address: v.endpoint.address,
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
-            failing_checks: v.failing_checks(icmp_decides),
+            failing_checks: v.failing_checks(state.icmp_decides),
             in_maintenance: v.in_maintenance,
             rtt_ms: v.last().and_then(|r| r.rtt_avg).map(|r| r * 1e3),
             loss_ratio: v.last().map(|r| r.loss_ratio()),
+            mos: v.mos(),
+            r_factor: v.r_factor(),
+            codec: state.policy.quality.codec(v.quality.codec).name,
+            poor_quality: v.poor_quality(),
+        }
+    }
+
+    /// "3.42 · kém" style score for the page.
+    pub fn mos_text(&self) -> String {
+        match (self.mos, self.poor_quality) {
+            (None, _) => "—".into(),
+            (Some(m), false) => format!("{m:.2}"),
+            (Some(m), true) => format!("{m:.2} · kém"),
         }
     }
 
@@ -220,13 +260,20 @@ pub fn summary(state: &MonitorState, ready: bool) -> Summary {
     }
 }
 
-/// `/api/v1/endpoints`: endpoints matching the filter, worst first (down, degraded, unknown, up).
+/// `/api/v1/endpoints`: endpoints matching the filter, worst first (down, degraded, unknown,
+/// up), poor conference quality first within a state.
 pub fn endpoints<'a>(state: &'a MonitorState, filter: &Filter, limit: usize) -> Vec<EndpointRow<'a>> {
     let mut rows: Vec<&EndpointView> = state.endpoints.iter().filter(|v| filter.matches(v)).collect();
-    rows.sort_by_key(|v| (severity(v.state), std::cmp::Reverse(v.last_transition)));
+    rows.sort_by_key(|v| {
+        (
+            severity(v.state),
+            !v.poor_quality(),
+            std::cmp::Reverse(v.last_transition),
+        )
+    });
     rows.into_iter()
         .take(limit)
-        .map(|v| EndpointRow::of(v, state.icmp_decides))
+        .map(|v| EndpointRow::of(v, state))
         .collect()
 }
 
@@ -250,6 +297,8 @@ struct StatusPage<'a> {
     q: String,
     counts: Counts,
     problems: Vec<EndpointRow<'a>>,
+    /// Up, but with a conference-quality score below `[quality] poor_mos`.
+    poor: Vec<EndpointRow<'a>>,
     /// Whether the problems table has a district column: not when no endpoint in scope has a
     /// district (the two-tier map), so no column of blank cells.
     problems_district: bool,
@@ -309,10 +358,10 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         let entry = groups.entry(name).or_insert((Counts::default(), link));
         entry.0.add_view(v);
     }
-    let problems: Vec<EndpointRow> = endpoints(state, filter, MAX_PROBLEMS)
+    let (problems, poor): (Vec<EndpointRow>, Vec<EndpointRow>) = endpoints(state, filter, MAX_PROBLEMS)
         .into_iter()
-        .filter(|r| r.state == "down" || r.state == "degraded")
-        .collect();
+        .filter(|r| r.state == "down" || r.state == "degraded" || r.poor_quality)
+        .partition(|r| r.state != "up");
     let (group_title, group_column) = match (&filter.province, &filter.district) {
         (None, _) => ("Theo tỉnh/thành phố", "Tỉnh/thành phố"),
         (Some(_), None) if any_district => ("Theo quận/huyện", "Quận/huyện"),
@@ -334,6 +383,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
         counts,
         problems_district: any_district,
         problems,
+        poor,
         group_title,
         group_column,
         groups: sorted_groups(groups),
