@@ -3,11 +3,13 @@
 //! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
 
 pub mod checks;
+pub mod dns;
 pub mod file;
 
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
+pub mod resolve;
 pub mod schedule;
 pub mod toml_file;
 pub mod web;
@@ -81,6 +83,10 @@ pub struct Config {
     pub report: ReportSettings,
     /// Province centroids for dashboard maps: (province, lat, lon).
     pub province_centroids: Vec<(String, f64, f64)>,
+    /// `[dns]`: how host names are resolved.
+    pub dns: dns::DnsSettings,
+    /// Where each inventory host name is written (for `diemcau check`).
+    pub hosts: Vec<inventory::HostLine>,
     /// Shared with the monitor's views and the service checks: one copy per endpoint.
     /// Which administrative map each inventory file follows (for `diemcau check`).
     pub inventory_models: Vec<(PathBuf, inventory::MapModel)>,
@@ -178,6 +184,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     };
     let probe = v.probe(&raw);
     let health = v.health(&raw);
+    let dns = v.dns(&raw.dns);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -272,16 +279,16 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     }
     if !errors.is_empty() {
         errors.sort();
-        // Host names are resolved only for an otherwise valid config: a bad file should fail fast.
         return Err(errors);
     }
     let mut endpoints = Vec::new();
     let mut inventory_models = Vec::new();
+    let mut hosts = Vec::new();
     for (path, file_rows) in rows {
         if let Some(model) = inventory::MapModel::of(file_rows.iter().map(|r| &r.labels)) {
             inventory_models.push((path.clone(), model));
         }
-        endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
+        endpoints.extend(inventory::into_endpoints(&path, file_rows, &mut hosts));
     }
     check_capacity(file, &probe, &endpoints, &mut errors);
     errors.sort();
@@ -300,15 +307,26 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         maintenance,
         report,
         province_centroids,
+        dns,
+        hosts,
         inventory_models,
         endpoints,
     })
 }
 
-/// Sequence numbers must stay unique among requests in flight on one socket.
+/// Sequence numbers must stay unique among requests in flight on one socket. A host name may
+/// resolve to either family, so it counts for both.
 fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Arc<Endpoint>], errors: &mut LoadError) {
-    let v4 = endpoints.iter().filter(|e| e.address.is_ipv4()).count();
-    let most = v4.max(endpoints.len() - v4) as f64;
+    let v4 = endpoints
+        .iter()
+        .filter(|e| e.address.is_some_and(|a| a.is_ipv4()))
+        .count();
+    let v6 = endpoints
+        .iter()
+        .filter(|e| e.address.is_some_and(|a| a.is_ipv6()))
+        .count();
+    let names = endpoints.len() - v4 - v6;
+    let most = (v4.max(v6) + names) as f64;
     let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();
     if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
         errors.push(

@@ -34,6 +34,20 @@ pub struct RawConfig {
     pub report: RawReport,
     #[serde(default)]
     pub geo: RawGeo,
+    #[serde(default)]
+    pub dns: RawDns,
+}
+
+/// `[dns]`: how inventory host names are resolved (see [`super::dns`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDns {
+    pub servers: Option<SpannedList>,
+    pub timeout: Option<Spanned<String>>,
+    pub min_ttl: Option<Spanned<String>>,
+    pub max_ttl: Option<Spanned<String>>,
+    pub stale_limit: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub prefer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

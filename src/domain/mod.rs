@@ -15,7 +15,7 @@ pub mod round;
 pub mod sla;
 pub mod transition;
 
-pub use endpoint::{Endpoint, EndpointId, Labels};
+pub use endpoint::{Endpoint, EndpointId, Labels, Resolution};
 pub use health::State;
 pub use round::RoundStats;
 pub use transition::{Transition, unix_ms};

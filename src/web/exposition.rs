@@ -121,6 +121,17 @@ const FAMILIES: &[Family] = &[
         help: "Unix time of the endpoint's last state change.",
         value: |v| v.last_transition.map(|t| Value::Float(unix_seconds(t))),
     },
+    Family {
+        name: "diemcau_endpoint_resolved",
+        kind: "gauge",
+        help: "Endpoints written as a host name: 1 while the name has an address (probed), 0 while it has none (not probed); absent for IP addresses.",
+        value: |v| {
+            v.endpoint
+                .host
+                .as_ref()
+                .map(|_| Value::Int(u64::from(v.endpoint.address.is_some())))
+        },
+    },
 ];
 
 /// ICMP series per endpoint, at most (documented in the README).
@@ -282,8 +293,9 @@ mod tests {
                 commune: "Phường \"Cống\" Vị".into(),
                 carrier: "VNPT".into(),
             },
-            address: "127.0.0.1".parse().unwrap(),
+            address: Some("127.0.0.1".parse().unwrap()),
             host: None,
+            resolution: crate::domain::Resolution::Literal,
             checks: std::sync::Arc::from(Vec::new()),
         };
         assert!(e.labels_need_escaping());

@@ -65,7 +65,7 @@ impl Filter {
                 ]
                 .iter()
                 .any(|s| s.to_lowercase().contains(&q))
-                    || v.endpoint.address.to_string().contains(&q)
+                    || v.endpoint.address_text().to_lowercase().contains(&q)
             })
     }
 }
@@ -124,7 +124,14 @@ pub struct EndpointRow {
     pub district: Option<String>,
     pub commune: String,
     pub carrier: String,
-    pub address: String,
+    /// The probed address; `null` while a host name has none (the endpoint is not probed).
+    pub address: Option<String>,
+    /// The host name written in the inventory, for endpoints not written as an IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What stops or troubles probing, e.g. `dns: NXDOMAIN (no such name)`; absent when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub state: &'static str,
     /// Unix seconds of the last state change.
     pub since: Option<f64>,
@@ -143,7 +150,9 @@ impl EndpointRow {
             district: l.district.as_deref().map(str::to_string),
             commune: l.commune.to_string(),
             carrier: l.carrier.to_string(),
-            address: v.endpoint.address.to_string(),
+            address: v.endpoint.address.map(|a| a.to_string()),
+            host: v.endpoint.host.as_deref().map(str::to_string),
+            reason: v.endpoint.dns_problem(),
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
             failing_checks: v.failing_checks(icmp_decides).into_iter().map(String::from).collect(),
@@ -176,10 +185,22 @@ impl EndpointRow {
     }
 
     pub fn checks_text(&self) -> String {
-        if self.failing_checks.is_empty() {
+        let mut parts = self.failing_checks.clone();
+        parts.extend(self.reason.clone());
+        if parts.is_empty() {
             "—".into()
         } else {
-            self.failing_checks.join(", ")
+            parts.join(", ")
+        }
+    }
+
+    /// `10.0.0.5`, `dc.example.vn (10.0.0.5)`, `dc.example.vn (no address)`.
+    pub fn address_text(&self) -> String {
+        match (&self.host, &self.address) {
+            (None, Some(a)) => a.clone(),
+            (Some(h), Some(a)) => format!("{h} ({a})"),
+            (Some(h), None) => format!("{h} (no address)"),
+            (None, None) => "—".into(),
         }
     }
 
@@ -309,7 +330,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     }
     let problems: Vec<EndpointRow> = endpoints(state, filter, MAX_PROBLEMS)
         .into_iter()
-        .filter(|r| r.state == "down" || r.state == "degraded")
+        .filter(|r| r.state == "down" || r.state == "degraded" || r.reason.is_some())
         .collect();
     let (group_title, group_column) = match (&filter.province, &filter.district) {
         (None, _) => ("Theo tỉnh/thành phố", "Tỉnh/thành phố"),

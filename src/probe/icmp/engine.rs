@@ -88,8 +88,8 @@ pub struct EngineStopped;
 
 /// A changed inventory or probe config, applied on the engine thread between two wake-ups.
 pub struct Replacement {
-    /// The new inventory's addresses, by new endpoint index.
-    pub targets: Vec<IpAddr>,
+    /// The new inventory's addresses, by new endpoint index (`None`: not probed).
+    pub targets: Vec<Option<IpAddr>>,
     /// For each new endpoint, its index in the current inventory if it is carried over (same
     /// id). A carried endpoint keeps its place on the timeline and, when its address and the
     /// round settings are unchanged, its round in progress.
@@ -155,9 +155,11 @@ pub struct Sockets {
     pub v6: Option<IcmpSocket>,
 }
 
-/// Starts probing `targets` (index = endpoint index) on its own thread.
+/// Starts probing `targets` (index = endpoint index) on its own thread. An endpoint without an
+/// address (a host name that does not resolve) keeps its place on the timeline but is sent
+/// nothing and never reports a round.
 pub fn start(
-    targets: Vec<IpAddr>,
+    targets: Vec<Option<IpAddr>>,
     probe: &ProbeConfig,
     sockets: Sockets,
     sink: Box<dyn RoundSink>,
@@ -201,7 +203,7 @@ struct RoundState {
 }
 
 struct Engine {
-    targets: Vec<IpAddr>,
+    targets: Vec<Option<IpAddr>>,
     packets: u8,
     timeout: Duration,
     probe: ProbeConfig,
@@ -238,7 +240,7 @@ fn lane_index(family: Family) -> usize {
 
 impl Engine {
     fn new(
-        targets: Vec<IpAddr>,
+        targets: Vec<Option<IpAddr>>,
         probe: &ProbeConfig,
         sockets: Sockets,
         sink: Box<dyn RoundSink>,
@@ -353,7 +355,7 @@ impl Engine {
         let Some(&entry) = lane
             .flight
             .get(seq)
-            .filter(|e| self.targets[e.endpoint as usize] == addr)
+            .filter(|e| self.targets[e.endpoint as usize] == Some(addr))
         else {
             self.telemetry.rejected_unmatched.inc();
             return;
@@ -387,6 +389,9 @@ impl Engine {
                 .scheduler_lag
                 .observe(now.saturating_duration_since(due).as_secs_f64());
             let e = slot.endpoint as usize;
+            let Some(target) = self.targets[e] else {
+                continue; // no address: nothing is ever sent, no round opens
+            };
             if slot.packet == 0 {
                 if self.rounds[e].open {
                     // Cannot happen with a validated config (a round is shorter than the interval).
@@ -404,7 +409,6 @@ impl Engine {
             } else if !self.rounds[e].open || self.rounds[e].sent != slot.packet {
                 continue; // a follow-up packet of a round that never started
             }
-            let target = self.targets[e];
             let round_id = self.rounds[e].id;
             self.rounds[e].sent += 1;
             let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
