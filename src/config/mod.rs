@@ -290,7 +290,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         }
         endpoints.extend(inventory::into_endpoints(&path, file_rows, &mut hosts));
     }
-    check_capacity(file, &probe, &endpoints, &mut errors);
+    inventory::check_capacity(file, &probe, &endpoints, &mut errors);
     errors.sort();
     errors.into_result(Config {
         source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
@@ -312,32 +312,6 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         inventory_models,
         endpoints,
     })
-}
-
-/// Sequence numbers must stay unique among requests in flight on one socket. A host name may
-/// resolve to either family, so it counts for both.
-fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Arc<Endpoint>], errors: &mut LoadError) {
-    let v4 = endpoints
-        .iter()
-        .filter(|e| e.address.is_some_and(|a| a.is_ipv4()))
-        .count();
-    let v6 = endpoints
-        .iter()
-        .filter(|e| e.address.is_some_and(|a| a.is_ipv6()))
-        .count();
-    let names = endpoints.len() - v4 - v6;
-    let most = (v4.max(v6) + names) as f64;
-    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();
-    if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
-        errors.push(
-            Problem::at(file, 0, None, "probe")
-                .says(format!(
-                    "{most} endpoints × {} packets per {:?} with a {:?} timeout keep about {in_flight:.0} requests in flight; at most {MAX_IN_FLIGHT_PER_FAMILY} fit in the 16-bit ICMP sequence space",
-                    probe.packets, probe.interval, probe.timeout
-                ))
-                .fix("lengthen probe.interval, or shorten probe.timeout, or send fewer probe.packets"),
-        );
-    }
 }
 
 struct Validator<'a> {
