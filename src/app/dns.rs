@@ -217,7 +217,8 @@ impl Refresher {
         loop {
             self.start_due_lookups(Instant::now());
             let next_due = self.schedule.first().map(|(t, _)| *t);
-            let can_start = self.in_flight.len() < self.settings.concurrency;
+            // Without a resolver (it could not be built) nothing is started: no busy wake-ups.
+            let can_start = self.resolver.is_some() && self.in_flight.len() < self.settings.concurrency;
             let far = Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 Some(done) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {
