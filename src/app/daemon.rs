@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use tokio::sync::mpsc;
 
+use super::dns;
 use super::report_schedule::{ScheduleSettings, Scheduler};
 use crate::config::Config;
 use crate::domain::EndpointId;
@@ -42,7 +43,7 @@ pub async fn run(
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
 
     let targets: Vec<_> = config.endpoints.iter().map(|e| e.address).collect();
-    let sockets = icmp::open_sockets(&targets, config.probe.socket)?;
+    let sockets = icmp::open_sockets(&addresses(&targets), config.probe.socket)?;
     let sockets_open = [sockets.v4.is_some(), sockets.v6.is_some()];
     for s in [&sockets.v4, &sockets.v6].into_iter().flatten() {
         tracing::info!(family = s.family.name(), kind = s.kind.name(), "ICMP socket open");
@@ -80,6 +81,7 @@ pub async fn run(
     .context("starting the ICMP engine thread")?;
     tracing::info!(
         endpoints = config.endpoints.len(),
+        host_names = config.hosts.len(),
         interval = ?config.probe.interval,
         packets = config.probe.packets,
         "probing started"
@@ -125,6 +127,9 @@ pub async fn run(
     let services = Arc::new(std::sync::Mutex::new(Some(ServiceRunner::start(
         &config, &monitor, &sip, &metrics,
     ))));
+    // Host names resolve in the background; their endpoints join the engine through the reloader.
+    let (dns_tx, dns_rx) = mpsc::channel::<dns::Changes>(16);
+    let (dns_commands, refresher) = dns::spawn(&config, metrics.clone(), dns_tx);
     let reloader = Reloader {
         path: config.source.clone(),
         open_families: [sockets_open[0], sockets_open[1]],
@@ -141,8 +146,10 @@ pub async fn run(
         reports,
         schedules,
         lifecycle,
+        dns: dns_commands,
+        names: HashMap::new(),
     };
-    let reloader = tokio::spawn(reloader.run(reload_rx));
+    let reloader = tokio::spawn(reloader.run(reload_rx, dns_rx));
     let sighup = tokio::spawn(forward_sighup(reload_tx));
 
     shutdown.await;
@@ -157,6 +164,7 @@ pub async fn run(
         scheduler.abort();
     }
     reloader.abort();
+    refresher.abort();
     sighup.abort();
     let runner = services.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(r) = runner {
@@ -184,6 +192,11 @@ async fn forward_sighup(reload: mpsc::Sender<ReloadRequest>) {
         }
         let _ = rx.await;
     }
+}
+
+/// The addresses of `targets` that are known, for opening sockets.
+fn addresses(targets: &[Option<std::net::IpAddr>]) -> Vec<std::net::IpAddr> {
+    targets.iter().flatten().copied().collect()
 }
 
 fn provinces_of(config: &Config) -> std::collections::HashSet<&str> {
@@ -224,11 +237,12 @@ impl ServiceRunner {
         let task = tokio::spawn(crate::monitor::scheduler::run(
             monitor.clone(),
             Arc::new(config.checks.clone()),
-            // Only endpoints with service checks: the rest would be copied for nothing.
+            // Only endpoints with service checks and an address: the rest would be copied for
+            // nothing.
             config
                 .endpoints
                 .iter()
-                .filter(|e| !e.checks.is_empty())
+                .filter(|e| !e.checks.is_empty() && e.address.is_some())
                 .cloned()
                 .collect(),
             sip.clone(),
@@ -264,11 +278,26 @@ struct Reloader {
     reports: Arc<ArcSwap<ReportContext>>,
     schedules: Arc<ArcSwap<ScheduleSettings>>,
     lifecycle: Arc<std::sync::atomic::AtomicBool>,
+    /// The refresher of host names.
+    dns: mpsc::UnboundedSender<dns::Command>,
+    /// What each host name of the current inventory resolves to, as last heard from the
+    /// refresher (a reloaded inventory takes its addresses from here).
+    names: HashMap<Arc<str>, dns::Effective>,
 }
 
 impl Reloader {
-    async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>) {
-        while let Some(reply) = requests.recv().await {
+    async fn run(mut self, mut requests: mpsc::Receiver<ReloadRequest>, mut dns: mpsc::Receiver<dns::Changes>) {
+        loop {
+            let reply = tokio::select! {
+                r = requests.recv() => match r {
+                    Some(reply) => reply,
+                    None => return,
+                },
+                Some(changes) = dns.recv() => {
+                    self.apply_names(changes).await;
+                    continue;
+                }
+            };
             let started = std::time::Instant::now();
             let result = self.reload().await;
             match &result {
@@ -286,14 +315,38 @@ impl Reloader {
         }
     }
 
+    /// Applies what the refresher found: endpoints whose host name changed address (or lost or
+    /// regained one) switch like re-addressed endpoints of a reload.
+    async fn apply_names(&mut self, changes: dns::Changes) {
+        let names = changes.len();
+        self.names.extend(changes);
+        let Some(endpoints) = dns::with_names(&self.current.endpoints, &self.names) else {
+            return;
+        };
+        let mut new = self.current.clone();
+        new.endpoints = endpoints;
+        match self.apply(new).await {
+            Ok(summary) => tracing::debug!(names, "host name changes applied: {summary}"),
+            Err(e) => tracing::error!(error = %e, "host name changes could not be applied"),
+        }
+    }
+
     async fn reload(&mut self) -> Result<String, String> {
         let Some(path) = self.path.clone() else {
             return Err("running on the embedded defaults: there is no config file to reload".into());
         };
-        let new = tokio::task::spawn_blocking(move || Config::load(&path))
+        let mut new = tokio::task::spawn_blocking(move || Config::load(&path))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        // Names already resolved keep their addresses; new ones resolve in the background.
+        let names = dns::host_names(&new);
+        let known: std::collections::HashSet<&Arc<str>> = names.iter().collect();
+        self.names.retain(|n, _| known.contains(n));
+        if let Some(endpoints) = dns::with_names(&new.endpoints, &self.names) {
+            new.endpoints = endpoints;
+        }
+        let _ = self.dns.send(dns::Command::Names(names, new.dns.clone()));
         // Validated with the config (a bad web config fails the whole reload), applied last.
         let security = match &self.web_config {
             Some(p) => Some(
@@ -320,6 +373,16 @@ impl Reloader {
         if new.probe.socket != self.current.probe.socket {
             tracing::warn!("probe.socket changed: it takes effect at the next restart");
         }
+        let summary = self.apply(new).await?;
+        if let Some(security) = security {
+            self.web.store(Arc::new(security));
+        }
+        Ok(summary)
+    }
+
+    /// Switches the engine, the monitor, the ledger's inventory, the service checks and the web
+    /// routes to `new` by endpoint id.
+    async fn apply(&mut self, new: Config) -> Result<String, String> {
         self.lifecycle
             .store(new.web.enable_lifecycle, std::sync::atomic::Ordering::Relaxed);
         let index: HashMap<&EndpointId, usize> = self
@@ -343,8 +406,9 @@ impl Reloader {
         let added = carried_from.iter().filter(|c| c.is_none()).count();
         let removed = self.current.endpoints.len() - unchanged - changed;
         let targets: Vec<_> = new.endpoints.iter().map(|e| e.address).collect();
-        let new_sockets = icmp::open_missing_sockets(&targets, self.current.probe.socket, self.open_families)
-            .map_err(|e| e.to_string())?;
+        let new_sockets =
+            icmp::open_missing_sockets(&addresses(&targets), self.current.probe.socket, self.open_families)
+                .map_err(|e| e.to_string())?;
         self.open_families[0] |= new_sockets.v4.is_some();
         self.open_families[1] |= new_sockets.v6.is_some();
 
@@ -381,9 +445,6 @@ impl Reloader {
         self.modules
             .store(Arc::new(ProbeModules::new(&new, self.sip.clone(), slots)));
         self.current = new;
-        if let Some(security) = security {
-            self.web.store(Arc::new(security));
-        }
         Ok(format!(
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"
         ))

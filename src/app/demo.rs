@@ -61,7 +61,8 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
         .as_ref()
         .map_or("<generated scenario>".to_string(), |p| p.display().to_string());
     let scenario = Scenario::from_toml_str(&scenario_text, &origin)?;
-    let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().map(|e| emulated(e)).collect();
+    // Host names resolve only after start-up: the emulator answers for literal addresses.
+    let emulated: Vec<EmulatedEndpoint> = config.endpoints.iter().filter_map(|e| emulated(e)).collect();
     scenario.validate(&emulated)?;
 
     let listeners = super::boot::bind(&addresses)?;
@@ -101,15 +102,15 @@ pub fn run(opts: DemoOptions, shutdown: impl std::future::Future<Output = ()>) -
     result
 }
 
-fn emulated(e: &Endpoint) -> EmulatedEndpoint {
-    EmulatedEndpoint {
+fn emulated(e: &Endpoint) -> Option<EmulatedEndpoint> {
+    Some(EmulatedEndpoint {
         id: e.id.to_string(),
         province: e.labels.province.to_string(),
         district: e.labels.district_or_empty().to_string(),
         commune: e.labels.commune.to_string(),
         carrier: e.labels.carrier.to_string(),
-        addr: e.address,
-    }
+        addr: e.address?,
+    })
 }
 
 /// Writes a generated national inventory (addresses in 198.18.0.0/15, which exist only inside

@@ -4,6 +4,7 @@
 pub mod boot;
 pub mod daemon;
 pub mod demo;
+pub mod dns;
 pub mod netns;
 pub mod report_mail;
 pub mod report_schedule;

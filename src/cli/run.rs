@@ -103,9 +103,69 @@ pub(super) fn check(path: &PathBuf) -> ExitCode {
     for (file, model) in &config.inventory_models {
         println!("{}: {}", file.display(), model.describe());
     }
+    let warnings = unresolved_names(&config);
+    if !warnings.is_empty() {
+        let n = warnings.len();
+        println!("{n} warning{}:", if n == 1 { "" } else { "s" });
+        for w in warnings {
+            println!("{w}");
+        }
+    }
     println!("{:<40} {:<10} {:>9}", "province", "carrier", "endpoints");
     for ((province, carrier), n) in config.summary() {
         println!("{province:<40} {carrier:<10} {n:>9}");
     }
     ExitCode::SUCCESS
+}
+
+/// Resolves every inventory host name (as the daemon would at start, with `[dns]`): each one
+/// that does not resolve is a warning at its file and line, since the daemon loads such an
+/// endpoint and only leaves it unprobed until its name resolves.
+fn unresolved_names(config: &Config) -> Vec<crate::domain::diag::Problem> {
+    use crate::config::resolve::{Resolver, resolve_all};
+    use crate::domain::diag::Problem;
+    if config.hosts.is_empty() {
+        return Vec::new();
+    }
+    let resolver = match Resolver::new(&config.dns) {
+        Ok(r) => std::sync::Arc::new(r),
+        Err(e) => {
+            eprintln!("warning: {e}");
+            return Vec::new();
+        }
+    };
+    if let Some(w) = &resolver.warning {
+        eprintln!("warning: {w}");
+    }
+    let mut names: Vec<std::sync::Arc<str>> = config.hosts.iter().map(|h| h.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("warning: cannot start a runtime to resolve host names: {e}");
+            return Vec::new();
+        }
+    };
+    let results = runtime.block_on(resolve_all(resolver, &names, config.dns.concurrency));
+    let failed: std::collections::HashMap<&str, String> = names
+        .iter()
+        .zip(results)
+        .filter_map(|(n, r)| Some((&**n, r.err()?.message)))
+        .collect();
+    config
+        .hosts
+        .iter()
+        .filter_map(|h| {
+            let why = failed.get(&*h.name)?;
+            Some(
+                Problem::at(&h.file, h.line, None, "address")
+                    .says(format!(
+                        "host name {:?} does not resolve ({why}); the endpoint is loaded but not probed until it resolves",
+                        h.name
+                    ))
+                    .fix("correct the name, add it to DNS or /etc/hosts, or write the IP address"),
+            )
+        })
+        .collect()
 }

@@ -1,17 +1,18 @@
 //! The inventory CSV: `id,province,district,commune,carrier,address`, UTF-8, one endpoint a row.
 //!
 //! Every row is checked and every problem reported with its file, line and column name. Host
-//! names are resolved separately (see [`resolve_hosts`]) so that a syntax check (`check`) and a
-//! reload can report all row problems even when the resolver is slow.
+//! names are not resolved while loading (see [`into_endpoints`]): a slow or failing resolver
+//! never delays or fails a load.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::MAX_IN_FLIGHT_PER_FAMILY;
 use super::checks::ChecksConfig;
 use crate::domain::diag::{LoadError, Problem};
-use crate::domain::{Endpoint, EndpointId, Labels};
+use crate::domain::{Endpoint, EndpointId, Labels, Resolution};
 
 /// The columns every inventory has, in any order. The header names are a contract.
 pub const REQUIRED_COLUMNS: [&str; 5] = ["id", "province", "commune", "carrier", "address"];
@@ -372,42 +373,73 @@ fn is_host_name(s: &str) -> bool {
         })
 }
 
-/// Turns rows into endpoints, resolving host names through the system resolver. Every name that
-/// does not resolve is reported; the rest of the inventory is still returned in the error case.
-pub fn resolve_hosts(file: &Path, rows: Vec<Row>, errors: &mut LoadError) -> Vec<Arc<Endpoint>> {
-    let mut endpoints = Vec::with_capacity(rows.len());
-    for row in rows {
-        let (address, host) = match row.address {
-            RowAddress::Literal(ip) => (ip, None),
-            RowAddress::Host(name) => match (name.as_str(), 0).to_socket_addrs() {
-                Ok(mut addrs) => match addrs.next() {
-                    Some(a) => (a.ip(), Some(Arc::<str>::from(name))),
-                    None => {
-                        errors.push(unresolved(file, row.line, &name, "no address"));
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    errors.push(unresolved(file, row.line, &name, &e.to_string()));
-                    continue;
-                }
-            },
-        };
-        endpoints.push(Arc::new(Endpoint {
-            id: EndpointId(row.id.into()),
-            labels: row.labels,
-            address,
-            host,
-            checks: row.checks,
-        }));
-    }
-    endpoints
+/// Where a host name is written, for `diemcau check`'s warnings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostLine {
+    pub file: std::path::PathBuf,
+    pub line: usize,
+    pub name: Arc<str>,
 }
 
-fn unresolved(file: &Path, line: usize, name: &str, why: &str) -> Problem {
-    Problem::at(file, line, None, "address")
-        .says(format!("host name {name:?} does not resolve ({why})"))
-        .fix("correct the name, add it to DNS or /etc/hosts, or write the IP address")
+/// Turns rows into endpoints. Host names are not resolved here: such an endpoint starts without
+/// an address ([`Resolution::Pending`]) and is probed once its name resolves (see
+/// [`super::resolve`]). Where each name is written goes to `hosts`.
+pub fn into_endpoints(file: &Path, rows: Vec<Row>, hosts: &mut Vec<HostLine>) -> Vec<Arc<Endpoint>> {
+    rows.into_iter()
+        .map(|row| {
+            let (address, host, resolution) = match row.address {
+                RowAddress::Literal(ip) => (Some(ip), None, Resolution::Literal),
+                RowAddress::Host(name) => {
+                    let name = Arc::<str>::from(name);
+                    hosts.push(HostLine {
+                        file: file.to_path_buf(),
+                        line: row.line,
+                        name: name.clone(),
+                    });
+                    (None, Some(name), Resolution::Pending)
+                }
+            };
+            Arc::new(Endpoint {
+                id: EndpointId(row.id.into()),
+                labels: row.labels,
+                address,
+                host,
+                resolution,
+                checks: row.checks,
+            })
+        })
+        .collect()
+}
+
+/// Sequence numbers must stay unique among requests in flight on one socket. A host name may
+/// resolve to either family, so it counts for both.
+pub(super) fn check_capacity(
+    file: &Path,
+    probe: &super::ProbeConfig,
+    endpoints: &[Arc<Endpoint>],
+    errors: &mut LoadError,
+) {
+    let v4 = endpoints
+        .iter()
+        .filter(|e| e.address.is_some_and(|a| a.is_ipv4()))
+        .count();
+    let v6 = endpoints
+        .iter()
+        .filter(|e| e.address.is_some_and(|a| a.is_ipv6()))
+        .count();
+    let names = endpoints.len() - v4 - v6;
+    let most = (v4.max(v6) + names) as f64;
+    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();
+    if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
+        errors.push(
+            Problem::at(file, 0, None, "probe")
+                .says(format!(
+                    "{most} endpoints × {} packets per {:?} with a {:?} timeout keep about {in_flight:.0} requests in flight; at most {MAX_IN_FLIGHT_PER_FAMILY} fit in the 16-bit ICMP sequence space",
+                    probe.packets, probe.interval, probe.timeout
+                ))
+                .fix("lengthen probe.interval, or shorten probe.timeout, or send fewer probe.packets"),
+        );
+    }
 }
 
 #[cfg(test)]

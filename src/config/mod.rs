@@ -3,12 +3,14 @@
 //! [`Config`] or a [`LoadError`] listing every problem with file, line and fix.
 
 pub mod checks;
+pub mod dns;
 pub mod file;
 
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
 pub mod quality;
+pub mod resolve;
 pub mod schedule;
 pub mod toml_file;
 pub mod web;
@@ -82,6 +84,10 @@ pub struct Config {
     pub report: ReportSettings,
     /// Province centroids for dashboard maps: (province, lat, lon).
     pub province_centroids: Vec<(String, f64, f64)>,
+    /// `[dns]`: how host names are resolved.
+    pub dns: dns::DnsSettings,
+    /// Where each inventory host name is written (for `diemcau check`).
+    pub hosts: Vec<inventory::HostLine>,
     /// Shared with the monitor's views and the service checks: one copy per endpoint.
     /// Which administrative map each inventory file follows (for `diemcau check`).
     pub inventory_models: Vec<(PathBuf, inventory::MapModel)>,
@@ -180,6 +186,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let probe = v.probe(&raw);
     let mut health = v.health(&raw);
     health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
+    let dns = v.dns(&raw.dns);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -274,18 +281,18 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     }
     if !errors.is_empty() {
         errors.sort();
-        // Host names are resolved only for an otherwise valid config: a bad file should fail fast.
         return Err(errors);
     }
     let mut endpoints = Vec::new();
     let mut inventory_models = Vec::new();
+    let mut hosts = Vec::new();
     for (path, file_rows) in rows {
         if let Some(model) = inventory::MapModel::of(file_rows.iter().map(|r| &r.labels)) {
             inventory_models.push((path.clone(), model));
         }
-        endpoints.extend(inventory::resolve_hosts(&path, file_rows, &mut errors));
+        endpoints.extend(inventory::into_endpoints(&path, file_rows, &mut hosts));
     }
-    check_capacity(file, &probe, &endpoints, &mut errors);
+    inventory::check_capacity(file, &probe, &endpoints, &mut errors);
     quality::check_names(file, text, &raw.quality, &endpoints, &mut errors);
     errors.sort();
     errors.into_result(Config {
@@ -303,26 +310,11 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         maintenance,
         report,
         province_centroids,
+        dns,
+        hosts,
         inventory_models,
         endpoints,
     })
-}
-
-/// Sequence numbers must stay unique among requests in flight on one socket.
-fn check_capacity(file: &Path, probe: &ProbeConfig, endpoints: &[Arc<Endpoint>], errors: &mut LoadError) {
-    let v4 = endpoints.iter().filter(|e| e.address.is_ipv4()).count();
-    let most = v4.max(endpoints.len() - v4) as f64;
-    let in_flight = most * f64::from(probe.packets) * probe.timeout.as_secs_f64() / probe.interval.as_secs_f64();
-    if in_flight > MAX_IN_FLIGHT_PER_FAMILY {
-        errors.push(
-            Problem::at(file, 0, None, "probe")
-                .says(format!(
-                    "{most} endpoints × {} packets per {:?} with a {:?} timeout keep about {in_flight:.0} requests in flight; at most {MAX_IN_FLIGHT_PER_FAMILY} fit in the 16-bit ICMP sequence space",
-                    probe.packets, probe.interval, probe.timeout
-                ))
-                .fix("lengthen probe.interval, or shorten probe.timeout, or send fewer probe.packets"),
-        );
-    }
 }
 
 struct Validator<'a> {

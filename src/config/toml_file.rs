@@ -36,6 +36,8 @@ pub struct RawConfig {
     pub geo: RawGeo,
     #[serde(default)]
     pub quality: RawQuality,
+    #[serde(default)]
+    pub dns: RawDns,
 }
 
 /// `[quality]`: the conference-quality score (docs/quality.md).
@@ -56,6 +58,18 @@ pub struct RawQuality {
 pub struct RawCodec {
     pub ie: Option<Spanned<f64>>,
     pub bpl: Option<Spanned<f64>>,
+}
+
+/// `[dns]`: how inventory host names are resolved (see [`super::dns`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDns {
+    pub servers: Option<SpannedList>,
+    pub timeout: Option<Spanned<String>>,
+    pub min_ttl: Option<Spanned<String>>,
+    pub max_ttl: Option<Spanned<String>>,
+    pub stale_limit: Option<Spanned<String>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub prefer: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

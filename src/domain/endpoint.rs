@@ -39,13 +39,31 @@ pub struct Labels {
 pub struct Endpoint {
     pub id: EndpointId,
     pub labels: Labels,
-    /// The address probed: the literal from the inventory, or the first address its host name
-    /// resolved to at load time.
-    pub address: IpAddr,
+    /// The address probed: the literal from the inventory, or the address its host name resolves
+    /// to. `None` while a host name has no address (not resolved yet, or its resolution failed):
+    /// such an endpoint is never probed, and its state stays Unknown.
+    pub address: Option<IpAddr>,
     /// The host name as written in the inventory, when the address was not a literal.
     pub host: Option<Arc<str>>,
+    /// Where the address comes from, and how the host name's last resolution went.
+    pub resolution: Resolution,
     /// Service checks beyond ICMP (ids into the config's named checks).
     pub checks: Arc<[u16]>,
+}
+
+/// How an endpoint got its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// An IP address written in the inventory.
+    Literal,
+    /// A host name not resolved yet (no address: not probed).
+    Pending,
+    /// A host name whose last resolution gave the address.
+    Resolved,
+    /// A host name whose last resolution failed, for this reason (`"NXDOMAIN: …"`). With an
+    /// address, the endpoint is still probed at the last good one (served stale); without one it
+    /// is not probed.
+    Failed(Arc<str>),
 }
 
 impl Labels {
@@ -56,6 +74,29 @@ impl Labels {
 }
 
 impl Endpoint {
+    /// Why the endpoint is not probed, or what is wrong with the name it is probed by:
+    /// `dns: resolving`, `dns: NXDOMAIN …`, `dns: timed out …; probing the last good address`.
+    /// `None` for a literal address or a name that resolves.
+    pub fn dns_problem(&self) -> Option<String> {
+        match (&self.resolution, self.address) {
+            (Resolution::Literal | Resolution::Resolved, _) => None,
+            (Resolution::Pending, _) => Some("dns: resolving".into()),
+            (Resolution::Failed(why), None) => Some(format!("dns: {why}")),
+            (Resolution::Failed(why), Some(_)) => Some(format!("dns: {why}; probing the last good address")),
+        }
+    }
+
+    /// The address for people: `10.0.0.5`, `dc.example.vn (10.0.0.5)`, `dc.example.vn (no
+    /// address)`.
+    pub fn address_text(&self) -> String {
+        match (&self.host, self.address) {
+            (None, Some(a)) => a.to_string(),
+            (Some(h), Some(a)) => format!("{h} ({a})"),
+            (Some(h), None) => format!("{h} (no address)"),
+            (None, None) => "(no address)".into(),
+        }
+    }
+
     /// Whether any label value needs escaping in the Prometheus text format (`\\`, `"`, newline):
     /// checked once per endpoint at load, so a scrape copies the usual plain values straight
     /// through.

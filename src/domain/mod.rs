@@ -17,7 +17,7 @@ pub mod round;
 pub mod sla;
 pub mod transition;
 
-pub use endpoint::{Endpoint, EndpointId, Labels};
+pub use endpoint::{Endpoint, EndpointId, Labels, Resolution};
 pub use health::State;
 pub use round::{FinishedRound, Followup, RoundKind, RoundStats};
 pub use transition::{Transition, unix_ms};

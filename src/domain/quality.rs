@@ -75,8 +75,9 @@ mod tests {
                 commune: "Xã Tả Van".into(),
                 carrier: carrier.into(),
             },
-            address: "198.18.0.1".parse().unwrap(),
+            address: Some(std::net::IpAddr::from([198, 18, 0, 1])),
             host: None,
+            resolution: crate::domain::Resolution::Literal,
             checks: std::sync::Arc::from(Vec::new()),
         }
     }

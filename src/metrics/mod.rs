@@ -34,7 +34,18 @@ pub struct DaemonMetrics {
     pub reload_successful: IntGauge,
     pub reload_success_time: Gauge,
     pub engine: EngineTelemetry,
+    /// Lookups of inventory host names.
+    pub dns_resolutions: IntCounter,
+    /// Failed lookups, by reason (`nxdomain`, `no_address`, `timeout`, `error`).
+    pub dns_failures: IntCounterVec,
+    /// Host names whose probed address changed.
+    pub dns_address_changes: IntCounter,
+    /// Inventory host names by status (`resolved`, `stale`, `failed`, `pending`).
+    pub dns_names: IntGaugeVec,
 }
+
+/// The `status` values of `diemcau_dns_names`.
+pub const DNS_NAME_STATUSES: [&str; 4] = ["resolved", "stale", "failed", "pending"];
 
 impl DaemonMetrics {
     pub fn new() -> DaemonMetrics {
@@ -235,8 +246,48 @@ impl DaemonMetrics {
                 )?,
             )?,
             engine,
+            dns_resolutions: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_dns_resolutions_total",
+                    "Lookups of inventory host names (at load, at TTL expiry and retries).",
+                )?,
+            )?,
+            dns_failures: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_dns_resolution_failures_total",
+                        "Failed lookups of inventory host names, by reason: nxdomain, no_address, timeout, error.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
+            dns_address_changes: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_dns_address_changes_total",
+                    "Inventory host names whose probed address changed on re-resolution.",
+                )?,
+            )?,
+            dns_names: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "diemcau_dns_names",
+                        "Inventory host names by status: resolved, stale (last good address kept while resolution fails), failed (no address: not probed), pending.",
+                    ),
+                    &["status"],
+                )?,
+            )?,
             registry,
         };
+        for reason in ["nxdomain", "no_address", "timeout", "error"] {
+            m.dns_failures.with_label_values(&[reason]);
+        }
+        for status in DNS_NAME_STATUSES {
+            m.dns_names.with_label_values(&[status]);
+        }
         for reason in ["malformed", "unmatched", "late"] {
             rejected.with_label_values(&[reason]);
         }

@@ -25,7 +25,7 @@ use crate::domain::damper::{Damper, Verdict};
 use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
 use crate::domain::{
-    Endpoint, EndpointId, FinishedRound, Followup, RoundKind, RoundStats, Transition, unix_ms, unix_seconds,
+    Endpoint, EndpointId, FinishedRound, Followup, Resolution, RoundKind, RoundStats, Transition, unix_ms, unix_seconds,
 };
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::{RoundSink, Stall};
@@ -111,6 +111,18 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
+    /// Whether the monitor waits for this endpoint's first round before it is ready: it has an
+    /// address, or its host name is still being resolved (a name that failed is not waited for).
+    fn awaits_first_round(&self) -> bool {
+        self.last.is_none() && (self.endpoint.address.is_some() || self.endpoint.resolution == Resolution::Pending)
+    }
+
+    /// Unknown and expected to get a state (for the "every endpoint has a state" summary).
+    fn unknown_pending_state(&self) -> bool {
+        self.state == State::Unknown
+            && (self.endpoint.address.is_some() || self.endpoint.resolution == Resolution::Pending)
+    }
+
     /// The figures of the last round, if one completed.
     pub fn last(&self) -> Option<RoundStats> {
         self.last.map(LastRound::stats)
@@ -228,6 +240,7 @@ pub struct Monitor {
     /// End of the last stall (unix ms): check outcomes of attempts begun before it are dropped.
     stalled_until_ms: AtomicI64,
     icmp_name: Arc<str>,
+    dns_name: Arc<str>,
 }
 
 impl Monitor {
@@ -243,12 +256,13 @@ impl Monitor {
             .map(|e| new_view(e, checks, &maintenance, &metrics, &policy))
             .collect();
         metrics.endpoints.set(views.len() as i64);
-        let ready = views.is_empty();
+        let awaiting = views.iter().filter(|v| v.awaits_first_round()).count();
+        let ready = awaiting == 0;
         metrics.ready.set(i64::from(ready));
         Monitor {
             state: Mutex::new(MonitorState {
-                awaiting_first_round: views.len(),
-                unknown: views.len(),
+                awaiting_first_round: awaiting,
+                unknown: views.iter().filter(|v| v.unknown_pending_state()).count(),
                 announce_settled: false,
                 index: index_of(&views),
                 endpoints: views,
@@ -261,6 +275,7 @@ impl Monitor {
             recorder: OnceLock::new(),
             stalled_until_ms: AtomicI64::new(i64::MIN),
             icmp_name: ICMP.into(),
+            dns_name: "dns".into(),
         }
     }
 
@@ -282,8 +297,10 @@ impl Monitor {
 
     /// Switches to a changed inventory. Carried endpoints (same id) keep health, counters and
     /// history, and the checks they still have (by name); changed labels move them to their new
-    /// region; added ones start Unknown; removed ones leave every series. Runs on the engine
-    /// thread (see [`crate::probe::icmp::Replacement::on_applied`]), so no round is misattributed.
+    /// region; added ones start Unknown; removed ones leave every series. A carried endpoint that
+    /// lost its address (its host name no longer resolves) is no longer probed: it goes back to
+    /// Unknown, a transition with check `dns`. Runs on the engine thread (see
+    /// [`crate::probe::icmp::Replacement::on_applied`]), so no round is misattributed.
     pub fn apply_reload(
         &self,
         endpoints: &[Arc<Endpoint>],
@@ -318,19 +335,30 @@ impl Monitor {
                     v.quality.codec = policy.quality.codec_index(e);
                     v.labels_need_escaping = e.labels_need_escaping();
                     v.endpoint = Arc::clone(e);
+                    if e.address.is_none() && (v.last.is_some() || v.state != State::Unknown) {
+                        // Nothing will be probed: no figure or state of the old address stays.
+                        v.icmp = Health::default();
+                        v.checks = check_views(e, checks);
+                        v.last = None;
+                        let reason = e.dns_problem().unwrap_or_else(|| "dns: no address".into());
+                        self.settle(&mut v, checks.icmp_decides, SystemTime::now(), &self.dns_name, reason);
+                    }
                     v
                 }
                 None => new_view(e, checks, &maintenance, &self.metrics, &policy),
             });
         }
         self.drop_empty_regions(&views);
-        state.awaiting_first_round = views.iter().filter(|v| v.last.is_none()).count();
-        state.unknown = views.iter().filter(|v| v.state == State::Unknown).count();
+        state.awaiting_first_round = views.iter().filter(|v| v.awaits_first_round()).count();
+        state.unknown = views.iter().filter(|v| v.unknown_pending_state()).count();
         state.index = index_of(&views);
         state.endpoints = views;
         state.policy = policy;
         state.icmp_decides = checks.icmp_decides;
         state.maintenance = maintenance;
+        if state.awaiting_first_round == 0 && !self.ready.swap(true, Ordering::Relaxed) {
+            self.announce_ready(state);
+        }
         drop(guard);
         self.refresh_maintenance(SystemTime::now());
         let state = self.lock();
@@ -432,23 +460,30 @@ impl Monitor {
         if first {
             state.awaiting_first_round = state.awaiting_first_round.saturating_sub(1);
             if state.awaiting_first_round == 0 && !self.ready.swap(true, Ordering::Relaxed) {
-                self.metrics.ready.set(1);
-                let (counts, provinces) = summary::by_province(&state.endpoints);
-                tracing::info!(
-                    endpoints = state.endpoints.len(),
-                    up = counts.get(State::Up),
-                    degraded = counts.get(State::Degraded),
-                    down = counts.get(State::Down),
-                    unknown = counts.get(State::Unknown),
-                    provinces = %provinces,
-                    "every endpoint has finished its first round: ready"
-                );
-                state.announce_settled = state.unknown > 0;
+                self.announce_ready(state);
                 return seen.followup;
             }
         }
         summary::announce_if_settled(state);
         seen.followup
+    }
+
+    /// Ready: the metric and the one summary line of the first round.
+    fn announce_ready(&self, state: &mut MonitorState) {
+        self.metrics.ready.set(1);
+        let (counts, provinces) = summary::by_province(&state.endpoints);
+        let unresolved = state.endpoints.iter().filter(|v| v.endpoint.address.is_none()).count();
+        tracing::info!(
+            endpoints = state.endpoints.len(),
+            up = counts.get(State::Up),
+            degraded = counts.get(State::Degraded),
+            down = counts.get(State::Down),
+            unknown = counts.get(State::Unknown),
+            unresolved,
+            provinces = %provinces,
+            "every endpoint has finished its first round: ready"
+        );
+        state.announce_settled = state.unknown > 0;
     }
 
     /// Folds in the outcome of one service-check attempt begun at `started`. An attempt that
@@ -510,7 +545,7 @@ impl Monitor {
                 tracing::event!(
                     $level,
                     endpoint = %e.id, province = %e.labels.province, district = e.labels.district_or_empty(),
-                    commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address,
+                    commune = %e.labels.commune, carrier = %e.labels.carrier, address = %e.address_text(),
                     from = from.as_str(), to = to.as_str(), check = %check, reason = %reason,
                     "endpoint state changed"
                 )

@@ -29,7 +29,8 @@ pub async fn run(
 ) {
     let items: Vec<(EndpointId, IpAddr, u16)> = endpoints
         .iter()
-        .flat_map(|e| e.checks.iter().map(move |c| (e.id.clone(), e.address, *c)))
+        .filter_map(|e| Some((e, e.address?)))
+        .flat_map(|(e, address)| e.checks.iter().map(move |c| (e.id.clone(), address, *c)))
         .collect();
     if items.is_empty() {
         let _ = stop.wait_for(|s| *s).await;

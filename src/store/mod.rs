@@ -166,10 +166,7 @@ impl From<&Endpoint> for InventoryRecord {
         InventoryRecord {
             id: e.id.0.clone(),
             labels: e.labels.clone(),
-            address: match &e.host {
-                Some(h) => format!("{h} ({})", e.address),
-                None => e.address.to_string(),
-            },
+            address: e.address_text(),
         }
     }
 }

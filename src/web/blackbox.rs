@@ -47,7 +47,7 @@ impl ProbeModules {
             checks: config.checks.clone(),
             sip,
             targets: config.web.probe_targets,
-            inventory: Arc::new(config.endpoints.iter().map(|e| e.address).collect()),
+            inventory: Arc::new(config.endpoints.iter().filter_map(|e| e.address).collect()),
             slots,
         }
     }

@@ -169,6 +169,18 @@ const FAMILIES: &[Family] = &[
         value: |v| Some(Value::Float(v.quality.poor_seconds)),
         count: None,
     },
+    Family {
+        name: "diemcau_endpoint_resolved",
+        kind: "gauge",
+        help: "Endpoints written as a host name: 1 while the name has an address (probed), 0 while it has none (not probed); absent for IP addresses.",
+        value: |v| {
+            v.endpoint
+                .host
+                .as_ref()
+                .map(|_| Value::Int(u64::from(v.endpoint.address.is_some())))
+        },
+        count: None,
+    },
 ];
 
 /// ICMP series per endpoint, at most (documented in the README): one per family, two per
@@ -358,8 +370,9 @@ mod tests {
                 commune: "Phường \"Cống\" Vị".into(),
                 carrier: "VNPT".into(),
             },
-            address: "127.0.0.1".parse().unwrap(),
+            address: Some("127.0.0.1".parse().unwrap()),
             host: None,
+            resolution: crate::domain::Resolution::Literal,
             checks: std::sync::Arc::from(Vec::new()),
         };
         assert!(e.labels_need_escaping());

@@ -65,7 +65,7 @@ impl Filter {
                 ]
                 .iter()
                 .any(|s| s.to_lowercase().contains(&q))
-                    || v.endpoint.address.to_string().contains(&q)
+                    || v.endpoint.address_text().to_lowercase().contains(&q)
             })
     }
 }
@@ -145,7 +145,14 @@ pub struct EndpointRow<'a> {
     pub district: Option<&'a str>,
     pub commune: &'a str,
     pub carrier: &'a str,
-    pub address: std::net::IpAddr,
+    /// The probed address; `null` while a host name has none (the endpoint is not probed).
+    pub address: Option<std::net::IpAddr>,
+    /// The host name written in the inventory, for endpoints not written as an IP address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<&'a str>,
+    /// What stops or troubles probing, e.g. `dns: NXDOMAIN (no such name)`; absent when nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub state: &'static str,
     /// Unix seconds of the last state change.
     pub since: Option<f64>,
@@ -173,6 +180,8 @@ impl<'a> EndpointRow<'a> {
             commune: &l.commune,
             carrier: &l.carrier,
             address: v.endpoint.address,
+            host: v.endpoint.host.as_deref(),
+            reason: v.endpoint.dns_problem(),
             state: v.state.as_str(),
             since: v.last_transition.map(unix_seconds),
             failing_checks: v.failing_checks(state.icmp_decides),
@@ -218,10 +227,22 @@ impl<'a> EndpointRow<'a> {
     }
 
     pub fn checks_text(&self) -> String {
-        if self.failing_checks.is_empty() {
+        let mut parts = self.failing_checks.clone();
+        parts.extend(self.reason.as_deref());
+        if parts.is_empty() {
             "—".into()
         } else {
-            self.failing_checks.join(", ")
+            parts.join(", ")
+        }
+    }
+
+    /// `10.0.0.5`, `dc.example.vn (10.0.0.5)`, `dc.example.vn (no address)`.
+    pub fn address_text(&self) -> String {
+        match (&self.host, &self.address) {
+            (None, Some(a)) => a.to_string(),
+            (Some(h), Some(a)) => format!("{h} ({a})"),
+            (Some(h), None) => format!("{h} (no address)"),
+            (None, None) => "—".into(),
         }
     }
 
@@ -360,8 +381,8 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     }
     let (problems, poor): (Vec<EndpointRow>, Vec<EndpointRow>) = endpoints(state, filter, MAX_PROBLEMS)
         .into_iter()
-        .filter(|r| r.state == "down" || r.state == "degraded" || r.poor_quality)
-        .partition(|r| r.state != "up");
+        .filter(|r| r.state == "down" || r.state == "degraded" || r.reason.is_some() || r.poor_quality)
+        .partition(|r| r.state != "up" || r.reason.is_some());
     let (group_title, group_column) = match (&filter.province, &filter.district) {
         (None, _) => ("Theo tỉnh/thành phố", "Tỉnh/thành phố"),
         (Some(_), None) if any_district => ("Theo quận/huyện", "Quận/huyện"),

@@ -66,8 +66,8 @@ pub struct EngineStopped;
 
 /// A changed inventory or probe config, applied on the engine thread between two wake-ups.
 pub struct Replacement {
-    /// The new inventory's addresses, by new endpoint index.
-    pub targets: Vec<IpAddr>,
+    /// The new inventory's addresses, by new endpoint index (`None`: not probed).
+    pub targets: Vec<Option<IpAddr>>,
     /// For each new endpoint, its index in the current inventory if it is carried over (same
     /// id). A carried endpoint keeps its place on the timeline and, when its address and the
     /// round settings are unchanged, its round in progress.
@@ -133,9 +133,11 @@ pub struct Sockets {
     pub v6: Option<IcmpSocket>,
 }
 
-/// Starts probing `targets` (index = endpoint index) on its own thread.
+/// Starts probing `targets` (index = endpoint index) on its own thread. An endpoint without an
+/// address (a host name that does not resolve) keeps its place on the timeline but is sent
+/// nothing and never reports a round.
 pub fn start(
-    targets: Vec<IpAddr>,
+    targets: Vec<Option<IpAddr>>,
     probe: &ProbeConfig,
     sockets: Sockets,
     sink: Box<dyn RoundSink>,
@@ -184,7 +186,7 @@ struct RoundState {
 }
 
 struct Engine {
-    targets: Vec<IpAddr>,
+    targets: Vec<Option<IpAddr>>,
     /// Requests of a regular round.
     packets: u8,
     /// RTT slots per endpoint: room for a regular or a confirmation round.
@@ -225,7 +227,7 @@ fn lane_index(family: Family) -> usize {
 
 impl Engine {
     fn new(
-        targets: Vec<IpAddr>,
+        targets: Vec<Option<IpAddr>>,
         probe: &ProbeConfig,
         sockets: Sockets,
         sink: Box<dyn RoundSink>,
@@ -393,7 +395,7 @@ impl Engine {
         let Some(&entry) = lane
             .flight
             .get(seq)
-            .filter(|e| self.targets[e.endpoint as usize] == addr)
+            .filter(|e| self.targets[e.endpoint as usize] == Some(addr))
         else {
             self.telemetry.rejected_unmatched.inc();
             return;
@@ -451,6 +453,9 @@ impl Engine {
                 .scheduler_lag
                 .observe(now.saturating_duration_since(due).as_secs_f64());
             let e = slot.endpoint as usize;
+            if self.targets[e].is_none() {
+                continue; // no address: nothing is ever sent, no round opens
+            }
             if slot.packet == 0 {
                 match (self.rounds[e].open, self.rounds[e].kind) {
                     // A confirmation under way stands in for this regular round.
@@ -492,7 +497,11 @@ impl Engine {
 
     /// Sends request `packet` of `e`'s open round; a request that cannot be sent counts lost.
     fn send_request(&mut self, e: usize, packet: u8, buf: &mut [u8; REQUEST_LEN]) {
-        let target = self.targets[e];
+        let Some(target) = self.targets[e] else {
+            // Its address went away (a reload) with the round open: drop the round unreported.
+            self.rounds[e].open = false;
+            return;
+        };
         let round_id = self.rounds[e].id;
         self.rounds[e].sent += 1;
         let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {

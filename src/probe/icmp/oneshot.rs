@@ -39,7 +39,7 @@ pub fn probe_once(address: IpAddr, probe: &ProbeConfig) -> Result<(RoundStats, S
     config.interval = probe.round_span() + Duration::from_secs(3600);
     let (tx, rx) = mpsc::channel();
     let handle = engine::start(
-        vec![address],
+        vec![Some(address)],
         &config,
         sockets,
         Box::new(Capture(tx)),
