@@ -309,7 +309,7 @@ def endpoint_alert(name, severity, endpoint, province, district, commune, carrie
     return {"labels": labels, "annotations": {
         # As the rules in deploy/prometheus/rules/diemcau-alerts.yml render them.
         "summary": "Điểm cầu %s (%s) %s" % (place, carrier, what),
-        "description": "Điểm cầu %s tại %s không phản hồi ICMP trong hơn 5 phút. Nhà mạng: %s." % (endpoint, place, carrier),
+        "description": "Điểm cầu %s tại %s không phản hồi ICMP trong hơn 45 giây (đã xác nhận). Nhà mạng: %s." % (endpoint, place, carrier),
         "runbook_url": RUNBOOK + name.lower()}}
 
 
