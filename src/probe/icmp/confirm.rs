@@ -56,7 +56,17 @@ impl ConfirmQueue {
         self.slots.pop().map(|s| s.0)
     }
 
-    /// Forgets every queued request (a stall, a changed inventory).
+    /// Renumbers queued requests after an inventory change: `to` gives an endpoint's new index,
+    /// `None` to drop its requests.
+    pub fn remap(&mut self, to: impl Fn(u32) -> Option<u32>) {
+        let slots = std::mem::take(&mut self.slots);
+        self.slots = slots
+            .into_iter()
+            .filter_map(|Reverse(s)| to(s.endpoint).map(|endpoint| Reverse(ConfirmSlot { endpoint, ..s })))
+            .collect();
+    }
+
+    /// Forgets every queued request (a stall).
     pub fn clear(&mut self) {
         self.slots.clear();
     }
@@ -120,6 +130,18 @@ mod tests {
         }
         assert_eq!(order, [(1, 0, 0), (2, 0, 50), (1, 1, 100), (2, 1, 150), (1, 2, 200)]);
         assert_eq!(q.pop_due(t + ms(5000)), None);
+    }
+
+    #[test]
+    fn remapping_follows_endpoints_and_drops_the_removed() {
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 100);
+        let t = Instant::now();
+        assert!(q.schedule(3, 1, 2, Duration::ZERO, t));
+        assert!(q.schedule(5, 1, 2, Duration::ZERO, t));
+        q.remap(|old| (old == 3).then_some(0));
+        let left: Vec<u32> = std::iter::from_fn(|| q.pop_due(t)).map(|s| s.endpoint).collect();
+        assert_eq!(left, [0, 0]);
     }
 
     #[test]

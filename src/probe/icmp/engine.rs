@@ -15,14 +15,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::confirm::ConfirmQueue;
-use super::inflight::{EMPTY, InFlight, InFlightRing};
+use super::inflight::InFlightRing;
 use super::packet::{self, REQUEST_LEN, Reply};
-use super::settings::{MAX_IN_FLIGHT_PER_FAMILY, ProbeConfig};
+use super::settings::ProbeConfig;
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use super::stall::{Stall, stall_length};
 pub use super::telemetry::EngineTelemetry;
 use super::timeline::{Timeline, even_offsets};
-use crate::domain::{FinishedRound, Followup, RoundKind, RoundStats};
+
+mod replace;
+mod rounds;
+use crate::domain::{FinishedRound, Followup, RoundKind};
 
 /// Requests sent together in one wake-up, at most (on average). Bursts much larger than this
 /// queue in front of the endpoint (or the emulator) and show up as extra RTT: measured here,
@@ -458,8 +461,10 @@ impl Engine {
             }
             if slot.packet == 0 {
                 match (self.rounds[e].open, self.rounds[e].kind) {
-                    // A confirmation under way stands in for this regular round.
-                    (true, RoundKind::Confirmation) => continue,
+                    // A confirmation under way stands in for this regular round, unless it has
+                    // outlived any confirmation (requests lost to a send error): report it.
+                    (true, RoundKind::Confirmation) if !self.overdue(e) => continue,
+                    (true, RoundKind::Confirmation) => self.finish(e),
                     // Cannot happen with a validated config (a round is shorter than the interval).
                     (true, RoundKind::Regular) => self.finish(e),
                     (false, _) => {}
@@ -473,70 +478,6 @@ impl Engine {
         self.telemetry
             .cycles
             .inc_by(self.timeline.cycles() - self.telemetry.cycles.get());
-    }
-
-    /// Whether `packet` is the next request of endpoint `e`'s open round of `kind` and `id`.
-    fn is_next(&self, e: usize, kind: RoundKind, packet: u8, id: u32) -> bool {
-        let r = &self.rounds[e];
-        r.open && r.kind == kind && r.id == id && r.sent == packet
-    }
-
-    fn open_round(&mut self, e: usize, kind: RoundKind, planned: u8) {
-        let r = &mut self.rounds[e];
-        *r = RoundState {
-            id: r.id.wrapping_add(1),
-            sent: 0,
-            pending: 0,
-            open: true,
-            kind,
-            planned,
-            started_ns: wall_ns(),
-        };
-        self.rtts[e * self.stride..(e + 1) * self.stride].fill(f32::NAN);
-    }
-
-    /// Sends request `packet` of `e`'s open round; a request that cannot be sent counts lost.
-    fn send_request(&mut self, e: usize, packet: u8, buf: &mut [u8; REQUEST_LEN]) {
-        let Some(target) = self.targets[e] else {
-            // Its address went away (a reload) with the round open: drop the round unreported.
-            self.rounds[e].open = false;
-            return;
-        };
-        let round_id = self.rounds[e].id;
-        self.rounds[e].sent += 1;
-        let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
-            self.telemetry.send_errors.inc();
-            self.finish_if_complete(e);
-            return;
-        };
-        let seq = match lane.flight.next_seq() {
-            Some(seq) if (lane.flight.span() as f64) < MAX_IN_FLIGHT_PER_FAMILY => seq,
-            _ => {
-                self.telemetry.send_errors.inc();
-                self.finish_if_complete(e);
-                return;
-            }
-        };
-        packet::build_request(buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
-        let sent_ns = wall_ns();
-        match lane.socket.send_to(buf, target) {
-            Ok(_) => {
-                lane.flight.insert(InFlight {
-                    endpoint: e as u32,
-                    seq,
-                    packet,
-                    round: round_id,
-                    sent_ns,
-                    deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
-                });
-                self.rounds[e].pending += 1;
-            }
-            Err(err) => {
-                self.telemetry.send_errors.inc();
-                tracing::debug!(endpoint = e, %target, error = %err, "sending an echo request failed");
-                self.finish_if_complete(e);
-            }
-        }
     }
 
     fn expire(&mut self, now: Instant) {
@@ -553,71 +494,6 @@ impl Engine {
         }
     }
 
-    fn replace(&mut self, r: Replacement) {
-        let now = Instant::now();
-        let packets = r.probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
-        let same_rounds = r.probe.packets == self.probe.packets
-            && r.probe.packet_spacing == self.probe.packet_spacing
-            && r.probe.timeout == self.probe.timeout;
-        for (lane, socket) in self.lanes.iter_mut().zip([r.new_sockets.v4, r.new_sockets.v6]) {
-            if lane.is_none() {
-                *lane = socket.map(Lane::new);
-            }
-        }
-        // Old index → new index, for endpoints whose round in progress carries over.
-        let mut old_to_new = vec![EMPTY; self.targets.len()];
-        for (i, from) in r.carried_from.iter().enumerate() {
-            if let Some(o) = *from
-                && same_rounds
-                && self.targets.get(o) == r.targets.get(i)
-            {
-                old_to_new[o] = i as u32;
-            }
-        }
-        let n = r.targets.len();
-        let (k, old_k) = (r.probe.max_round_packets() as usize, self.stride);
-        let mut rounds = vec![RoundState::default(); n];
-        let mut rtts = vec![f32::NAN; n * k];
-        for (i, from) in r.carried_from.iter().enumerate() {
-            let Some(o) = *from else { continue };
-            if old_to_new[o] == i as u32 {
-                rounds[i] = self.rounds[o];
-                let kept = k.min(old_k);
-                rtts[i * k..i * k + kept].copy_from_slice(&self.rtts[o * old_k..o * old_k + kept]);
-            } else {
-                // A new round starts at the next slot; its id must differ from the dropped one's.
-                rounds[i].id = self.rounds[o].id.wrapping_add(1);
-            }
-        }
-        for lane in self.lanes.iter_mut().flatten() {
-            for entry in lane.flight.entries_mut() {
-                entry.endpoint = old_to_new[entry.endpoint as usize];
-            }
-        }
-        let offsets =
-            super::timeline::carry_offsets(&self.offsets, &r.carried_from, self.probe.interval, r.probe.interval);
-        self.timeline = self.timeline.resume(
-            &offsets,
-            u32::from(packets),
-            r.probe.interval,
-            r.probe.packet_spacing,
-            now,
-        );
-        self.offsets = offsets;
-        self.targets = r.targets;
-        self.rounds = rounds;
-        self.rtts = rtts;
-        self.stride = k;
-        self.packets = packets;
-        // Queued confirmation requests name old endpoint indexes: drop them. Their rounds (if
-        // open) finish with the requests already sent.
-        self.confirms.clear();
-        self.confirms.set_rate(&r.probe, n);
-        self.timeout = r.probe.timeout;
-        self.probe = r.probe;
-        (r.on_applied)(&r.carried_from);
-    }
-
     /// µs since the engine's epoch, wrapping every 71 minutes (deadlines are seconds away).
     fn mono_us(&self, t: Instant) -> u32 {
         deadline_us(self.epoch, t)
@@ -627,45 +503,5 @@ impl Engine {
         let now = Instant::now();
         let ahead = deadline_us.wrapping_sub(self.mono_us(now)) as i32;
         now + Duration::from_micros(ahead.max(0) as u64)
-    }
-
-    fn finish_if_complete(&mut self, e: usize) {
-        let r = self.rounds[e];
-        if r.open && r.sent == r.planned && r.pending == 0 {
-            self.finish(e);
-        }
-    }
-
-    fn finish(&mut self, e: usize) {
-        self.rounds[e].open = false;
-        let r = self.rounds[e];
-        let rtts = &self.rtts[e * self.stride..e * self.stride + usize::from(r.sent)];
-        let stats = RoundStats::from_rtts(rtts.iter().map(|r| (!r.is_nan()).then_some(f64::from(*r))));
-        let (spacing, kind) = match r.kind {
-            RoundKind::Regular => (self.probe.packet_spacing, RoundKind::Regular),
-            RoundKind::Confirmation => (self.probe.confirm.spacing, RoundKind::Confirmation),
-        };
-        let finished = SystemTime::now();
-        let round = FinishedRound {
-            stats: &stats,
-            rtts,
-            kind,
-            started: UNIX_EPOCH + Duration::from_nanos(r.started_ns),
-            spacing,
-            finished,
-        };
-        let wants = self.sink.round(e, &round);
-        // Only a regular round is confirmed: a confirmation settles the question either way.
-        if wants == Followup::Confirm && kind == RoundKind::Regular {
-            let packets = self.probe.confirm.packets as u8;
-            if self
-                .confirms
-                .schedule(e as u32, r.id, packets, self.probe.confirm.spacing, Instant::now())
-            {
-                self.telemetry.confirmations.inc();
-            } else if packets > 0 {
-                self.telemetry.confirmations_refused.inc();
-            }
-        }
     }
 }

@@ -1,0 +1,112 @@
+//! Folding results in: ICMP rounds (regular and confirmation) and service-check outcomes.
+
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use super::{LastRound, Monitor, MonitorState, summary};
+use crate::domain::health::State;
+use crate::domain::{EndpointId, FinishedRound, Followup, RoundKind, unix_ms};
+use crate::probe::outcome::Outcome;
+
+impl Monitor {
+    pub(super) fn record_round(&self, index: usize, round: &FinishedRound<'_>) -> Followup {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(view) = state.endpoints.get_mut(index) else {
+            return Followup::Nothing;
+        };
+        let (stats, regular) = (round.stats, round.kind == RoundKind::Regular);
+        let first = view.last.is_none();
+        // Confirmation rounds stay out of the packet counters and the last round: those
+        // describe the line's quality at a steady rate, not the extra evidence of a moment.
+        if regular {
+            view.packets_sent += u64::from(stats.sent);
+            view.packets_received += u64::from(stats.received);
+            view.rounds += 1;
+            view.last = Some(LastRound::of(stats));
+            for rtt in round.rtts.iter().filter(|r| !r.is_nan()) {
+                view.region.rtt.observe(f64::from(*rtt));
+            }
+        }
+        let seen = view.icmp.observe_finished(round, &state.policy);
+        if let Some((from, to)) = seen.brief {
+            view.brief_interruptions += 1;
+            if let Some(recorder) = self.recorder.get() {
+                recorder.brief_interruption(&view.endpoint.id, from, to);
+            }
+        }
+        let reason = match (round.kind, stats.received) {
+            (RoundKind::Regular, 0) => format!("no echo reply in {} requests", stats.sent),
+            (RoundKind::Confirmation, 0) => format!("no echo reply in {} confirmation requests either", stats.sent),
+            (RoundKind::Confirmation, _) => "confirmation round answered".to_string(),
+            _ => format!("{:.0}% loss", stats.loss_ratio() * 100.0),
+        };
+        let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, reason);
+        if !regular {
+            summary::count_unknown(state, change);
+            summary::announce_if_settled(state);
+            return seen.followup;
+        }
+        view.quality
+            .record(stats, &view.icmp, view.state, &state.policy.quality);
+        self.metrics.rounds.inc();
+        summary::count_unknown(state, change);
+        if first {
+            state.awaiting_first_round = state.awaiting_first_round.saturating_sub(1);
+            if state.awaiting_first_round == 0 && !self.ready.swap(true, Ordering::Relaxed) {
+                self.announce_ready(state);
+                return seen.followup;
+            }
+        }
+        summary::announce_if_settled(state);
+        seen.followup
+    }
+
+    /// Ready: the metric and the one summary line of the first round.
+    pub(super) fn announce_ready(&self, state: &mut MonitorState) {
+        self.metrics.ready.set(1);
+        let (counts, provinces) = summary::by_province(&state.endpoints);
+        let unresolved = state.endpoints.iter().filter(|v| v.endpoint.address.is_none()).count();
+        tracing::info!(
+            endpoints = state.endpoints.len(),
+            up = counts.get(State::Up),
+            degraded = counts.get(State::Degraded),
+            down = counts.get(State::Down),
+            unknown = counts.get(State::Unknown),
+            unresolved,
+            provinces = %provinces,
+            "every endpoint has finished its first round: ready"
+        );
+        state.announce_settled = state.unknown > 0;
+    }
+
+    /// Folds in the outcome of one service-check attempt begun at `started`. An attempt that
+    /// spanned a stall is dropped: its timeout ran out while nobody watched.
+    pub fn record_check(&self, id: &EndpointId, check: &str, outcome: Outcome, started: SystemTime, at: SystemTime) {
+        if unix_ms(started) < self.stalled_until_ms.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(index) = state.position(id) else { return };
+        let view = &mut state.endpoints[index];
+        let Some(cv) = view.checks.iter_mut().find(|c| &*c.name == check) else {
+            return;
+        };
+        let reason = match &outcome.failure {
+            Some(f) => format!("{check}: {f}"),
+            None => format!("{check}: ok"),
+        };
+        let name = cv.name.clone();
+        let before = cv.state;
+        cv.observe(outcome, &state.policy, started);
+        let crossed_down = (before == State::Down) != (cv.state == State::Down);
+        let at = match cv.damper.since() {
+            Some(since) if crossed_down => since,
+            _ => at,
+        };
+        let change = self.settle(view, state.icmp_decides, at, &name, reason);
+        summary::count_unknown(state, change);
+        summary::announce_if_settled(state);
+    }
+}
