@@ -236,6 +236,27 @@ fn outages_are_dated_within_a_round_and_short_breaks_are_counted_not_lost() {
     let noise = interruptions.iter().filter(|b| b.endpoint.starts_with('L')).count();
     println!("RESULT confirmation brief_interruptions_recorded={counted}/{BREAKS} random_loss_noise={noise}");
     assert!(counted >= 1, "some short breaks were recorded: {interruptions:?}");
+
+    // The SLA report counts them in their own column, and they are no downtime.
+    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).expect("timestamp").to_string();
+    let first = interruptions.iter().map(|b| b.start_ms).min().unwrap_or(0) - 60_000;
+    let period = format!("{}..{}", ts(first), ts(unix_now() as i64 * 1000 + 1000));
+    let out = std::process::Command::new(common::bin())
+        .args(["report", "sla", "--config"])
+        .arg(d.dir.path().join("diemcau.toml"))
+        .args(["--period", &period, "--by", "province", "--format", "json"])
+        .output()
+        .expect("run report");
+    assert!(out.status.success(), "report: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let breaks = report["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["labels"]["province"] == "Tỉnh Điện Biên")
+        .expect("the short breaks' province");
+    assert_eq!(breaks["brief_interruptions"].as_u64(), Some(counted as u64), "{breaks}");
+    assert_eq!(breaks["downtime_s"].as_i64(), Some(0), "{breaks}");
 }
 
 /// Random loss of 20 % and 30 % never makes an endpoint Down: a silent round (3 requests) must

@@ -99,6 +99,7 @@ fn history(i: usize, windows: &[maintenance::MaintenanceWindow]) -> EndpointHist
             .map(|&(o, l)| Interval::new(P0 + o, P0 + o + l))
             .collect(),
         maintenance: Vec::new(),
+        brief: Vec::new(),
     };
     h.maintenance = maintenance::maintenance_for(windows, &ScopeLabels::from(&h), NOV);
     h

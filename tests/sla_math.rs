@@ -32,6 +32,7 @@ fn ep(id: &str, province: &str, carrier: &str) -> EndpointHistory {
         monitored: vec![iv(P0 - 100 * D, P1 + 100 * D)],
         down: vec![],
         maintenance: vec![],
+        brief: vec![],
     }
 }
 
@@ -343,4 +344,16 @@ fn groups_in_vietnamese_alphabetical_order() {
         ]
     );
     assert_eq!(r.provinces.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), got);
+}
+
+#[test]
+fn brief_interruptions_are_counted_in_eligible_time_and_are_never_downtime() {
+    let mut h = ep("A", "Tỉnh Hà Giang", "VNPT");
+    h.maintenance = vec![iv(P0 + 10 * D, P0 + 11 * D)];
+    // One in ordinary time, one in maintenance, one before the period.
+    h.brief = vec![P0 + D, P0 + 10 * D + 3600, P0 - D];
+    let f = sla::endpoint_figures(NOV, &h, &Targets::default()).figures;
+    assert_eq!(f.brief_interruptions, 1);
+    assert_eq!((f.downtime_s, f.outages), (0, 0));
+    assert_eq!(f.availability_pct, Some(100.0));
 }

@@ -51,6 +51,9 @@ pub struct EndpointHistory {
     /// Planned maintenance windows that apply to this endpoint
     /// (see [`crate::domain::maintenance::MaintenanceWindow::occurrences`]).
     pub maintenance: Vec<Interval>,
+    /// Starts (unix seconds) of breaks too short to confirm: counted, never downtime.
+    #[serde(default)]
+    pub brief: Vec<i64>,
 }
 
 /// The figures of one endpoint or one group, in seconds.
@@ -71,6 +74,9 @@ pub struct Figures {
     pub downtime_s: i64,
     /// Outages whose down part meets eligible time.
     pub outages: u64,
+    /// Breaks too short to confirm (a silent round whose confirmation answered late) that began
+    /// in eligible time; not downtime.
+    pub brief_interruptions: u64,
     /// Mean time to repair: `downtime / outages`; `None` without outages.
     pub mttr_s: Option<f64>,
     /// Mean time between failures: `up / outages`; `None` without outages.
@@ -86,6 +92,7 @@ impl Figures {
         self.up_s += o.up_s;
         self.downtime_s += o.downtime_s;
         self.outages += o.outages;
+        self.brief_interruptions += o.brief_interruptions;
     }
 
     /// Fills the ratios from the sums.
@@ -310,6 +317,11 @@ fn classify(period: Interval, h: &EndpointHistory) -> Figures {
         up_s: eligible_s - downtime,
         downtime_s: downtime,
         outages,
+        brief_interruptions: h
+            .brief
+            .iter()
+            .filter(|&&t| eligible.iter().any(|i| i.contains(t)))
+            .count() as u64,
         ..Figures::default()
     };
     f.finish();

@@ -27,10 +27,11 @@ use crate::domain::sla::{Figures, SlaReport};
 /// | `target_pct`, `breach` | the target applied; `yes`/`no` (empty without availability) |
 /// | `eligible_s`, `up_s`, `downtime_s` | eligible = up + down |
 /// | `outages` | outages whose down part meets eligible time |
+/// | `brief_interruptions` | breaks too short to confirm, begun in eligible time (not downtime) |
 /// | `mttr_s`, `mtbf_s` | `downtime_s / outages`, `up_s / outages`, rounded; empty without outages |
 /// | `maintenance_s`, `unknown_s` | excluded time |
 /// | `inventory_s` | time in the inventory = eligible + maintenance + unknown |
-pub const GROUP_HEADER: [&str; 18] = [
+pub const GROUP_HEADER: [&str; 19] = [
     "group",
     "province",
     "district",
@@ -44,6 +45,7 @@ pub const GROUP_HEADER: [&str; 18] = [
     "up_s",
     "downtime_s",
     "outages",
+    "brief_interruptions",
     "mttr_s",
     "mtbf_s",
     "maintenance_s",
@@ -53,7 +55,7 @@ pub const GROUP_HEADER: [&str; 18] = [
 
 /// The columns of [`write_worst`], one row per endpoint, worst first (`rank` from 1); the figure
 /// columns mean what they do in [`GROUP_HEADER`].
-pub const WORST_HEADER: [&str; 19] = [
+pub const WORST_HEADER: [&str; 20] = [
     "rank",
     "id",
     "province",
@@ -67,6 +69,7 @@ pub const WORST_HEADER: [&str; 19] = [
     "up_s",
     "downtime_s",
     "outages",
+    "brief_interruptions",
     "mttr_s",
     "mtbf_s",
     "maintenance_s",
@@ -120,12 +123,13 @@ fn yes_no(v: Option<bool>) -> &'static str {
     }
 }
 
-fn figure_fields(f: &Figures) -> [String; 9] {
+fn figure_fields(f: &Figures) -> [String; 10] {
     [
         f.eligible_s.to_string(),
         f.up_s.to_string(),
         f.downtime_s.to_string(),
         f.outages.to_string(),
+        f.brief_interruptions.to_string(),
         secs(f.mttr_s),
         secs(f.mtbf_s),
         f.maintenance_s.to_string(),

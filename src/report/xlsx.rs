@@ -72,11 +72,12 @@ pub fn groups_sheet_name(by: &[GroupKey]) -> String {
 }
 
 /// The figure columns shared by every sheet, after the availability.
-const FIGURE_COLUMNS: [(&str, Kind); 9] = [
+const FIGURE_COLUMNS: [(&str, Kind); 10] = [
     ("Thời gian tính SLA", Kind::Duration),
     ("Thời gian hoạt động", Kind::Duration),
     ("Gián đoạn", Kind::Duration),
     ("Số lần", Kind::Count),
+    ("Gián đoạn ngắn", Kind::Count),
     ("MTTR", Kind::Duration),
     ("MTBF", Kind::Duration),
     ("Bảo trì", Kind::Duration),
@@ -91,6 +92,7 @@ fn figure_cells(f: &Figures) -> Vec<Cell> {
         secs(f.up_s),
         secs(f.downtime_s),
         num(f.outages as f64),
+        num(f.brief_interruptions as f64),
         opt(f.mttr_s.map(f64::round)),
         opt(f.mtbf_s.map(f64::round)),
         secs(f.maintenance_s),

@@ -280,6 +280,11 @@ impl StoreReader {
                 h.exists.extend(clip(from, to.unwrap_or(now_ms.max(from))));
             }
         }
+        for b in self.interruptions(p0, p1)? {
+            if let Some(h) = by_id.get_mut(&b.endpoint) {
+                h.brief.push(secs(b.start_ms));
+            }
+        }
         for o in self.outages(None, p0, p1)? {
             let Some(h) = by_id.get_mut(&o.endpoint) else {
                 continue;
