@@ -16,7 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::confirm::ConfirmQueue;
 use super::inflight::InFlightRing;
-use super::packet::{self, REQUEST_LEN, Reply};
+use super::packet::{self, Reply};
+use super::send_batch::SendBatch;
 use super::settings::ProbeConfig;
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use super::stall::{Stall, stall_length};
@@ -162,6 +163,8 @@ struct Lane {
     socket: IcmpSocket,
     ident: u16,
     flight: InFlightRing,
+    /// Requests built this wake-up, sent together at its end.
+    batch: SendBatch,
 }
 
 impl Lane {
@@ -170,6 +173,7 @@ impl Lane {
             socket,
             ident: rand::random(),
             flight: InFlightRing::default(),
+            batch: SendBatch::default(),
         }
     }
 }
@@ -426,7 +430,6 @@ impl Engine {
     }
 
     fn send_due(&mut self, now: Instant) {
-        let mut buf = [0u8; REQUEST_LEN];
         loop {
             // The earlier of the timeline's next slot and the next confirmation request.
             let confirm_first = match (self.timeline.next_due(), self.confirms.next_due()) {
@@ -446,7 +449,7 @@ impl Engine {
                 } else if !self.is_next(e, RoundKind::Confirmation, slot.packet, slot.round.wrapping_add(1)) {
                     continue;
                 }
-                self.send_request(e, slot.packet, &mut buf);
+                self.send_request(e, slot.packet);
                 continue;
             }
             let Some((slot, due)) = self.timeline.pop_due(now) else {
@@ -473,8 +476,9 @@ impl Engine {
             } else if !self.is_next(e, RoundKind::Regular, slot.packet, self.rounds[e].id) {
                 continue; // a follow-up packet of a round that never started
             }
-            self.send_request(e, slot.packet, &mut buf);
+            self.send_request(e, slot.packet);
         }
+        self.flush_sends();
         self.telemetry
             .cycles
             .inc_by(self.timeline.cycles() - self.telemetry.cycles.get());

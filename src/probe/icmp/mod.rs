@@ -5,6 +5,7 @@ pub mod engine;
 mod inflight;
 pub mod oneshot;
 pub mod packet;
+mod send_batch;
 pub mod settings;
 pub mod socket;
 mod stall;

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::super::inflight::InFlight;
-use super::super::packet::{self, REQUEST_LEN};
+use super::super::packet;
+use super::super::send_batch::{SEND_BATCH, Tag};
 use super::super::settings::MAX_IN_FLIGHT_PER_FAMILY;
 use super::super::socket::Family;
 use super::{Engine, RoundState, deadline_us, lane_index, wall_ns};
@@ -37,7 +38,9 @@ impl Engine {
     }
 
     /// Sends request `packet` of `e`'s open round; a request that cannot be sent counts lost.
-    pub(super) fn send_request(&mut self, e: usize, packet: u8, buf: &mut [u8; REQUEST_LEN]) {
+    /// Queues request `packet` of `e`'s open round in its socket's batch (sent at the end of
+    /// the wake-up, see [`Engine::flush_sends`]); a request that cannot be queued counts lost.
+    pub(super) fn send_request(&mut self, e: usize, packet: u8) {
         let Some(target) = self.targets[e] else {
             // Its address went away (a reload) with the round open: drop the round unreported.
             self.rounds[e].open = false;
@@ -45,7 +48,11 @@ impl Engine {
         };
         let round_id = self.rounds[e].id;
         self.rounds[e].sent += 1;
-        let Some(lane) = self.lanes[lane_index(Family::of(&target))].as_mut() else {
+        let li = lane_index(Family::of(&target));
+        if self.lanes[li].as_ref().is_some_and(|l| l.batch.is_full()) {
+            self.flush_lane(li);
+        }
+        let Some(lane) = self.lanes[li].as_mut() else {
             self.telemetry.send_errors.inc();
             self.finish_if_complete(e);
             return;
@@ -58,25 +65,67 @@ impl Engine {
                 return;
             }
         };
-        packet::build_request(buf, lane.socket.family, lane.socket.kind, lane.ident, seq);
-        let sent_ns = wall_ns();
-        match lane.socket.send_to(buf, target) {
-            Ok(_) => {
-                lane.flight.insert(InFlight {
-                    endpoint: e as u32,
-                    seq,
-                    packet,
-                    round: round_id,
-                    sent_ns,
-                    deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
-                });
-                self.rounds[e].pending += 1;
-            }
-            Err(err) => {
-                self.telemetry.send_errors.inc();
-                tracing::debug!(endpoint = e, %target, error = %err, "sending an echo request failed");
-                self.finish_if_complete(e);
-            }
+        let (family, kind, ident) = (lane.socket.family, lane.socket.kind, lane.ident);
+        let Some(buf) = lane.batch.next_buffer() else {
+            self.telemetry.send_errors.inc();
+            self.finish_if_complete(e);
+            return;
+        };
+        packet::build_request(buf, family, kind, ident, seq);
+        lane.batch.push(
+            target,
+            Tag {
+                endpoint: e as u32,
+                seq,
+            },
+        );
+        lane.flight.insert(InFlight {
+            endpoint: e as u32,
+            seq,
+            packet,
+            round: round_id,
+            sent_ns: wall_ns(),
+            deadline_us: deadline_us(self.epoch, Instant::now() + self.timeout),
+        });
+        self.rounds[e].pending += 1;
+    }
+
+    /// Sends what both sockets have queued.
+    pub(super) fn flush_sends(&mut self) {
+        self.flush_lane(0);
+        self.flush_lane(1);
+    }
+
+    fn flush_lane(&mut self, li: usize) {
+        let Some(lane) = self.lanes[li].as_mut().filter(|l| !l.batch.is_empty()) else {
+            return;
+        };
+        let mut failed = [Tag::default(); SEND_BATCH];
+        let (mut n, mut last_error) = (0, None);
+        lane.batch.flush(&lane.socket, |tag, err| {
+            failed[n] = tag;
+            n += 1;
+            last_error = Some(err);
+        });
+        if let Some(error) = last_error {
+            tracing::debug!(failed = n, %error, "sending echo requests failed");
+        }
+        for tag in &failed[..n] {
+            self.send_failed(li, *tag);
+        }
+    }
+
+    /// A queued request the kernel refused: lost, like one without a reply.
+    fn send_failed(&mut self, li: usize, tag: Tag) {
+        self.telemetry.send_errors.inc();
+        let Some(entry) = self.lanes[li].as_mut().and_then(|l| l.flight.remove(tag.seq)) else {
+            return;
+        };
+        let e = entry.endpoint as usize;
+        let r = &mut self.rounds[e];
+        if r.open && r.id == entry.round {
+            r.pending -= 1;
+            self.finish_if_complete(e);
         }
     }
 
