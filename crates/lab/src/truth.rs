@@ -5,8 +5,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::net::IpAddr;
+
 use rand::Rng;
 use serde::Serialize;
+
+use crate::path::{Network, Router};
+use crate::scenario::Window;
 
 /// Exact median up to this many samples per endpoint; reservoir sampling beyond, so memory
 /// stays bounded (≤ 4 KiB per endpoint, and only for endpoints probed ≥ 1024 times).
@@ -25,6 +30,12 @@ pub(crate) struct EpStats {
     pub dropped_loss: u32,
     pub dropped_outage: u32,
     pub dropped_silent: u32,
+    /// Requests whose TTL ran out at a router on the path (answered or not).
+    pub expired: u32,
+    /// Time Exceeded messages written for requests to this endpoint.
+    pub time_exceeded: u32,
+    /// Requests dropped on the way: the monitor's uplink or a router on the path was down.
+    pub dropped_path: u32,
     n: u32,
     sum_ms: f64,
     min_ms: f64,
@@ -163,6 +174,15 @@ struct EndpointLine<'a> {
     dropped_loss: u32,
     dropped_outage: u32,
     dropped_silent: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    expired: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    time_exceeded: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    dropped_path: u32,
+    /// Router addresses on the way, first hop first (absent when there is none).
+    #[serde(skip_serializing_if = "<[IpAddr]>::is_empty")]
+    path: &'a [IpAddr],
     delay_mean_ms: f64,
     delay_median_ms: f64,
     delay_min_ms: f64,
@@ -184,7 +204,55 @@ pub(crate) struct StopLine {
     pub dropped_outage: u64,
     pub malformed: u64,
     pub unknown_destination: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped_path: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expired: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub time_exceeded: u64,
 }
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A router's or the monitor's outage window occurrence.
+#[derive(Serialize)]
+struct NetOutageLine<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    router: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<IpAddr>,
+    start_unix_ns: u64,
+    end_unix_ns: u64,
+    /// Endpoints silenced by it: those behind the router, or every endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints_behind: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints: Option<usize>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    open: bool,
+}
+
+/// What one router did over the whole run.
+#[derive(Serialize)]
+struct RouterLine<'a> {
+    kind: &'static str,
+    router: &'a str,
+    address: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<&'a str>,
+    endpoints_behind: u32,
+    expired: u64,
+    time_exceeded: u64,
+    rate_limited: u64,
+    dropped_outage: u64,
+}
+
+/// Occurrences of one flapping window reported at most, so a tiny period cannot stall the
+/// stop (the run would have to last for days to reach it with any sensible period).
+const MAX_OCCURRENCES: u64 = 1_000_000;
 
 /// Buffered JSON-lines writer. The first I/O error is kept and reported at stop, and
 /// later writes are skipped: the emulator must keep answering even if the disk is full.
@@ -245,7 +313,7 @@ impl TruthWriter {
         });
     }
 
-    pub(crate) fn endpoint(&mut self, id: &str, s: &mut EpStats) {
+    pub(crate) fn endpoint(&mut self, id: &str, s: &mut EpStats, path: &[IpAddr]) {
         let (mean, median, min, max, jitter) = s.summary();
         self.line(&EndpointLine {
             kind: "endpoint",
@@ -259,12 +327,65 @@ impl TruthWriter {
             dropped_loss: s.dropped_loss,
             dropped_outage: s.dropped_outage,
             dropped_silent: s.dropped_silent,
+            expired: s.expired,
+            time_exceeded: s.time_exceeded,
+            dropped_path: s.dropped_path,
+            path,
             delay_mean_ms: mean,
             delay_median_ms: median,
             delay_min_ms: min,
             delay_max_ms: max,
             mean_abs_consecutive_delay_diff_ms: jitter,
         });
+    }
+
+    /// At stop: every outage of the monitor's uplink and of each router that began before
+    /// `now` (ns since time zero; one still going on ends at `now` and is `open`), then one
+    /// summary line per router.
+    pub(crate) fn network(&mut self, net: &Network, wall0_ns: u64, now: u64, endpoints: usize) {
+        let line = |t: &mut TruthWriter, w: &Window, router: Option<&Router>| {
+            for k in 0..MAX_OCCURRENCES {
+                let Some((start, end)) = w.occurrence(k) else { break };
+                if start >= now {
+                    break;
+                }
+                t.line(&NetOutageLine {
+                    kind: if router.is_some() {
+                        "router_outage"
+                    } else {
+                        "monitor_outage"
+                    },
+                    router: router.map(|r| r.name.as_str()),
+                    address: router.map(|r| r.addr),
+                    start_unix_ns: wall0_ns + start,
+                    end_unix_ns: wall0_ns + end.min(now),
+                    endpoints_behind: router.map(|r| r.endpoints_behind),
+                    endpoints: router.is_none().then_some(endpoints),
+                    open: end > now,
+                });
+            }
+        };
+        for w in &net.monitor {
+            line(self, w, None);
+        }
+        for r in &net.routers {
+            for w in &r.windows {
+                line(self, w, Some(r));
+            }
+        }
+        for (r, hop) in net.routers.iter().zip(&net.hops) {
+            self.line(&RouterLine {
+                kind: "router",
+                router: &r.name,
+                address: r.addr,
+                parent: r.parent.map(|p| net.routers[p as usize].name.as_str()),
+                endpoints_behind: r.endpoints_behind,
+                expired: hop.expired,
+                time_exceeded: hop.time_exceeded,
+                rate_limited: hop.rate_limited,
+                dropped_outage: hop.dropped_outage,
+            });
+        }
     }
 
     /// Writes the stop line and flushes; returns the first error seen, if any.

@@ -1,4 +1,5 @@
-//! Scenario TOML: what every emulated endpoint does (delay, loss, outages, SIP mode).
+//! Scenario TOML: what every emulated endpoint does (delay, loss, outages, SIP mode), and
+//! the routers on the way to it and the monitor's own uplink (see `routers.rs`).
 //!
 //! The file is parsed strictly (unknown keys are errors with `file:line:col`) because a
 //! typo in a scenario silently turning into "no outage" would make a test or demo lie.
@@ -7,8 +8,11 @@
 
 mod decide;
 mod parse;
+mod routers;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routers;
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +20,7 @@ use serde::Deserialize;
 
 use crate::EmulatedEndpoint;
 
-pub(crate) use decide::{Decision, Profile};
+pub(crate) use decide::{Decision, Delay, Profile, Window};
 
 /// Errors found while parsing or validating a scenario. Every variant carries the origin
 /// (usually a file name) and, where known, the line so the user can fix the file quickly.
@@ -148,6 +152,9 @@ pub struct Scenario {
     origin: String,
     defaults: ProfilePatch,
     rules: Vec<Rule>,
+    routers: Vec<routers::RouterDef>,
+    /// `[monitor] outages`: the monitor's uplink is cut, every packet is dropped.
+    monitor: Vec<WindowSpec>,
 }
 
 impl Default for Scenario {
@@ -157,14 +164,23 @@ impl Default for Scenario {
             origin: "<default>".into(),
             defaults: ProfilePatch::default(),
             rules: Vec::new(),
+            routers: Vec::new(),
+            monitor: Vec::new(),
         }
     }
 }
 impl Scenario {
     /// Checks the scenario against the endpoint list: unique ids/addresses, every rule
-    /// selects at least one endpoint, every listed id exists.
+    /// selects at least one endpoint, every listed id exists, every router is on some
+    /// endpoint's path and no endpoint's path is ambiguous.
     pub fn validate(&self, endpoints: &[EmulatedEndpoint]) -> Result<(), ScenarioError> {
-        self.resolve(endpoints).map(|_| ())
+        self.resolve(endpoints)?;
+        self.resolve_network(endpoints).map(|_| ())
+    }
+
+    /// The routers' addresses, for the lab to route them to its device.
+    pub(crate) fn router_addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        self.routers.iter().map(|r| r.address())
     }
 
     /// Resolves per-endpoint profiles. Returns the distinct profiles and, per endpoint,
