@@ -1,5 +1,21 @@
 //! Ground truth: per-endpoint statistics, the emulator's own timing error, and the
 //! JSON-lines truth file that tests and the demo compare the prober's results against.
+//!
+//! Lines, by `kind` (times are unix ns; a window still going on at stop ends then, `open`):
+//! - `start`: `unix_ns`, `endpoints`;
+//! - `outage` / `degrade`: one per endpoint and window occurrence, `endpoint`, `start_unix_ns`,
+//!   `end_unix_ns`;
+//! - `monitor_outage`: the monitor's uplink was cut, `start_unix_ns`, `end_unix_ns`,
+//!   `endpoints` (all of them were silent);
+//! - `router_outage`: `router`, `address`, `start_unix_ns`, `end_unix_ns`,
+//!   `endpoints_behind` (those whose path goes through it);
+//! - `router`: per router at stop, `router`, `address`, `parent` (absent for a first hop),
+//!   `endpoints_behind`, `expired`, `time_exceeded`, `rate_limited`, `dropped_outage`;
+//! - `endpoint`: per endpoint that saw traffic, its request, reply and drop counts and the
+//!   applied delays; with routers also `path` (router addresses, first hop first), `expired`,
+//!   `time_exceeded` and `dropped_path` (absent when empty or zero, so a scenario without
+//!   routers writes the lines it always did);
+//! - `stop`: the lab's counters.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
