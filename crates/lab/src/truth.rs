@@ -438,6 +438,56 @@ mod tests {
         assert_eq!(s.samples.len(), RESERVOIR);
     }
 
+    /// Without routers an endpoint line and the stop line have exactly the keys they had
+    /// before routers existed; with them, the path and the path counters appear.
+    #[test]
+    fn lines_without_routers_keep_their_shape() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let mut t = TruthWriter::new(Some(File::create(&path).expect("create")));
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut s = EpStats {
+            echo_requests: 2,
+            ..EpStats::default()
+        };
+        s.record_delay(1.0, &mut rng);
+        t.endpoint("A", &mut s.clone(), &[]);
+        s.expired = 1;
+        s.time_exceeded = 1;
+        t.endpoint("B", &mut s, &["198.19.0.1".parse().expect("ip")]);
+        t.finish(&StopLine {
+            kind: "stop",
+            ..StopLine::default()
+        })
+        .expect("finish");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let keys = |l: &str| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v.as_object().expect("object").keys().cloned().collect()
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let legacy = "echo_requests echo_replied sip_requests sip_replied tcp_requests tcp_replied dropped_loss \
+                      dropped_outage dropped_silent delay_mean_ms delay_median_ms delay_min_ms delay_max_ms \
+                      mean_abs_consecutive_delay_diff_ms";
+        let mut want: Vec<String> = ["kind", "endpoint"].iter().map(|k| k.to_string()).collect();
+        want.extend(legacy.split_whitespace().map(String::from));
+        want.sort();
+        let mut a = keys(lines[0]);
+        a.sort();
+        assert_eq!(a, want);
+        assert!(
+            lines[1].contains(r#""expired":1,"time_exceeded":1,"path":["198.19.0.1"]"#),
+            "{}",
+            lines[1]
+        );
+        let mut stop = keys(lines[2]);
+        stop.sort();
+        assert_eq!(
+            stop.join(" "),
+            "dropped_loss dropped_outage kind late_max_us late_p50_us late_p99_us malformed packets_in replied unix_ns unknown_destination"
+        );
+    }
+
     #[test]
     fn late_percentiles() {
         let h = LateHist::new();
