@@ -2,6 +2,9 @@
 //! web port from the test, apply nftables rules inside its namespace.
 #![allow(dead_code)]
 
+pub mod topology;
+pub mod trace;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

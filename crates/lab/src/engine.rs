@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags};
@@ -24,10 +24,12 @@ use rand::{Rng, SeedableRng};
 use tun_rs::SyncDevice;
 
 use crate::index::AddrIndex;
-use crate::packet::{self, Kind, TcpAction};
+use crate::packet::{self, Kind, Parsed, TcpAction};
+use crate::path::{Network, Verdict};
 use crate::scenario::{Decision, Profile, SipMode};
+use crate::shared::{Shared, bump};
 use crate::sip;
-use crate::truth::{EpStats, LateHist, StopLine, TruthWriter};
+use crate::truth::{EpStats, StopLine, TruthWriter};
 use crate::{EmulatedEndpoint, LabError, LabStats};
 
 /// Below this remaining wait we poll the device without sleeping: a sleep this short
@@ -45,81 +47,14 @@ const LATE_THRESHOLD_NS: u64 = 1_000_000;
 /// Read buffer: larger than any MTU we configure.
 const READ_BUF: usize = 65_536;
 
-/// Counters shared with the `Lab` handle; single writer (the engine), relaxed reads.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub stop: AtomicBool,
-    pub packets_in: AtomicU64,
-    pub replied: AtomicU64,
-    pub dropped_loss: AtomicU64,
-    pub dropped_outage: AtomicU64,
-    pub malformed: AtomicU64,
-    pub unknown_destination: AtomicU64,
-    pub ignored: AtomicU64,
-    pub sip_silent: AtomicU64,
-    pub write_errors: AtomicU64,
-    pub late: AtomicU64,
-    pub queued: AtomicU64,
-    pub cpu_ns: AtomicU64,
-    pub late_hist: LateHist,
-}
-
-impl Shared {
-    pub(crate) fn new() -> Shared {
-        let z = || AtomicU64::new(0);
-        Shared {
-            stop: AtomicBool::new(false),
-            packets_in: z(),
-            replied: z(),
-            dropped_loss: z(),
-            dropped_outage: z(),
-            malformed: z(),
-            unknown_destination: z(),
-            ignored: z(),
-            sip_silent: z(),
-            write_errors: z(),
-            late: z(),
-            queued: z(),
-            cpu_ns: z(),
-            late_hist: LateHist::new(),
-        }
-    }
-
-    pub(crate) fn snapshot(&self) -> LabStats {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let p = self.late_hist.percentiles(&[0.5, 0.99, 1.0]);
-        LabStats {
-            packets_in: l(&self.packets_in),
-            replied: l(&self.replied),
-            dropped_loss: l(&self.dropped_loss),
-            dropped_outage: l(&self.dropped_outage),
-            malformed: l(&self.malformed),
-            unknown_destination: l(&self.unknown_destination),
-            ignored: l(&self.ignored),
-            sip_silent: l(&self.sip_silent),
-            write_errors: l(&self.write_errors),
-            late: l(&self.late),
-            late_p50_us: p.first().copied().unwrap_or(0),
-            late_p99_us: p.get(1).copied().unwrap_or(0),
-            late_max_us: p.get(2).copied().unwrap_or(0),
-            queued: l(&self.queued),
-            emulator_cpu_ms: l(&self.cpu_ns) as f64 / 1e6,
-        }
-    }
-}
-
-#[inline]
-fn bump(a: &AtomicU64) {
-    // Single writer: a plain load+store is enough and avoids a locked instruction.
-    a.store(a.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-}
-
 /// Which per-endpoint counter a reply belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReqKind {
     Echo,
     Sip,
     Tcp,
+    /// A router's ICMP Time Exceeded for a request to the endpoint.
+    TimeExceeded,
 }
 
 /// A built reply waiting for its due time. Buffers are recycled through a free list.
@@ -128,6 +63,8 @@ struct Slot {
     ep: u32,
     recv_ns: u64,
     kind: ReqKind,
+    /// The router answering, for `ReqKind::TimeExceeded`.
+    router: u32,
 }
 
 /// A window occurrence still to be reported in the truth file.
@@ -153,6 +90,7 @@ pub(crate) struct EngineConfig {
     pub t0: Instant,
     pub wall0_ns: u64,
     pub truth: TruthWriter,
+    pub net: Network,
 }
 
 pub(crate) struct Engine {
@@ -179,6 +117,8 @@ pub(crate) struct Engine {
     /// Next occurrence of every scenario window, soonest end first.
     windows: BinaryHeap<Reverse<WindowKey>>,
     pending: VecDeque<PendingWindow>,
+    /// Routers and the monitor's uplink between the prober and the endpoints.
+    net: Network,
 }
 
 impl Engine {
@@ -226,6 +166,7 @@ impl Engine {
             eps_by_profile,
             windows,
             pending: VecDeque::new(),
+            net: cfg.net,
         }
     }
 
@@ -321,6 +262,7 @@ impl Engine {
                     ep: 0,
                     recv_ns: 0,
                     kind: ReqKind::Echo,
+                    router: 0,
                 });
                 (self.slots.len() - 1) as u32
             }
@@ -371,6 +313,11 @@ impl Engine {
                 return;
             }
         };
+        let verdict = if self.net.active() {
+            self.net.walk(ep, p.ttl, now, &mut self.rng)
+        } else {
+            Verdict::Reach
+        };
         let profile = &self.profiles[self.ep_profile[epu] as usize];
         let sip_mode = profile.sip;
         let st = &mut self.stats[epu];
@@ -378,6 +325,23 @@ impl Engine {
             ReqKind::Echo => st.echo_requests += 1,
             ReqKind::Sip => st.sip_requests += 1,
             ReqKind::Tcp => st.tcp_requests += 1,
+            ReqKind::TimeExceeded => {}
+        }
+        match verdict {
+            Verdict::Reach => {}
+            Verdict::MonitorDown | Verdict::RouterDown(_) => {
+                st.dropped_path += 1;
+                bump(&sh.dropped_path);
+                return;
+            }
+            Verdict::Expired { router, answer } => {
+                st.expired += 1;
+                bump(&sh.expired);
+                if let Some(delay_ns) = answer {
+                    self.queue_time_exceeded(pkt, &p, ep, router, now, delay_ns);
+                }
+                return;
+            }
         }
         let delay_ns = match profile.decide(now, &mut self.rng) {
             Decision::Outage => {
@@ -413,19 +377,42 @@ impl Engine {
             (Kind::Tcp(t), _) => packet::build_tcp_reply(&p, &t, tcp_action, isn, &mut buf),
             _ => false,
         };
+        self.enqueue(slot, buf, built, (ep, kind, 0), now, delay_ns);
+    }
+
+    /// Builds router `router`'s Time Exceeded for request `raw` and queues it.
+    fn queue_time_exceeded(&mut self, raw: &[u8], p: &Parsed<'_>, ep: u32, router: u32, now: u64, delay_ns: u64) {
+        let slot = self.alloc_slot();
+        let mut buf = std::mem::take(&mut self.slots[slot as usize].buf);
+        let from = self.net.routers[router as usize].addr;
+        let built = packet::build_time_exceeded(raw, p, from, &mut self.scratch, &mut buf);
+        self.enqueue(slot, buf, built, (ep, ReqKind::TimeExceeded, router), now, delay_ns);
+    }
+
+    /// Parks a built reply in `slot` until `now + delay_ns`; frees the slot if not `built`.
+    fn enqueue(
+        &mut self,
+        slot: u32,
+        buf: Vec<u8>,
+        built: bool,
+        (ep, kind, router): (u32, ReqKind, u32),
+        now: u64,
+        delay_ns: u64,
+    ) {
         let s = &mut self.slots[slot as usize];
         s.buf = buf;
         if !built {
             self.free.push(slot);
-            bump(&sh.malformed);
+            bump(&self.shared.malformed);
             return;
         }
         s.ep = ep;
         s.recv_ns = now;
         s.kind = kind;
+        s.router = router;
         self.seq += 1;
         self.heap.push(Reverse((now + delay_ns, self.seq, slot)));
-        sh.queued.store(self.heap.len() as u64, Ordering::Relaxed);
+        self.shared.queued.store(self.heap.len() as u64, Ordering::Relaxed);
     }
 
     /// Writes every reply whose due time has passed, oldest first.
@@ -449,14 +436,21 @@ impl Engine {
                     if late > LATE_THRESHOLD_NS {
                         bump(&sh.late);
                     }
-                    bump(&sh.replied);
                     let (ep, kind, recv_ns) = (s.ep as usize, s.kind, s.recv_ns);
                     let st = &mut self.stats[ep];
                     match kind {
                         ReqKind::Echo => st.echo_replied += 1,
                         ReqKind::Sip => st.sip_replied += 1,
                         ReqKind::Tcp => st.tcp_replied += 1,
+                        ReqKind::TimeExceeded => {
+                            st.time_exceeded += 1;
+                            self.net.hops[s.router as usize].time_exceeded += 1;
+                            bump(&sh.time_exceeded);
+                            self.free.push(slot);
+                            continue;
+                        }
                     }
+                    bump(&sh.replied);
                     st.record_delay(write_ns.saturating_sub(recv_ns) as f64 / 1e6, &mut self.rng);
                 }
                 Err(e) => {
@@ -549,9 +543,18 @@ impl Engine {
                 }
             }
             self.drain_pending(usize::MAX);
+            self.truth.network(&self.net, self.wall0_ns, now, self.endpoints.len());
+            let mut path = Vec::new();
             for (i, st) in self.stats.iter_mut().enumerate() {
                 if st.saw_traffic() {
-                    self.truth.endpoint(&self.endpoints[i].id, st);
+                    path.clear();
+                    path.extend(
+                        self.net
+                            .path(i as u32)
+                            .iter()
+                            .map(|&r| self.net.routers[r as usize].addr),
+                    );
+                    self.truth.endpoint(&self.endpoints[i].id, st, &path);
                 }
             }
         }
@@ -568,6 +571,9 @@ impl Engine {
             dropped_outage: snap.dropped_outage,
             malformed: snap.malformed,
             unknown_destination: snap.unknown_destination,
+            dropped_path: snap.dropped_path,
+            expired: snap.expired,
+            time_exceeded: snap.time_exceeded,
         };
         let flushed = self.truth.finish(&stop).map_err(LabError::Truth);
         // Keep the eventfd alive until here; it is only used to interrupt ppoll.

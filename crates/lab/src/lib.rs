@@ -6,13 +6,19 @@
 //! [`Scenario`], and writes a ground-truth JSON-lines file of what it actually did, so a
 //! prober's measurements can be checked against reality rather than against intentions.
 //!
+//! A scenario may also put routers between the prober and the endpoints: a request whose
+//! IP TTL (IPv6 hop limit) runs out on the way is answered with ICMP Time Exceeded from the
+//! router where it expired, so traceroute-style probes see every hop (see `path.rs`).
+//!
 //! Nothing here touches the host network: [`Lab::start`] must be called from inside a
 //! namespace the caller owns (e.g. after `unshare -rn`).
 
 mod engine;
 mod index;
 mod packet;
+mod path;
 mod scenario;
+mod shared;
 mod sip;
 mod truth;
 
@@ -29,7 +35,8 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 
 pub use scenario::{DelaySpec, Scenario, ScenarioError, SipMode, WindowSpec};
 
-use engine::{Engine, EngineConfig, Shared};
+use engine::{Engine, EngineConfig};
+use shared::Shared;
 use truth::TruthWriter;
 
 /// Address the lab gives its TUN device for IPv4. The kernel needs a local address on
@@ -110,6 +117,12 @@ pub struct LabStats {
     pub late_p50_us: u64,
     pub late_p99_us: u64,
     pub late_max_us: u64,
+    /// Requests dropped on the way: the monitor's uplink or a router on the path was down.
+    pub dropped_path: u64,
+    /// Requests whose TTL ran out at a router (answered with Time Exceeded or not).
+    pub expired: u64,
+    /// ICMP Time Exceeded messages written (not counted in `replied`).
+    pub time_exceeded: u64,
     /// Replies currently waiting in the delay queue.
     pub queued: u64,
     /// CPU time consumed by the emulator thread so far (updated every ~100 ms).
@@ -224,6 +237,7 @@ impl Lab {
     pub fn start(endpoints: Vec<EmulatedEndpoint>, scenario: Scenario, opts: LabOptions) -> Result<Lab, LabError> {
         check_options(&endpoints, &opts)?;
         let (profiles, ep_profile) = scenario.resolve(&endpoints)?;
+        let net = scenario.resolve_network(&endpoints)?;
         let truth_file = match &opts.truth_path {
             Some(path) => Some(File::create(path).map_err(|source| LabError::TruthOpen {
                 path: path.clone(),
@@ -252,6 +266,18 @@ impl Lab {
         }
         for (net, len) in &opts.v4_routes {
             run_ip(&["route", "add", &format!("{net}/{len}"), "dev", name])?;
+        }
+        // Time Exceeded comes from the routers' addresses: route those outside the lab's
+        // prefixes to the device too, so the kernel accepts and can answer them.
+        for a in scenario.router_addresses() {
+            let routed = match a {
+                IpAddr::V4(a) => opts.v4_routes.iter().any(|r| v4_in(a, *r)),
+                IpAddr::V6(a) => opts.v6_routes.iter().any(|r| v6_in(a, *r)),
+            };
+            if !routed {
+                let (fam, len) = if a.is_ipv4() { ("-4", 32) } else { ("-6", 128) };
+                run_ip(&[fam, "route", "add", &format!("{a}/{len}"), "dev", name])?;
+            }
         }
         if !opts.v6_routes.is_empty() {
             run_ip(&[
@@ -291,6 +317,7 @@ impl Lab {
                 t0,
                 wall0_ns,
                 truth: TruthWriter::new(truth_file),
+                net,
             },
         );
         let thread = std::thread::Builder::new()

@@ -5,6 +5,7 @@
 
 use std::net::IpAddr;
 
+use etherparse::icmpv4::TimeExceededCode;
 use etherparse::{Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
 use crate::sip;
@@ -47,6 +48,8 @@ pub(crate) struct TcpInfo {
 pub(crate) struct Parsed<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit, as sent (the monitor's kernel does not decrement it).
+    pub ttl: u8,
     pub kind: Kind<'a>,
 }
 
@@ -54,15 +57,17 @@ pub(crate) struct Parsed<'a> {
 /// `Err(())` means malformed: the caller counts and drops it.
 pub(crate) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ()> {
     let p = SlicedPacket::from_ip(buf).map_err(|_| ())?;
-    let (src, dst, fragmented) = match &p.net {
+    let (src, dst, ttl, fragmented) = match &p.net {
         Some(NetSlice::Ipv4(v4)) => (
             IpAddr::V4(v4.header().source_addr()),
             IpAddr::V4(v4.header().destination_addr()),
+            v4.header().ttl(),
             v4.is_payload_fragmented(),
         ),
         Some(NetSlice::Ipv6(v6)) => (
             IpAddr::V6(v6.header().source_addr()),
             IpAddr::V6(v6.header().destination_addr()),
+            v6.header().hop_limit(),
             v6.is_payload_fragmented(),
         ),
         _ => return Err(()),
@@ -71,6 +76,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ()> {
         return Ok(Parsed {
             src,
             dst,
+            ttl,
             kind: Kind::Other,
         });
     }
@@ -109,7 +115,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ()> {
         }),
         _ => Kind::Other,
     };
-    Ok(Parsed { src, dst, kind })
+    Ok(Parsed { src, dst, ttl, kind })
 }
 
 /// IP layer of a reply: source and destination swapped relative to the request.
@@ -132,6 +138,73 @@ pub(crate) fn build_echo_reply(req: &Parsed<'_>, id: u16, seq: u16, payload: &[u
         IpAddr::V6(_) => ip.icmpv6_echo_reply(id, seq).write(out, payload),
     };
     res.is_ok()
+}
+
+/// Bytes of the invoking packet an ICMPv6 error quotes: as much as fits in the IPv6
+/// minimum MTU with the error's own IPv6 (40) and ICMPv6 (8) headers (RFC 4443 §2.4 (c)).
+const V6_QUOTE_MAX: usize = 1280 - 40 - 8;
+
+/// Writes the ICMP Time Exceeded (v4 type 11 code 0, v6 type 3 code 0) that router `from`
+/// sends back to the request's source when the request's TTL runs out there. It quotes the
+/// request as that router received it (TTL / hop limit 1): IPv4 the whole header and the
+/// first 8 bytes of the payload (RFC 792), IPv6 as much as fits in 1280 bytes (RFC 4443).
+/// `raw` is the request exactly as read from the device; false if it cannot be built.
+pub(crate) fn build_time_exceeded(
+    raw: &[u8],
+    req: &Parsed<'_>,
+    from: IpAddr,
+    quote: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> bool {
+    out.clear();
+    quote.clear();
+    match (from, req.src) {
+        (IpAddr::V4(from), IpAddr::V4(to)) => {
+            let ihl = usize::from(raw.first().map_or(0, |b| b & 0x0f)) * 4;
+            let total = raw
+                .get(2..4)
+                .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+                .min(raw.len());
+            if ihl < 20 || total < ihl {
+                return false;
+            }
+            quote.extend_from_slice(&raw[..(ihl + 8).min(total)]);
+            quote[8] = quote[8].min(1);
+            quote[10..12].copy_from_slice(&[0, 0]);
+            let sum = ipv4_checksum(&quote[..ihl]);
+            quote[10..12].copy_from_slice(&sum.to_be_bytes());
+            PacketBuilder::ipv4(from.octets(), to.octets(), REPLY_TTL)
+                .icmpv4(Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit))
+                .write(out, quote)
+                .is_ok()
+        }
+        (IpAddr::V6(from), IpAddr::V6(to)) => {
+            if raw.len() < 40 {
+                return false;
+            }
+            quote.extend_from_slice(&raw[..raw.len().min(V6_QUOTE_MAX)]);
+            quote[7] = quote[7].min(1);
+            PacketBuilder::ipv6(from.octets(), to.octets(), REPLY_TTL)
+                .icmpv6(Icmpv6Type::TimeExceeded(
+                    etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+                ))
+                .write(out, quote)
+                .is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// The IPv4 header checksum (RFC 791) of `header` with its checksum field zeroed.
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 /// Writes a UDP datagram from the request's destination back to its source.
@@ -250,6 +323,69 @@ mod tests {
     }
 
     #[test]
+    fn time_exceeded_quotes_the_request_v4_v6() {
+        let big = [0xabu8; 1400];
+        for (s, d, r, payload) in [
+            ("100.127.255.254", "198.18.0.7", "198.19.0.1", &b"diemcau-lab-probe"[..]),
+            ("fd00:1ab::1", "2001:2::7", "2001:2:ff::1", &big[..]),
+        ] {
+            let (s, d, r): (IpAddr, IpAddr, IpAddr) =
+                (s.parse().expect("ip"), d.parse().expect("ip"), r.parse().expect("ip"));
+            let mut req = Vec::new();
+            match (s, d) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 3)
+                    .icmpv4_echo_request(0x4242, 17)
+                    .write(&mut req, payload),
+                (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 3)
+                    .icmpv6_echo_request(0x4242, 17)
+                    .write(&mut req, payload),
+                _ => unreachable!(),
+            }
+            .expect("build");
+            let p = parse(&req).expect("parse");
+            assert_eq!(p.ttl, 3);
+            let (mut quote, mut out) = (Vec::new(), Vec::new());
+            assert!(build_time_exceeded(&req, &p, r, &mut quote, &mut out));
+            let te = SlicedPacket::from_ip(&out).expect("time exceeded parses");
+            let quoted = match te.transport {
+                Some(TransportSlice::Icmpv4(i)) => {
+                    assert_eq!(
+                        i.icmp_type(),
+                        Icmpv4Type::TimeExceeded(TimeExceededCode::TtlExceededInTransit)
+                    );
+                    assert_eq!(i.header().icmp_type.calc_checksum(i.payload()), i.checksum());
+                    assert_eq!(i.payload().len(), 20 + 8, "IPv4 header + 8 bytes");
+                    i.payload().to_vec()
+                }
+                Some(TransportSlice::Icmpv6(i)) => {
+                    assert!(matches!(i.icmp_type(), Icmpv6Type::TimeExceeded(_)));
+                    assert_eq!(i.payload().len(), 1232, "as much as fits in 1280");
+                    assert_eq!(out.len(), 1280);
+                    i.payload().to_vec()
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(te.net.as_ref().map(|n| n.is_ipv4()), Some(r.is_ipv4()));
+            // The quoted request: the router received it with TTL 1, otherwise unchanged.
+            let (src, dst, ttl) = if s.is_ipv4() {
+                let h = etherparse::Ipv4Header::from_slice(&quoted).expect("quoted header").0;
+                assert_eq!(h.header_checksum, h.calc_header_checksum(), "quoted IPv4 checksum");
+                (IpAddr::from(h.source), IpAddr::from(h.destination), h.time_to_live)
+            } else {
+                let h = etherparse::Ipv6Header::from_slice(&quoted).expect("quoted header").0;
+                (IpAddr::from(h.source), IpAddr::from(h.destination), h.hop_limit)
+            };
+            assert_eq!((src, dst, ttl), (s, d, 1));
+            let icmp_at = if s.is_ipv4() { 20 } else { 40 };
+            assert_eq!(
+                &quoted[icmp_at + 4..icmp_at + 8],
+                &[0x42, 0x42, 0, 17],
+                "id and sequence"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_is_malformed() {
         assert!(parse(&[]).is_err());
         assert!(parse(&[0x45, 0, 0, 200, 1, 2, 3]).is_err());
@@ -324,6 +460,12 @@ mod tests {
                 pkt.truncate(cut);
             }
             let Ok(p) = parse(&pkt) else { continue };
+            let from: IpAddr = if p.src.is_ipv4() {
+                [198, 19, 0, 1].into()
+            } else {
+                [0x20; 16].into()
+            };
+            build_time_exceeded(&pkt, &p, from, &mut scratch, &mut out);
             match p.kind {
                 Kind::Echo { id, seq, payload } => {
                     build_echo_reply(&p, id, seq, payload, &mut out);

@@ -1,12 +1,33 @@
 //! Ground truth: per-endpoint statistics, the emulator's own timing error, and the
 //! JSON-lines truth file that tests and the demo compare the prober's results against.
+//!
+//! Lines, by `kind` (times are unix ns; a window still going on at stop ends then, `open`):
+//! - `start`: `unix_ns`, `endpoints`;
+//! - `outage` / `degrade`: one per endpoint and window occurrence, `endpoint`, `start_unix_ns`,
+//!   `end_unix_ns`;
+//! - `monitor_outage`: the monitor's uplink was cut, `start_unix_ns`, `end_unix_ns`,
+//!   `endpoints` (all of them were silent);
+//! - `router_outage`: `router`, `address`, `start_unix_ns`, `end_unix_ns`,
+//!   `endpoints_behind` (those whose path goes through it);
+//! - `router`: per router at stop, `router`, `address`, `parent` (absent for a first hop),
+//!   `endpoints_behind`, `expired`, `time_exceeded`, `rate_limited`, `dropped_outage`;
+//! - `endpoint`: per endpoint that saw traffic, its request, reply and drop counts and the
+//!   applied delays; with routers also `path` (router addresses, first hop first), `expired`,
+//!   `time_exceeded` and `dropped_path` (absent when empty or zero, so a scenario without
+//!   routers writes the lines it always did);
+//! - `stop`: the lab's counters.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::net::IpAddr;
+
 use rand::Rng;
 use serde::Serialize;
+
+use crate::path::{Network, Router};
+use crate::scenario::Window;
 
 /// Exact median up to this many samples per endpoint; reservoir sampling beyond, so memory
 /// stays bounded (≤ 4 KiB per endpoint, and only for endpoints probed ≥ 1024 times).
@@ -25,6 +46,12 @@ pub(crate) struct EpStats {
     pub dropped_loss: u32,
     pub dropped_outage: u32,
     pub dropped_silent: u32,
+    /// Requests whose TTL ran out at a router on the path (answered or not).
+    pub expired: u32,
+    /// Time Exceeded messages written for requests to this endpoint.
+    pub time_exceeded: u32,
+    /// Requests dropped on the way: the monitor's uplink or a router on the path was down.
+    pub dropped_path: u32,
     n: u32,
     sum_ms: f64,
     min_ms: f64,
@@ -163,6 +190,15 @@ struct EndpointLine<'a> {
     dropped_loss: u32,
     dropped_outage: u32,
     dropped_silent: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    expired: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    time_exceeded: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    dropped_path: u32,
+    /// Router addresses on the way, first hop first (absent when there is none).
+    #[serde(skip_serializing_if = "<[IpAddr]>::is_empty")]
+    path: &'a [IpAddr],
     delay_mean_ms: f64,
     delay_median_ms: f64,
     delay_min_ms: f64,
@@ -184,7 +220,55 @@ pub(crate) struct StopLine {
     pub dropped_outage: u64,
     pub malformed: u64,
     pub unknown_destination: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped_path: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub expired: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub time_exceeded: u64,
 }
+
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A router's or the monitor's outage window occurrence.
+#[derive(Serialize)]
+struct NetOutageLine<'a> {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    router: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<IpAddr>,
+    start_unix_ns: u64,
+    end_unix_ns: u64,
+    /// Endpoints silenced by it: those behind the router, or every endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints_behind: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoints: Option<usize>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    open: bool,
+}
+
+/// What one router did over the whole run.
+#[derive(Serialize)]
+struct RouterLine<'a> {
+    kind: &'static str,
+    router: &'a str,
+    address: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: Option<&'a str>,
+    endpoints_behind: u32,
+    expired: u64,
+    time_exceeded: u64,
+    rate_limited: u64,
+    dropped_outage: u64,
+}
+
+/// Occurrences of one flapping window reported at most, so a tiny period cannot stall the
+/// stop (the run would have to last for days to reach it with any sensible period).
+const MAX_OCCURRENCES: u64 = 1_000_000;
 
 /// Buffered JSON-lines writer. The first I/O error is kept and reported at stop, and
 /// later writes are skipped: the emulator must keep answering even if the disk is full.
@@ -245,7 +329,7 @@ impl TruthWriter {
         });
     }
 
-    pub(crate) fn endpoint(&mut self, id: &str, s: &mut EpStats) {
+    pub(crate) fn endpoint(&mut self, id: &str, s: &mut EpStats, path: &[IpAddr]) {
         let (mean, median, min, max, jitter) = s.summary();
         self.line(&EndpointLine {
             kind: "endpoint",
@@ -259,12 +343,65 @@ impl TruthWriter {
             dropped_loss: s.dropped_loss,
             dropped_outage: s.dropped_outage,
             dropped_silent: s.dropped_silent,
+            expired: s.expired,
+            time_exceeded: s.time_exceeded,
+            dropped_path: s.dropped_path,
+            path,
             delay_mean_ms: mean,
             delay_median_ms: median,
             delay_min_ms: min,
             delay_max_ms: max,
             mean_abs_consecutive_delay_diff_ms: jitter,
         });
+    }
+
+    /// At stop: every outage of the monitor's uplink and of each router that began before
+    /// `now` (ns since time zero; one still going on ends at `now` and is `open`), then one
+    /// summary line per router.
+    pub(crate) fn network(&mut self, net: &Network, wall0_ns: u64, now: u64, endpoints: usize) {
+        let line = |t: &mut TruthWriter, w: &Window, router: Option<&Router>| {
+            for k in 0..MAX_OCCURRENCES {
+                let Some((start, end)) = w.occurrence(k) else { break };
+                if start >= now {
+                    break;
+                }
+                t.line(&NetOutageLine {
+                    kind: if router.is_some() {
+                        "router_outage"
+                    } else {
+                        "monitor_outage"
+                    },
+                    router: router.map(|r| r.name.as_str()),
+                    address: router.map(|r| r.addr),
+                    start_unix_ns: wall0_ns + start,
+                    end_unix_ns: wall0_ns + end.min(now),
+                    endpoints_behind: router.map(|r| r.endpoints_behind),
+                    endpoints: router.is_none().then_some(endpoints),
+                    open: end > now,
+                });
+            }
+        };
+        for w in &net.monitor {
+            line(self, w, None);
+        }
+        for r in &net.routers {
+            for w in &r.windows {
+                line(self, w, Some(r));
+            }
+        }
+        for (r, hop) in net.routers.iter().zip(&net.hops) {
+            self.line(&RouterLine {
+                kind: "router",
+                router: &r.name,
+                address: r.addr,
+                parent: r.parent.map(|p| net.routers[p as usize].name.as_str()),
+                endpoints_behind: r.endpoints_behind,
+                expired: hop.expired,
+                time_exceeded: hop.time_exceeded,
+                rate_limited: hop.rate_limited,
+                dropped_outage: hop.dropped_outage,
+            });
+        }
     }
 
     /// Writes the stop line and flushes; returns the first error seen, if any.
@@ -299,6 +436,56 @@ mod tests {
             s.record_delay(1.0, &mut rng);
         }
         assert_eq!(s.samples.len(), RESERVOIR);
+    }
+
+    /// Without routers an endpoint line and the stop line have exactly the keys they had
+    /// before routers existed; with them, the path and the path counters appear.
+    #[test]
+    fn lines_without_routers_keep_their_shape() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.jsonl");
+        let mut t = TruthWriter::new(Some(File::create(&path).expect("create")));
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
+        let mut s = EpStats {
+            echo_requests: 2,
+            ..EpStats::default()
+        };
+        s.record_delay(1.0, &mut rng);
+        t.endpoint("A", &mut s.clone(), &[]);
+        s.expired = 1;
+        s.time_exceeded = 1;
+        t.endpoint("B", &mut s, &["198.19.0.1".parse().expect("ip")]);
+        t.finish(&StopLine {
+            kind: "stop",
+            ..StopLine::default()
+        })
+        .expect("finish");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let keys = |l: &str| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v.as_object().expect("object").keys().cloned().collect()
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        let legacy = "echo_requests echo_replied sip_requests sip_replied tcp_requests tcp_replied dropped_loss \
+                      dropped_outage dropped_silent delay_mean_ms delay_median_ms delay_min_ms delay_max_ms \
+                      mean_abs_consecutive_delay_diff_ms";
+        let mut want: Vec<String> = ["kind", "endpoint"].iter().map(|k| k.to_string()).collect();
+        want.extend(legacy.split_whitespace().map(String::from));
+        want.sort();
+        let mut a = keys(lines[0]);
+        a.sort();
+        assert_eq!(a, want);
+        assert!(
+            lines[1].contains(r#""expired":1,"time_exceeded":1,"path":["198.19.0.1"]"#),
+            "{}",
+            lines[1]
+        );
+        let mut stop = keys(lines[2]);
+        stop.sort();
+        assert_eq!(
+            stop.join(" "),
+            "dropped_loss dropped_outage kind late_max_us late_p50_us late_p99_us malformed packets_in replied unix_ns unknown_destination"
+        );
     }
 
     #[test]

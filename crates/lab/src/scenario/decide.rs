@@ -21,6 +21,69 @@ pub(crate) enum Delay {
     Normal(Normal<f64>),
 }
 
+impl Delay {
+    pub(crate) fn from_spec(spec: DelaySpec) -> Delay {
+        match spec {
+            DelaySpec::Fixed { ms } => Delay::Fixed(ms),
+            DelaySpec::Uniform { min_ms, max_ms } => Delay::Uniform(min_ms, max_ms),
+            DelaySpec::Normal { mean_ms, stddev_ms } => match Normal::new(mean_ms, stddev_ms) {
+                Ok(n) => Delay::Normal(n),
+                // Only reachable with a non-finite stddev, which parsing rejects.
+                Err(_) => Delay::Fixed(mean_ms),
+            },
+        }
+    }
+
+    /// One draw in ms (a normal draw may be negative: callers clamp the sum at 0).
+    pub(crate) fn sample<R: Rng>(&self, rng: &mut R) -> f64 {
+        match *self {
+            Delay::Fixed(ms) => ms,
+            Delay::Uniform(lo, hi) => {
+                if hi > lo {
+                    rng.random_range(lo..=hi)
+                } else {
+                    lo
+                }
+            }
+            Delay::Normal(n) => n.sample(rng),
+        }
+    }
+}
+
+/// A scenario window in nanoseconds since time zero.
+pub(super) fn window_ns(w: &WindowSpec) -> Window {
+    match *w {
+        WindowSpec::Down { start_s, end_s } => Window::Down {
+            start: s_to_ns(start_s),
+            end: s_to_ns(end_s),
+        },
+        WindowSpec::Flap {
+            period_s,
+            down_s,
+            start_s,
+            end_s,
+        } => Window::Flap {
+            start: s_to_ns(start_s),
+            period: s_to_ns(period_s).max(1),
+            down: s_to_ns(down_s),
+            end: end_s.map(s_to_ns),
+        },
+        WindowSpec::Degrade {
+            start_s,
+            end_s,
+            loss_from,
+            loss_to,
+            extra_delay_ms_to,
+        } => Window::Degrade {
+            start: s_to_ns(start_s),
+            end: s_to_ns(end_s),
+            loss_from,
+            loss_to,
+            extra_ms: extra_delay_ms_to,
+        },
+    }
+}
+
 /// Window in nanoseconds since scenario time zero.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Window {
@@ -70,7 +133,7 @@ impl Window {
         matches!(self, Window::Degrade { .. })
     }
 
-    pub(super) fn is_down_at(&self, t: u64) -> bool {
+    pub(crate) fn is_down_at(&self, t: u64) -> bool {
         match *self {
             Window::Down { start, end } => t >= start && t < end,
             Window::Flap {
@@ -104,51 +167,8 @@ pub(crate) struct Profile {
 
 impl Profile {
     pub(super) fn from_patch(p: &ProfilePatch) -> Profile {
-        let delay = match p.delay.unwrap_or(DelaySpec::Fixed { ms: 0.0 }) {
-            DelaySpec::Fixed { ms } => Delay::Fixed(ms),
-            DelaySpec::Uniform { min_ms, max_ms } => Delay::Uniform(min_ms, max_ms),
-            DelaySpec::Normal { mean_ms, stddev_ms } => match Normal::new(mean_ms, stddev_ms) {
-                Ok(n) => Delay::Normal(n),
-                // Only reachable with a non-finite stddev, which parsing rejects.
-                Err(_) => Delay::Fixed(mean_ms),
-            },
-        };
-        let windows = p
-            .windows
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .map(|w| match *w {
-                WindowSpec::Down { start_s, end_s } => Window::Down {
-                    start: s_to_ns(start_s),
-                    end: s_to_ns(end_s),
-                },
-                WindowSpec::Flap {
-                    period_s,
-                    down_s,
-                    start_s,
-                    end_s,
-                } => Window::Flap {
-                    start: s_to_ns(start_s),
-                    period: s_to_ns(period_s).max(1),
-                    down: s_to_ns(down_s),
-                    end: end_s.map(s_to_ns),
-                },
-                WindowSpec::Degrade {
-                    start_s,
-                    end_s,
-                    loss_from,
-                    loss_to,
-                    extra_delay_ms_to,
-                } => Window::Degrade {
-                    start: s_to_ns(start_s),
-                    end: s_to_ns(end_s),
-                    loss_from,
-                    loss_to,
-                    extra_ms: extra_delay_ms_to,
-                },
-            })
-            .collect();
+        let delay = Delay::from_spec(p.delay.unwrap_or(DelaySpec::Fixed { ms: 0.0 }));
+        let windows = p.windows.as_deref().unwrap_or(&[]).iter().map(window_ns).collect();
         Profile {
             delay,
             loss: p.loss.unwrap_or(0.0),
@@ -186,17 +206,7 @@ impl Profile {
         if loss > 0.0 && rng.random::<f64>() < loss {
             return Decision::Loss;
         }
-        let base = match self.delay {
-            Delay::Fixed(ms) => ms,
-            Delay::Uniform(lo, hi) => {
-                if hi > lo {
-                    rng.random_range(lo..=hi)
-                } else {
-                    lo
-                }
-            }
-            Delay::Normal(n) => n.sample(rng),
-        };
+        let base = self.delay.sample(rng);
         let ms = (base + extra_ms).max(0.0);
         Decision::Reply {
             delay_ns: (ms * NS_PER_MS) as u64,

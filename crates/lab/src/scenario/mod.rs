@@ -1,14 +1,58 @@
-//! Scenario TOML: what every emulated endpoint does (delay, loss, outages, SIP mode).
+//! Scenario TOML: what every emulated endpoint does (delay, loss, outages, SIP mode), and
+//! the routers on the way to it and the monitor's own uplink.
 //!
 //! The file is parsed strictly (unknown keys are errors with `file:line:col`) because a
 //! typo in a scenario silently turning into "no outage" would make a test or demo lie.
 //! Rules are resolved once at start into a small set of deduplicated [`Profile`]s so the
 //! hot path only does an index lookup per packet.
+//!
+//! # Keys
+//!
+//! ```toml
+//! [defaults]                       # every endpoint; [[rule]] tables override in order
+//! delay = { kind = "fixed", ms = 20.0 }    # | uniform {min_ms, max_ms} | normal {mean_ms, stddev_ms}
+//! loss = 0.002
+//! outages = [ { start_s = 120, end_s = 720 },          # seconds from the lab's start
+//!             { flap = { period_s = 60, down_s = 5, start_s = 0, end_s = 600 } },
+//!             { degrade = { start_s, end_s, loss_from, loss_to, extra_delay_ms_to } } ]
+//! never = false                    # true: never answers
+//! sip = "200"                      # "200" | "503" | "silent"
+//!
+//! [[rule]]
+//! select = { ids = ["VN07-00012"], province = "…", district = "…", commune = "…", carrier = "…" }
+//! # …any [defaults] key
+//!
+//! [monitor]                        # the monitor's own uplink
+//! outages = [ { start_s = 300, end_s = 360 } ]         # every packet dropped; also flap
+//!
+//! [[router]]                       # one hop between the monitor and endpoints
+//! name = "dongnai-vnpt"            # unique
+//! address = "198.19.1.1"           # unique; answers Time Exceeded from it (IPv4 or IPv6)
+//! parent = "core-vnpt"             # "" or absent: the first hop after the monitor
+//! select = { province = "Tỉnh Đồng Nai" }  # absent: every endpoint its parent reaches
+//! delay = { kind = "fixed", ms = 1.0 }     # what this hop adds to the round trip (default 1 ms)
+//! outages = [ { start_s = 60, end_s = 120 } ]          # down: its hop and all behind it silent
+//! icmp_rate_limit = 10             # at most 10 Time Exceeded in any second; still forwards
+//! silent = false                   # true: never answers Time Exceeded ("* * *"), forwards
+//! ```
+//!
+//! Paths (see `routers.rs`): a router reaches the endpoints its `select` matches among those
+//! its parent reaches; an endpoint's path is the chain of routers of its address family
+//! that reach it, first hop first, and must not fork (two routers under one parent reaching
+//! the same endpoint are an error). An endpoint no router reaches has an empty path and
+//! behaves exactly as without routers. A request with TTL (hop limit) t ≤ k, the path's
+//! length, expires at the t-th router, which answers ICMP Time Exceeded after the delays of
+//! the routers up to it; longer-lived requests reach the endpoint, whose own `delay` is the
+//! whole round trip. Router and monitor windows, like endpoint ones, are judged when the
+//! request arrives.
 
 mod decide;
 mod parse;
+mod routers;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routers;
 
 use std::collections::{HashMap, HashSet};
 
@@ -16,7 +60,7 @@ use serde::Deserialize;
 
 use crate::EmulatedEndpoint;
 
-pub(crate) use decide::{Decision, Profile};
+pub(crate) use decide::{Decision, Delay, Profile, Window};
 
 /// Errors found while parsing or validating a scenario. Every variant carries the origin
 /// (usually a file name) and, where known, the line so the user can fix the file quickly.
@@ -148,6 +192,9 @@ pub struct Scenario {
     origin: String,
     defaults: ProfilePatch,
     rules: Vec<Rule>,
+    routers: Vec<routers::RouterDef>,
+    /// `[monitor] outages`: the monitor's uplink is cut, every packet is dropped.
+    monitor: Vec<WindowSpec>,
 }
 
 impl Default for Scenario {
@@ -157,14 +204,23 @@ impl Default for Scenario {
             origin: "<default>".into(),
             defaults: ProfilePatch::default(),
             rules: Vec::new(),
+            routers: Vec::new(),
+            monitor: Vec::new(),
         }
     }
 }
 impl Scenario {
     /// Checks the scenario against the endpoint list: unique ids/addresses, every rule
-    /// selects at least one endpoint, every listed id exists.
+    /// selects at least one endpoint, every listed id exists, every router is on some
+    /// endpoint's path and no endpoint's path is ambiguous.
     pub fn validate(&self, endpoints: &[EmulatedEndpoint]) -> Result<(), ScenarioError> {
-        self.resolve(endpoints).map(|_| ())
+        self.resolve(endpoints)?;
+        self.resolve_network(endpoints).map(|_| ())
+    }
+
+    /// The routers' addresses, for the lab to route them to its device.
+    pub(crate) fn router_addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        self.routers.iter().map(|r| r.address())
     }
 
     /// Resolves per-endpoint profiles. Returns the distinct profiles and, per endpoint,

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::routers::{MonitorRaw, RouterRaw};
 use super::{DelaySpec, ProfilePatch, Rule, Scenario, ScenarioError, Selector, SipMode, WindowSpec};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -32,7 +33,7 @@ struct DegradeRaw {
 /// One element of `outages = [...]`; exactly one of the three shapes must be used.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OutageRaw {
+pub(super) struct OutageRaw {
     start_s: Option<f64>,
     end_s: Option<f64>,
     flap: Option<FlapRaw>,
@@ -51,7 +52,7 @@ struct ProfileRaw {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct SelectorRaw {
+pub(super) struct SelectorRaw {
     ids: Option<Vec<String>>,
     province: Option<String>,
     district: Option<String>,
@@ -76,9 +77,34 @@ struct ScenarioRaw {
     defaults: Option<Spanned<ProfileRaw>>,
     #[serde(default)]
     rule: Vec<Spanned<RuleRaw>>,
+    #[serde(default)]
+    router: Vec<Spanned<RouterRaw>>,
+    monitor: Option<Spanned<MonitorRaw>>,
+}
+
+impl SelectorRaw {
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_none()
+            && self.province.is_none()
+            && self.district.is_none()
+            && self.commune.is_none()
+            && self.carrier.is_none()
+    }
+
+    pub(super) fn into_selector(self) -> Selector {
+        let id_list = self.ids.clone().unwrap_or_default();
+        Selector {
+            ids: self.ids.map(|v| v.into_iter().collect()),
+            id_list,
+            province: self.province,
+            district: self.district,
+            commune: self.commune,
+            carrier: self.carrier,
+        }
+    }
 }
 /// 1-based (line, column) of a byte offset, for error messages.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(super) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or("");
     let line = before.matches('\n').count() + 1;
@@ -86,13 +112,13 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-struct Ctx<'a> {
-    text: &'a str,
-    origin: &'a str,
+pub(super) struct Ctx<'a> {
+    pub(super) text: &'a str,
+    pub(super) origin: &'a str,
 }
 
 impl Ctx<'_> {
-    fn invalid(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
+    pub(super) fn invalid(&self, offset: usize, message: impl Into<String>) -> ScenarioError {
         ScenarioError::Invalid {
             origin: self.origin.to_string(),
             line: line_col(self.text, offset).0,
@@ -100,7 +126,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn check_delay(&self, off: usize, d: &DelaySpec) -> Result<(), ScenarioError> {
+    pub(super) fn check_delay(&self, off: usize, d: &DelaySpec) -> Result<(), ScenarioError> {
         let ok = |v: f64| v.is_finite() && v >= 0.0;
         let good = match *d {
             DelaySpec::Fixed { ms } => ok(ms),
@@ -122,7 +148,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn window(&self, o: &Spanned<OutageRaw>) -> Result<WindowSpec, ScenarioError> {
+    pub(super) fn window(&self, o: &Spanned<OutageRaw>) -> Result<WindowSpec, ScenarioError> {
         let off = o.span().start;
         let r = o.get_ref();
         let secs = |v: f64| v.is_finite() && v >= 0.0;
@@ -235,34 +261,27 @@ impl Scenario {
             let off = spanned.span().start;
             let line = line_col(text, off).0;
             let r = spanned.into_inner();
-            let s = r.select;
-            if s.ids.is_none()
-                && s.province.is_none()
-                && s.district.is_none()
-                && s.commune.is_none()
-                && s.carrier.is_none()
-            {
+            if r.select.is_empty() {
                 return Err(ctx.invalid(off, format!("rule #{} has an empty select", i + 1)));
             }
             let patch = ctx.patch(off, r.delay, r.loss, r.outages, r.never, r.sip)?;
-            let id_list = s.ids.clone().unwrap_or_default();
             rules.push(Rule {
                 line,
-                select: Selector {
-                    ids: s.ids.map(|v| v.into_iter().collect()),
-                    id_list,
-                    province: s.province,
-                    district: s.district,
-                    commune: s.commune,
-                    carrier: s.carrier,
-                },
+                select: r.select.into_selector(),
                 patch,
             });
         }
+        let routers = ctx.routers(raw.router)?;
+        let monitor = match raw.monitor {
+            None => Vec::new(),
+            Some(m) => ctx.monitor(m)?,
+        };
         Ok(Scenario {
             origin: origin.to_string(),
             defaults,
             rules,
+            routers,
+            monitor,
         })
     }
 }
