@@ -198,10 +198,13 @@ fn outages_are_dated_within_a_round_and_short_breaks_are_counted_not_lost() {
     let worst = |v: &[f64]| v.iter().fold(0.0f64, |w, x| w.max(x.abs()));
     println!(
         "RESULT confirmation interval_s={interval} outages={OUTAGES} start_error_mean_s={:.2} \
-         end_error_mean_s={:.2} downtime_error_mean_s={:+.2} downtime_error_worst_s={:.2}",
+         end_error_mean_s={:.2} downtime_error_mean_s={:+.2} downtime_abs_error_mean_s={:.2} \
+         downtime_abs_error_p95_s={:.2} downtime_error_worst_s={:.2}",
         mean(&start_errors),
         mean(&end_errors),
         mean(&length_errors),
+        mean(&length_errors.iter().map(|e| e.abs()).collect::<Vec<_>>()),
+        percentile(length_errors.iter().map(|e| e.abs()).collect(), 0.95),
         worst(&length_errors)
     );
     assert!(

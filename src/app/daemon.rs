@@ -467,4 +467,8 @@ impl crate::monitor::Recorder for Ledger {
     fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime) {
         self.0.record_interruption(endpoint.clone(), unix_ms(from), unix_ms(to));
     }
+
+    fn blind(&self, from: SystemTime, to: SystemTime) {
+        self.0.record_pause(unix_ms(from), unix_ms(to), "monitor_isolated");
+    }
 }

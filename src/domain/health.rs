@@ -213,6 +213,13 @@ impl Health {
         }
     }
 
+    /// Forgets the state (Unknown) and the streak behind it, keeping the quality window: what
+    /// was seen while the monitor itself was blind says nothing about the endpoint.
+    pub fn suspend(&mut self) {
+        self.state = State::Unknown;
+        self.damper = Damper::default();
+    }
+
     fn late_replies(&self, rtts: &[f32]) -> u8 {
         let f = self.figures();
         let (Some(rtt), Some(jitter)) = (f.rtt, f.jitter) else {

@@ -2,6 +2,7 @@
 //! state machine, maintenance windows, SLA arithmetic, report periods and Vietnamese collation.
 //! Every other layer speaks these types; this layer imports from none of them.
 
+pub mod blindness;
 pub mod collation;
 pub mod damper;
 pub mod diag;

@@ -23,6 +23,7 @@ pub struct DaemonMetrics {
     pub registry: Registry,
     pub endpoints: IntGauge,
     pub ready: IntGauge,
+    pub isolated: IntGauge,
     pub rounds: IntCounter,
     pub transitions: IntCounterVec,
     pub region_rtt: HistogramVec,
@@ -155,6 +156,13 @@ impl DaemonMetrics {
             ready: reg(
                 r,
                 IntGauge::new("diemcau_ready", "1 once every endpoint has finished its first round.")?,
+            )?,
+            isolated: reg(
+                r,
+                IntGauge::new(
+                    "diemcau_monitor_isolated",
+                    "1 while the monitor itself is blind (nearly every endpoint across carriers silent at once): silent endpoints are Unknown, not Down, and the time is unknown in the ledger.",
+                )?,
             )?,
             rounds: reg(
                 r,

@@ -5,6 +5,7 @@
 //! An endpoint's state combines its deciding checks: Down if any deciding check is down,
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
+mod isolation;
 mod quality;
 mod record;
 pub mod scheduler;
@@ -22,6 +23,7 @@ use prometheus::Histogram;
 use prometheus::core::Collector;
 
 use crate::config::checks::{ChecksConfig, ICMP};
+use crate::domain::blindness::Blindness;
 use crate::domain::damper::{Damper, Verdict};
 use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
@@ -211,10 +213,14 @@ pub trait Recorder: Send + Sync {
     fn stall(&self, stall: &Stall);
     /// A break of `endpoint` too short to confirm, from `from` to `to`.
     fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime);
+    /// The monitor was blind (its own network cut) from `from` to `to`: unknown time.
+    fn blind(&self, from: SystemTime, to: SystemTime);
 }
 
 pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
+    /// Whether the monitor itself is blind (its own uplink cut), judged from all rounds.
+    pub blindness: Blindness,
     pub policy: HealthPolicy,
     pub icmp_decides: bool,
     maintenance: Arc<Vec<MaintenanceWindow>>,
@@ -262,6 +268,7 @@ impl Monitor {
         metrics.ready.set(i64::from(ready));
         Monitor {
             state: Mutex::new(MonitorState {
+                blindness: Blindness::new(views.len(), carriers_of(&views)),
                 awaiting_first_round: awaiting,
                 unknown: views.iter().filter(|v| v.unknown_pending_state()).count(),
                 announce_settled: false,
@@ -353,6 +360,7 @@ impl Monitor {
         state.awaiting_first_round = views.iter().filter(|v| v.awaits_first_round()).count();
         state.unknown = views.iter().filter(|v| v.unknown_pending_state()).count();
         state.index = index_of(&views);
+        state.blindness = state.blindness.resized(views.len(), carriers_of(&views));
         state.endpoints = views;
         state.policy = policy;
         state.icmp_decides = checks.icmp_decides;
@@ -489,6 +497,14 @@ fn combined(icmp: &Health, icmp_decides: bool, checks: &[CheckView]) -> State {
     } else {
         State::Up
     }
+}
+
+fn carriers_of(views: &[EndpointView]) -> usize {
+    views
+        .iter()
+        .map(|v| &*v.endpoint.labels.carrier)
+        .collect::<HashSet<&str>>()
+        .len()
 }
 
 fn index_of(views: &[EndpointView]) -> HashMap<EndpointId, usize> {

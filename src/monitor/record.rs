@@ -28,7 +28,22 @@ impl Monitor {
                 view.region.rtt.observe(f64::from(*rtt));
             }
         }
-        let seen = view.icmp.observe_finished(round, &state.policy);
+        let sight = if regular {
+            state
+                .blindness
+                .observe(stats.received == 0, &view.endpoint.labels.carrier, round.started)
+        } else {
+            None
+        };
+        let mut seen = view.icmp.observe_finished(round, &state.policy);
+        if state.blindness.is_blind() && stats.received == 0 {
+            // The silence is the monitor's: no Down, and no confirmation to spend.
+            if seen.state == State::Down {
+                view.icmp.suspend();
+                seen.state = State::Unknown;
+            }
+            seen.followup = Followup::Nothing;
+        }
         if let Some((from, to)) = seen.brief {
             view.brief_interruptions += 1;
             if let Some(recorder) = self.recorder.get() {
@@ -41,6 +56,11 @@ impl Monitor {
             (RoundKind::Confirmation, _) => "confirmation round answered".to_string(),
             _ => format!("{:.0}% loss", stats.loss_ratio() * 100.0),
         };
+        let reason = if state.blindness.is_blind() && stats.received == 0 {
+            "monitor isolated: nearly every endpoint silent at once".to_string()
+        } else {
+            reason
+        };
         let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, reason);
         if !regular {
             summary::count_unknown(state, change);
@@ -49,6 +69,9 @@ impl Monitor {
         }
         view.quality
             .record(stats, &view.icmp, view.state, &state.policy.quality);
+        if let Some(sight) = sight {
+            self.sight_changed(state, sight);
+        }
         self.metrics.rounds.inc();
         summary::count_unknown(state, change);
         if first {

@@ -168,6 +168,33 @@ pub struct EndpointRow<'a> {
     pub codec: &'static str,
     /// The score is below `[quality] poor_mos`.
     pub poor_quality: bool,
+    /// Where the fault is, for every endpoint that is not Up (the API contract other tools read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+}
+
+/// Where an endpoint's fault lies: `endpoint` (its site), `path` (a router on the way, named by
+/// `last_hop`, the last hop that answered), `monitor` (the monitor's own network is cut) or
+/// `unknown` (not located: this monitor does not trace paths yet).
+#[derive(Debug, Serialize)]
+pub struct Fault {
+    pub domain: &'static str,
+    pub last_hop: Option<std::net::IpAddr>,
+    /// Unix seconds: since when (the state's last change).
+    pub since: Option<f64>,
+}
+
+fn fault_of(v: &EndpointView, blind: bool) -> Option<Fault> {
+    let domain = match v.state {
+        State::Up => return None,
+        State::Unknown if blind && v.last().is_some_and(|r| r.received == 0) => "monitor",
+        _ => "unknown",
+    };
+    Some(Fault {
+        domain,
+        last_hop: None,
+        since: v.last_transition.map(unix_seconds),
+    })
 }
 
 impl<'a> EndpointRow<'a> {
@@ -192,6 +219,7 @@ impl<'a> EndpointRow<'a> {
             r_factor: v.r_factor(),
             codec: state.policy.quality.codec(v.quality.codec).name,
             poor_quality: v.poor_quality(),
+            fault: fault_of(v, state.blindness.is_blind()),
         }
     }
 

@@ -1,0 +1,132 @@
+//! The monitor's own uplink cut (issue 11's first scenario): 300 emulated endpoints over two
+//! carriers, every packet dropped for 20 s by the emulator's `[monitor] outages`, no
+//! configuration beyond the inventory. No endpoint may be exported Down at any moment,
+//! `diemcau_monitor_isolated` goes to 1 and back to 0, the ledger records the blind span as a
+//! pause (unknown time) and no outage, and `report sla` charges 0 s of downtime.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{Daemon, bin};
+use diemcau::store::StoreReader;
+
+const N: usize = 300;
+const CUT_START_S: f64 = 10.0;
+const CUT_END_S: f64 = 30.0;
+
+fn inventory() -> String {
+    let mut s = String::from("id,province,district,commune,carrier,address\n");
+    for i in 0..N {
+        let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + 1 + i as u32);
+        let carrier = if i % 2 == 0 { "VNPT" } else { "Viettel" };
+        s.push_str(&format!("I{i:03},Tỉnh Đồng Nai,,Xã {i},{carrier},{ip}\n"));
+    }
+    s
+}
+
+fn unix_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+#[test]
+fn a_cut_monitor_uplink_is_unknown_time_not_three_hundred_outages() {
+    if !common::require_tool("ip") {
+        return;
+    }
+    let from_s = unix_s();
+    let scenario = format!(
+        "[defaults]\ndelay = {{ kind = \"fixed\", ms = 2.0 }}\n\
+         [monitor]\noutages = [ {{ start_s = {CUT_START_S}, end_s = {CUT_END_S} }} ]\n"
+    );
+    let config = "[web]\nlisten_address = \"127.0.0.1:{port}\"\n[inventory]\nfiles = [\"inventory.csv\"]\n\
+                  [probe]\ninterval = \"1s\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n\
+                  [store]\nheartbeat = \"1s\"\n";
+    let started = Instant::now();
+    let mut d = Daemon::start_with_lab(config, &inventory(), &scenario);
+    let (mut ever_down, mut saw_isolated, mut polls) = (0.0f64, false, 0);
+    while started.elapsed() < Duration::from_secs_f64(CUT_END_S + 8.0) {
+        let m = d.metrics();
+        let down = m
+            .by_endpoint("diemcau_endpoint_up")
+            .values()
+            .filter(|v| **v == 0.0)
+            .count();
+        ever_down = ever_down.max(down as f64);
+        if m.value("diemcau_monitor_isolated", &[]) == Some(1.0) && !saw_isolated {
+            saw_isolated = true;
+            std::thread::sleep(Duration::from_millis(1_500));
+            let (status, body) = d.get("/api/v1/endpoints?state=unknown");
+            assert_eq!(status, 200);
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).expect("endpoints JSON");
+            assert!(
+                rows.iter().any(|r| r["fault"]["domain"] == "monitor"),
+                "the API says where the fault is: {}",
+                rows.first().map(|r| r.to_string()).unwrap_or_default()
+            );
+        }
+        polls += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    d.wait_until(Duration::from_secs(30), "every endpoint up again", |d| {
+        d.metrics().sum("diemcau_endpoint_up", &[]) == N as f64
+    });
+    let m = d.metrics();
+    assert_eq!(ever_down, 0.0, "no endpoint was ever exported Down ({polls} polls)");
+    assert!(saw_isolated, "diemcau_monitor_isolated went to 1 during the cut");
+    assert_eq!(m.value("diemcau_monitor_isolated", &[]), Some(0.0));
+    assert_eq!(m.sum("diemcau_state_transitions_total", &["to=\"down\""]), 0.0);
+    let log = d.stop();
+    assert!(log.contains("the monitor is blind"), "{}", common::tail(&log, 20));
+    assert!(log.contains("the monitor sees again"), "{}", common::tail(&log, 20));
+
+    let truth: Vec<serde_json::Value> = std::fs::read_to_string(d.truth_path())
+        .expect("truth")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("truth JSON"))
+        .collect();
+    let cut = truth
+        .iter()
+        .find(|t| t["kind"] == "monitor_outage")
+        .expect("the monitor outage in the truth");
+    let (t0, t1) = (
+        cut["start_unix_ns"].as_f64().expect("start") / 1e6,
+        cut["end_unix_ns"].as_f64().expect("end") / 1e6,
+    );
+    let reader = StoreReader::open(&d.dir.path().join("data").join("diemcau.db")).expect("ledger");
+    let pauses = reader.pauses().expect("pauses");
+    let blind: Vec<_> = pauses.iter().filter(|p| p.cause == "monitor_isolated").collect();
+    assert_eq!(blind.len(), 1, "{pauses:?}");
+    let (p0, p1) = (blind[0].from_ms as f64, blind[0].to_ms as f64);
+    println!(
+        "RESULT isolation endpoints={N} cut_s={:.1} blind_from_error_s={:+.2} blind_to_error_s={:+.2}",
+        (t1 - t0) / 1e3,
+        (p0 - t0) / 1e3,
+        (p1 - t1) / 1e3
+    );
+    // The pause covers the cut: from its first silent round, to the first answering one.
+    assert!(p0 >= t0 - 100.0 && p0 <= t0 + 1_500.0, "pause from {p0}, cut from {t0}");
+    assert!(p1 >= t1 - 1_000.0 && p1 <= t1 + 3_000.0, "pause to {p1}, cut to {t1}");
+    assert!(reader.outages(None, 0, i64::MAX).expect("outages").is_empty());
+
+    let ts = |s: i64| jiff::Timestamp::from_second(s).expect("timestamp").to_string();
+    let period = format!("{}..{}", ts(from_s), ts(unix_s() + 1));
+    let out = Command::new(bin())
+        .args(["report", "sla", "--config"])
+        .arg(d.dir.path().join("diemcau.toml"))
+        .args(["--period", &period, "--by", "national", "--format", "json"])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    assert_eq!(report["total"]["downtime_s"].as_i64(), Some(0), "{}", report["total"]);
+    assert!(
+        report["total"]["unknown_s"].as_i64().expect("unknown") >= 15 * N as i64,
+        "the blind span is unknown time: {}",
+        report["total"]
+    );
+}
