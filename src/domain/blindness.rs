@@ -145,7 +145,7 @@ mod tests {
         let mut clock = 0;
         let mut round = |b: &mut Blindness, silent: bool, i: usize| {
             clock += 33;
-            b.observe(silent, if i % 2 == 0 { &vnpt } else { &viettel }, t(clock))
+            b.observe(silent, if i.is_multiple_of(2) { &vnpt } else { &viettel }, t(clock))
         };
         for i in 0..100 {
             assert_eq!(round(&mut b, false, i), None);
@@ -178,7 +178,7 @@ mod tests {
         let mut b = Blindness::new(300, 2);
         for i in 0..200u64 {
             // Every VNPT round silent, every Viettel round answering: 50 %.
-            let silent = i % 2 == 0;
+            let silent = i.is_multiple_of(2);
             assert_eq!(b.observe(silent, if silent { &vnpt } else { &viettel }, t(i)), None);
         }
         // All silent but only VNPT: a carrier outage, not the monitor.
