@@ -30,6 +30,7 @@ pub fn read_centroids(file: &Path, bytes: &[u8], errors: &mut LoadError) -> Vec<
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut lines = super::inventory::CsvLines::new(bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes));
     for record in reader.records() {
         let Ok(record) = record else {
             errors.push(
@@ -39,7 +40,7 @@ pub fn read_centroids(file: &Path, bytes: &[u8], errors: &mut LoadError) -> Vec<
             );
             continue;
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| lines.line_of(p));
         let field = |i: usize| record.get(i).unwrap_or("").trim();
         match (field(lat).parse::<f64>(), field(lon).parse::<f64>()) {
             (Ok(a), Ok(o)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&o) && !field(p).is_empty() => {

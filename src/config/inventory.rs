@@ -126,21 +126,62 @@ pub fn read_rows(file: &Path, bytes: &[u8], ctx: &mut RowContext<'_>, errors: &m
         return Vec::new();
     };
     let mut rows = Vec::new();
+    let mut lines = CsvLines::new(bytes);
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| lines.line_of(p));
                 errors.push(csv_problem(file, line, &e));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| lines.line_of(p));
         if let Some(row) = check_row(file, line, &columns, &record, ctx, errors) {
             rows.push(row);
         }
     }
     rows
+}
+
+/// The line a CSV record starts on, as an editor shows it. The csv crate's own line numbers
+/// run one behind after every CRLF (the line ending of files saved by Excel), and its record
+/// offsets point at the line ending before the record; this counts `\n`, `\r\n` and a lone
+/// `\r` from the first byte after that ending.
+pub(crate) struct CsvLines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> CsvLines<'a> {
+    /// Lines of `bytes`, the same slice the csv reader reads.
+    pub(crate) fn new(bytes: &'a [u8]) -> CsvLines<'a> {
+        CsvLines {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of the record at `position`; positions must come in file order.
+    pub(crate) fn line_of(&mut self, position: &csv::Position) -> usize {
+        let b = self.bytes;
+        let mut start = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(b.len());
+        while start < b.len() && matches!(b[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        for i in self.offset..start {
+            if b[i] == b'\n' || (b[i] == b'\r' && b.get(i + 1) != Some(&b'\n')) {
+                self.line += 1;
+            }
+        }
+        self.offset = start;
+        self.line
+    }
 }
 
 fn csv_problem(file: &Path, line: usize, e: &csv::Error) -> Problem {
@@ -445,6 +486,40 @@ pub(super) fn check_capacity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the inventory_csv fuzz target: after a CRLF header the csv crate numbered the
+    /// first row 1, and every row of a CRLF file one line too early.
+    #[test]
+    fn rows_are_numbered_as_an_editor_shows_them_whatever_the_line_endings() {
+        let checks = ChecksConfig::default();
+        // (lines of the rows read, lines of the problems)
+        let lines = |csv: String| -> (Vec<usize>, Vec<usize>) {
+            let mut ctx = RowContext {
+                seen: SeenIds::new(),
+                interner: Interner::default(),
+                checks: &checks,
+            };
+            let mut errors = LoadError::default();
+            let rows = read_rows(Path::new("i.csv"), csv.as_bytes(), &mut ctx, &mut errors);
+            let problems = errors.problems.iter().map(|p| p.line).collect();
+            (rows.iter().map(|r| r.line).collect(), problems)
+        };
+        let header = "id,province,commune,carrier,address";
+        let (a, b) = ("A,P,C,VNPT,10.0.0.1", "B,P,C,VNPT,10.0.0.2");
+        for eol in ["\n", "\r\n", "\r"] {
+            assert_eq!(
+                lines(format!("{header}{eol}{a}{eol}{b}{eol}")),
+                (vec![2, 3], vec![]),
+                "{eol:?}"
+            );
+            // A blank line counts; a quoted value over two lines (refused: a line break in a
+            // name) counts two, and the short row after it is on line 6.
+            let text = format!("{header}{eol}{eol}{a}{eol}Q,P,\"C{eol}D\",VNPT,10.0.0.9{eol}short{eol}{b}");
+            assert_eq!(lines(text), (vec![3, 7], vec![4, 6]), "{eol:?}");
+        }
+        // The fuzz input's shape: a BOM, a CRLF header, then LF rows.
+        assert_eq!(lines(format!("\u{feff}{header}\r\n{a}\n{b}\n")), (vec![2, 3], vec![]));
+    }
 
     #[test]
     fn host_name_syntax() {

@@ -156,6 +156,11 @@ pub enum Schedule {
         duration_s: i64,
         time_zone: TimeZone,
     },
+    /// A recurring pattern that matches no date (`0 1 30 2 *`): accepted, with a warning, and
+    /// never active.
+    Never {
+        pattern: String,
+    },
 }
 
 /// A validated maintenance window.
@@ -363,6 +368,17 @@ impl MaintenanceWindow {
                     },
                 };
                 match (cron, duration_s, &time_zone) {
+                    // Known once, here: a search for the next start of such a pattern runs
+                    // through the thousands of years croner allows (tens to hundreds of
+                    // milliseconds), at every maintenance refresh and per endpoint in a report.
+                    (Some((cron, pattern)), Some(_), Some(tz)) if !ever_occurs(&cron, tz) => {
+                        tracing::warn!(
+                            window = %name,
+                            cron = %pattern,
+                            "maintenance window matches no date (such as 30 February): it never applies"
+                        );
+                        Some(Schedule::Never { pattern })
+                    }
                     (Some((cron, pattern)), Some(duration_s), Some(tz)) => Some(Schedule::Recurring {
                         cron: Box::new(cron),
                         pattern,
@@ -389,6 +405,7 @@ impl MaintenanceWindow {
     pub fn occurrences(&self, period: Interval) -> Vec<Interval> {
         match &self.schedule {
             Schedule::OneOff(i) => i.intersect(&period).map(|_| *i).into_iter().collect(),
+            Schedule::Never { .. } => Vec::new(),
             Schedule::Recurring {
                 cron,
                 duration_s,
@@ -412,6 +429,7 @@ impl MaintenanceWindow {
     pub fn active_at(&self, unix: i64) -> bool {
         match &self.schedule {
             Schedule::OneOff(i) => i.contains(unix),
+            Schedule::Never { .. } => false,
             Schedule::Recurring {
                 cron,
                 duration_s,
@@ -440,6 +458,17 @@ pub fn maintenance_for(windows: &[MaintenanceWindow], labels: &ScopeLabels<'_>, 
 
 fn zoned(unix: i64, tz: &TimeZone) -> Option<Zoned> {
     Timestamp::from_second(unix).ok().map(|t| t.to_zoned(tz.clone()))
+}
+
+/// Whether a pattern has any start at all. The Gregorian calendar repeats every 400 years, so a
+/// pattern with no start in the 400 years from 2000 has none ever. Paid once, at load: one
+/// search to croner's limit for a pattern that never matches, a short one otherwise.
+fn ever_occurs(cron: &Cron, tz: &TimeZone) -> bool {
+    const Y2000: i64 = 946_684_800;
+    const Y2400: i64 = 13_569_465_600;
+    zoned(Y2000, tz)
+        .and_then(|from| cron.find_next_occurrence(&from, true).ok())
+        .is_some_and(|first| first.timestamp().as_second() < Y2400)
 }
 
 fn parse_cron(pattern: &str) -> Result<Cron, croner::errors::CronError> {

@@ -117,7 +117,13 @@ impl WebSecurity {
                     source,
                 }
             })?;
-        let file = parse_yaml(&text).map_err(|f| match f.key {
+        WebSecurity::from_text(&text, path)
+    }
+
+    /// [`WebSecurity::load`] of a text already read, as if read from `path`: errors name
+    /// `path`, and certificate files are read relative to its directory.
+    pub fn from_text(text: &str, path: &Path) -> Result<WebSecurity, WebConfigError> {
+        let file = parse_yaml(text).map_err(|f| match f.key {
             Some(key) => WebConfigError::Invalid {
                 path: path.to_owned(),
                 key,
