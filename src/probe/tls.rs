@@ -92,11 +92,29 @@ impl PartialEq for CaFile {
 
 impl Eq for CaFile {}
 
+/// A CA bundle is a few hundred kilobytes at most; a FIFO or a device at the path must not hang
+/// `check` or a reload, nor `/dev/zero` fill the memory.
+const MAX_CA_FILE: u64 = 4 << 20;
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut pem = Vec::new();
+    std::fs::File::open(path)?.take(MAX_CA_FILE + 1).read_to_end(&mut pem)?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(std::io::Error::other(format!("larger than {} MiB", MAX_CA_FILE >> 20)));
+    }
+    Ok(pem)
+}
+
 impl CaFile {
     /// Reads and parses the bundle; `Err` says what is wrong with it.
     pub fn read(path: &Path) -> Result<CaFile, String> {
         let shown = path.display();
-        let pem = std::fs::read(path).map_err(|e| format!("{shown} cannot be read: {e}"))?;
+        let pem = read_bounded(path).map_err(|e| format!("{shown} cannot be read: {e}"))?;
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<_, _>>()
             .map_err(|e| format!("{shown} is not a PEM certificate bundle ({e})"))?;
@@ -214,4 +232,20 @@ pub(crate) fn tls_connector(
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_or_a_device_as_ca_file_is_refused_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("ca.pem");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+        let e = CaFile::read(&fifo).err().expect("a FIFO is refused");
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = CaFile::read(Path::new("/dev/zero")).err().expect("a device is refused");
+        assert!(e.contains("not a regular file"), "{e}");
+    }
 }
