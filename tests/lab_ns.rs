@@ -262,7 +262,9 @@ fn fixed_delay_icmp_v4_v6_and_truth() {
         assert_eq!(e[0]["echo_requests"], 40);
         assert_eq!(e[0]["echo_replied"], 40);
         let med = e[0]["delay_median_ms"].as_f64().expect("median");
-        assert!((med - 20.0).abs() < 0.2, "{id} truth median {med}");
+        // Within 0.5 ms: the emulator's own write lateness on a two-core machine running the
+        // rest of the suite (idle, it is tens of µs).
+        assert!((med - 20.0).abs() < 0.5, "{id} truth median {med}");
         assert!(e[0]["delay_min_ms"].as_f64().expect("min") >= 20.0);
     }
     assert!(find(&lines, "endpoint", "HN-3").is_empty(), "no traffic, no line");

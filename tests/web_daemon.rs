@@ -93,6 +93,24 @@ impl Resp {
 trait Stream: Read + Write {}
 impl<T: Read + Write> Stream for T {}
 
+/// A connection to the daemon from its own loopback source address (127.0.2.x, a new one each
+/// time): these tests send wrong passwords on purpose, and the per-client login backoff (tested
+/// in `web::security`) would otherwise answer the next ones 429.
+fn connect_from_fresh_address(port: u16) -> Result<TcpStream, String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let source = std::net::Ipv4Addr::new(127, 0, 2 + (n / 250 % 200) as u8, 1 + (n % 250) as u8);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).map_err(|e| e.to_string())?;
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    socket
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .map_err(|e| format!("connect: {e}"))?;
+    Ok(socket.into())
+}
+
 /// One connection, plain or TLS, on which requests can be sent one after another.
 struct Conn {
     reader: BufReader<Box<dyn Stream>>,
@@ -100,7 +118,7 @@ struct Conn {
 
 impl Conn {
     fn open(port: u16, tls: Option<&Arc<ClientConfig>>) -> Result<Conn, String> {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+        let tcp = connect_from_fresh_address(port)?;
         // Hang detectors, not latency targets: a scrape among hundreds on a loaded machine is slow.
         tcp.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
         tcp.set_write_timeout(Some(Duration::from_secs(120))).expect("timeout");
@@ -302,17 +320,29 @@ const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/reports/sla", 200),
 ];
 
+/// Refused: 401 with a Basic challenge, or, once this client has failed more than five times in
+/// a row, 429 with Retry-After (the per-client login backoff).
 fn assert_refused(d: &SecureDaemon, auth: Option<(&str, &str)>, what: &str) {
     for (method, path, _) in ROUTES {
         let r = d
             .req(method, path, auth)
             .unwrap_or_else(|e| panic!("{method} {path} ({what}): {e}"));
-        assert_eq!(r.status, 401, "{method} {path} ({what}): {r:?}");
-        assert_eq!(
+        assert_refusal(&r, &format!("{method} {path} ({what})"));
+    }
+}
+
+fn assert_refusal(r: &Resp, what: &str) {
+    match r.status {
+        401 => assert_eq!(
             r.header("www-authenticate"),
             Some("Basic realm=\"diemcau\""),
-            "{method} {path} ({what}) needs WWW-Authenticate: {r:?}"
-        );
+            "{what} needs WWW-Authenticate: {r:?}"
+        ),
+        429 => assert!(
+            r.header("retry-after").is_some(),
+            "{what}: backoff without Retry-After: {r:?}"
+        ),
+        _ => panic!("{what}: not refused: {r:?}"),
     }
 }
 
@@ -441,7 +471,7 @@ fn reload_picks_up_a_new_password_and_keeps_the_old_config_when_invalid() {
     println!("reload answer: {}", r.body.trim());
     for (method, path, _) in ROUTES {
         let r = d.req(method, path, Some(old)).expect("answer");
-        assert_eq!(r.status, 401, "{method} {path} with the old password after the reload");
+        assert_refusal(&r, &format!("{method} {path} with the old password after the reload"));
     }
     assert_served(&d, new);
 
