@@ -243,9 +243,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let fifo = dir.path().join("ca.pem");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-        let e = CaFile::read(&fifo).err().expect("a FIFO is refused");
+        let Err(e) = CaFile::read(&fifo) else {
+            panic!("a FIFO is refused")
+        };
         assert!(e.contains("not a regular file"), "{e}");
-        let e = CaFile::read(Path::new("/dev/zero")).err().expect("a device is refused");
+        let Err(e) = CaFile::read(Path::new("/dev/zero")) else {
+            panic!("a device is refused")
+        };
         assert!(e.contains("not a regular file"), "{e}");
     }
 }
