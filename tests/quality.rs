@@ -133,10 +133,19 @@ fn exported_mos_matches_the_e_model_of_the_emulators_ground_truth() {
             "{id}: RTT {} ms, applied {applied} ms",
             rtt * 1e3
         );
+        // Both are means of |X − Y| over one endpoint's delays, but over different pairs (the
+        // daemon's within rounds, the emulator's over every consecutive request), so they differ
+        // by sampling: |X − Y| of a normal delay has a relative spread of 0.76, hence 4σ of
+        // 4 × 0.76 / √pairs (about 12 % at 600 pairs), and never less than 10 %.
+        let pairs = m
+            .value("diemcau_endpoint_reply_jitter_seconds_count", &[&id])
+            .unwrap_or(1.0);
+        let tolerance = (4.0 * 0.76 / pairs.sqrt()).max(0.1);
         assert!(
-            (jitter * 1e3 - applied_jitter).abs() < 0.1 * applied_jitter,
-            "{id}: jitter {} ms, applied {applied_jitter} ms",
-            jitter * 1e3
+            (jitter * 1e3 - applied_jitter).abs() < tolerance * applied_jitter,
+            "{id}: jitter {} ms, applied {applied_jitter} ms ({pairs} pairs, tolerance {:.0} %)",
+            jitter * 1e3,
+            tolerance * 100.0
         );
     }
 
