@@ -232,11 +232,9 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     );
     // Probing goes on while the disk is full: three more rounds of every endpoint. (Confirmed
     // outages come and go within seconds now, so this is waited for, not assumed.)
-    let (_, m) = d.wait(
-        Duration::from_secs(20),
-        "150 more rounds while the disk is full",
-        |m| scalar(m, "diemcau_rounds_total") >= rounds0 + 150.0,
-    );
+    let (_, m) = d.wait(Duration::from_secs(20), "150 more rounds while the disk is full", |m| {
+        scalar(m, "diemcau_rounds_total") >= rounds0 + 150.0
+    });
     let rounds1 = scalar(&m, "diemcau_rounds_total");
     assert_eq!(scalar(&m, "diemcau_store_healthy"), 0.0);
     // Five confirmed outages and two recoveries: seven state changes wait in memory.
