@@ -225,7 +225,7 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
         "delete element inet lab dropped {{ {} }}\n",
         addresses(&a[..2])
     ));
-    let (_, m) = d.wait(
+    d.wait(
         Duration::from_secs(10),
         "two endpoints up again while the disk is full",
         |m| up(m, &a) == [1.0, 1.0, 0.0, 0.0, 0.0],
