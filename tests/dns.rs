@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::sh;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -131,22 +133,6 @@ fn start_server(zone: Arc<Zone>) -> SocketAddr {
         });
     });
     rx.recv_timeout(Duration::from_secs(30)).expect("DNS server started")
-}
-
-fn sh(cmd: &str, stdin: &str) {
-    use std::io::Write;
-    let mut child = Command::new("sh")
-        .args(["-c", cmd])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    assert!(child.wait().expect("wait").success(), "`{cmd}` failed");
 }
 
 /// Runs the daemon in this (the test's) namespace, so that it reaches the test's DNS server:

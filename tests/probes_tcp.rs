@@ -4,8 +4,9 @@
 //! (PROBES_TCP_IN_NS marks the inner run), so nothing touches the host's network.
 
 mod common;
+
+use common::sh;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diemcau::probe::Check;
@@ -57,23 +58,6 @@ async fn closed_port_is_refused_at_once() {
 /// false (skip) when namespaces or nft are unavailable outside CI.
 fn run_in_namespace(test: &str) -> bool {
     common::rerun_in_namespace("-rn", test, INNER, &["nft", "ip"], Duration::from_secs(30))
-}
-
-fn sh(cmd: &str, stdin: &str) {
-    use std::io::Write;
-    let mut child = Command::new("sh")
-        .args(["-c", cmd])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn sh");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let st = child.wait().expect("wait");
-    assert!(st.success(), "`{cmd}` failed: {st}");
 }
 
 #[tokio::test]

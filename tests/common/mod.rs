@@ -359,3 +359,20 @@ pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Runs `cmd` under `sh -c` with `stdin` fed to it (an nftables script, say); panics if it fails.
+pub fn sh(cmd: &str, stdin: &str) {
+    let mut child = Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "`{cmd}` failed: {status}");
+}
