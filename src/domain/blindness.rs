@@ -36,6 +36,8 @@ pub enum SightChange {
 #[derive(Clone, Debug, Default)]
 pub struct Blindness {
     recent: VecDeque<Sample>,
+    /// How many of `recent` are silent (kept up to date rather than counted every round).
+    silent: usize,
     window: usize,
     /// Carriers in the whole inventory (one carrier: silence across carriers cannot be asked).
     carriers: usize,
@@ -47,6 +49,7 @@ impl Blindness {
     pub fn new(endpoints: usize, carriers: usize) -> Blindness {
         Blindness {
             recent: VecDeque::new(),
+            silent: 0,
             // A tenth of the inventory (at least 8, at most 50 rounds): at a 10 s interval and
             // 300 endpoints the window is the last second of rounds.
             window: if endpoints < MIN_ENDPOINTS {
@@ -65,6 +68,7 @@ impl Blindness {
         b.blind_since = self.blind_since;
         b.recent = self.recent.clone();
         b.recent.truncate(b.window);
+        b.silent = b.recent.iter().filter(|s| s.silent).count();
         b
     }
 
@@ -77,9 +81,12 @@ impl Blindness {
         if self.window == 0 {
             return None;
         }
-        if self.recent.len() == self.window {
-            self.recent.pop_front();
+        if self.recent.len() == self.window
+            && let Some(oldest) = self.recent.pop_front()
+        {
+            self.silent -= usize::from(oldest.silent);
         }
+        self.silent += usize::from(silent);
         self.recent.push_back(Sample {
             silent,
             carrier: carrier.clone(),
@@ -88,8 +95,7 @@ impl Blindness {
         if self.recent.len() < self.window {
             return None;
         }
-        let silent_rounds = self.recent.iter().filter(|s| s.silent).count();
-        let share = silent_rounds as f64 / self.window as f64;
+        let share = self.silent as f64 / self.window as f64;
         match self.blind_since {
             None if share >= BLIND_SHARE && self.across_carriers() => {
                 let since = self

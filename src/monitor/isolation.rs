@@ -28,7 +28,7 @@ impl Monitor {
                             state.icmp_decides,
                             SystemTime::now(),
                             &self.icmp_name,
-                            "monitor isolated: nearly every endpoint silent at once".into(),
+                            &"monitor isolated: nearly every endpoint silent at once",
                         );
                         summary::count_unknown(state, change);
                         suspended += 1;

@@ -340,7 +340,7 @@ impl Monitor {
                         })
                         .collect();
                     v.maintenance_windows = windows_for(e, &maintenance);
-                    v.quality.codec = policy.quality.codec_index(e);
+                    v.quality.reconfigure(policy.quality.codec_index(e));
                     v.labels_need_escaping = e.labels_need_escaping();
                     v.endpoint = Arc::clone(e);
                     if e.address.is_none() && (v.last.is_some() || v.state != State::Unknown) {
@@ -349,7 +349,7 @@ impl Monitor {
                         v.checks = check_views(e, checks);
                         v.last = None;
                         let reason = e.dns_problem().unwrap_or_else(|| "dns: no address".into());
-                        self.settle(&mut v, checks.icmp_decides, SystemTime::now(), &self.dns_name, reason);
+                        self.settle(&mut v, checks.icmp_decides, SystemTime::now(), &self.dns_name, &reason);
                     }
                     v
                 }
@@ -433,7 +433,7 @@ impl Monitor {
         icmp_decides: bool,
         at: SystemTime,
         check: &Arc<str>,
-        reason: String,
+        reason: &dyn std::fmt::Display,
     ) -> Option<(State, State)> {
         let to = combined(&view.icmp, icmp_decides, &view.checks);
         let from = view.state;
@@ -471,7 +471,7 @@ impl Monitor {
                 to,
                 at_ms: unix_ms(at),
                 check: check.clone(),
-                reason,
+                reason: reason.to_string(),
             });
         }
         Some((from, to))

@@ -50,18 +50,13 @@ impl Monitor {
                 recorder.brief_interruption(&view.endpoint.id, from, to);
             }
         }
-        let reason = match (round.kind, stats.received) {
-            (RoundKind::Regular, 0) => format!("no echo reply in {} requests", stats.sent),
-            (RoundKind::Confirmation, 0) => format!("no echo reply in {} confirmation requests either", stats.sent),
-            (RoundKind::Confirmation, _) => "confirmation round answered".to_string(),
-            _ => format!("{:.0}% loss", stats.loss_ratio() * 100.0),
+        let reason = RoundReason {
+            kind: round.kind,
+            sent: stats.sent,
+            received: stats.received,
+            isolated: state.blindness.is_blind() && stats.received == 0,
         };
-        let reason = if state.blindness.is_blind() && stats.received == 0 {
-            "monitor isolated: nearly every endpoint silent at once".to_string()
-        } else {
-            reason
-        };
-        let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, reason);
+        let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, &reason);
         if !regular {
             summary::count_unknown(state, change);
             summary::announce_if_settled(state);
@@ -128,8 +123,34 @@ impl Monitor {
             Some(since) if crossed_down => since,
             _ => at,
         };
-        let change = self.settle(view, state.icmp_decides, at, &name, reason);
+        let change = self.settle(view, state.icmp_decides, at, &name, &reason);
         summary::count_unknown(state, change);
         summary::announce_if_settled(state);
+    }
+}
+
+/// Why a round changed a state, as the log and the ledger word it; only rendered when the
+/// state does change (most rounds change nothing, and formatting is a round's dearest step).
+struct RoundReason {
+    kind: RoundKind,
+    sent: u32,
+    received: u32,
+    isolated: bool,
+}
+
+impl std::fmt::Display for RoundReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.isolated {
+            return f.write_str("monitor isolated: nearly every endpoint silent at once");
+        }
+        match (self.kind, self.received) {
+            (RoundKind::Regular, 0) => write!(f, "no echo reply in {} requests", self.sent),
+            (RoundKind::Confirmation, 0) => write!(f, "no echo reply in {} confirmation requests either", self.sent),
+            (RoundKind::Confirmation, _) => f.write_str("confirmation round answered"),
+            _ => {
+                let loss = f64::from(self.sent - self.received) / f64::from(self.sent.max(1));
+                write!(f, "{:.0}% loss", loss * 100.0)
+            }
+        }
     }
 }
