@@ -75,6 +75,13 @@ impl Validator<'_> {
                         )
                         .unwrap_or(d.confirm.budget),
                 },
+                watch_spacing: self.duration(
+                    &p.watch_spacing,
+                    "probe.watch_spacing",
+                    d.confirm.watch_spacing,
+                    Duration::ZERO,
+                    Duration::from_secs(60),
+                ),
             },
         };
         if probe.round_span() >= probe.interval {

@@ -140,6 +140,7 @@ pub struct RawProbe {
     pub confirm_packets: Option<Spanned<i64>>,
     pub confirm_spacing: Option<Spanned<String>>,
     pub confirm_budget: Option<Spanned<f64>>,
+    pub watch_spacing: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -12,6 +12,9 @@ pub enum RoundKind {
     /// Asked for right after a regular round that contradicted the state (silent while up,
     /// answering while down): it confirms or refutes that round within seconds.
     Confirmation,
+    /// One request every `watch_spacing` while an endpoint is Down, between its regular
+    /// rounds: the first answered one dates the recovery to within half that spacing.
+    Watch,
 }
 
 /// What the state logic wants after a round.
@@ -20,6 +23,9 @@ pub enum Followup {
     Nothing,
     /// Send a confirmation round now (the engine may refuse when its budget is spent).
     Confirm,
+    /// The endpoint is Down and its round was silent: watch it with a single request one
+    /// `watch_spacing` after this round began (the engine may refuse, as for a confirmation).
+    Watch,
 }
 
 /// A finished round as the engine reports it.

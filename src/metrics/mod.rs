@@ -91,6 +91,16 @@ impl DaemonMetrics {
                 &["result"],
             )?,
         )?;
+        let watch_requests = reg(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "diemcau_watch_requests_total",
+                    "Watch requests asked for while an endpoint is Down (one per watch_spacing, to date its recovery): sent, or refused because the upper half of the confirmation budget was spent.",
+                ),
+                &["result"],
+            )?,
+        )?;
         let lag_buckets = vec![0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
         let engine = EngineTelemetry {
             scheduler_lag: reg(
@@ -143,6 +153,8 @@ impl DaemonMetrics {
             )?,
             confirmations: confirm_rounds.with_label_values(&["sent"]),
             confirmations_refused: confirm_rounds.with_label_values(&["over_budget"]),
+            watches: watch_requests.with_label_values(&["sent"]),
+            watches_refused: watch_requests.with_label_values(&["over_budget"]),
             stalled_seconds: reg(
                 r,
                 prometheus::Counter::new(

@@ -147,7 +147,9 @@ impl std::fmt::Display for RoundReason {
             (RoundKind::Regular, 0) => write!(f, "no echo reply in {} requests", self.sent),
             (RoundKind::Confirmation, 0) => write!(f, "no echo reply in {} confirmation requests either", self.sent),
             (RoundKind::Confirmation, _) => f.write_str("confirmation round answered"),
-            _ => {
+            (RoundKind::Watch, 0) => f.write_str("no reply to the watch request"),
+            (RoundKind::Watch, _) => f.write_str("watch request answered"),
+            (RoundKind::Regular, _) => {
                 let loss = f64::from(self.sent - self.received) / f64::from(self.sent.max(1));
                 write!(f, "{:.0}% loss", loss * 100.0)
             }

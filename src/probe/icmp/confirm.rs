@@ -4,6 +4,8 @@
 //! the timeline's. The budget is a token bucket of requests per second, a fraction of the
 //! regular rate: when thousands of endpoints fall silent at once, the first are confirmed at
 //! once and the rest wait for their regular rounds, which is the behaviour without confirmation.
+//! Watch requests (one at a time to a Down endpoint, to date its recovery) queue here too and
+//! spend only the upper half of the bucket: confirmations always find the lower half.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -11,13 +13,16 @@ use std::time::{Duration, Instant};
 
 use super::settings::{MIN_CONFIRM_RATE, ProbeConfig};
 
-/// One request of a confirmation round.
+/// One request of a confirmation round, or a watch request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfirmSlot {
     pub due: Instant,
     pub endpoint: u32,
+    /// The round that asked for it: it is dropped when another round began since.
     pub round: u32,
     pub packet: u8,
+    /// A watch request (a round of one) rather than part of a confirmation round.
+    pub watch: bool,
 }
 
 /// Requests of confirmation rounds waiting for their time, earliest first.
@@ -40,8 +45,24 @@ impl ConfirmQueue {
                 endpoint,
                 round,
                 packet,
+                watch: false,
             }));
         }
+        true
+    }
+
+    /// Queues one watch request at `due` if the budget has more than half a bucket left now.
+    pub fn schedule_watch(&mut self, endpoint: u32, round: u32, due: Instant, now: Instant) -> bool {
+        if !self.budget.take_above(1.0, self.budget.burst / 2.0, now) {
+            return false;
+        }
+        self.slots.push(Reverse(ConfirmSlot {
+            due,
+            endpoint,
+            round,
+            packet: 0,
+            watch: true,
+        }));
         true
     }
 
@@ -94,10 +115,15 @@ struct Budget {
 
 impl Budget {
     fn take(&mut self, n: f64, now: Instant) -> bool {
+        self.take_above(n, 0.0, now)
+    }
+
+    /// Takes `n` tokens if `reserve` are left afterwards.
+    fn take_above(&mut self, n: f64, reserve: f64, now: Instant) -> bool {
         let elapsed = self.last.map_or(Duration::MAX, |l| now.saturating_duration_since(l));
         self.tokens = (self.tokens + elapsed.as_secs_f64().min(1e6) * self.rate).min(self.burst);
         self.last = Some(now);
-        if self.tokens >= n {
+        if self.tokens - n >= reserve && self.tokens >= n {
             self.tokens -= n;
             true
         } else {
@@ -175,5 +201,25 @@ mod tests {
         let mut off = ConfirmQueue::default();
         off.set_rate(&probe(0.0), 3);
         assert!(!off.schedule(0, 0, 10, Duration::ZERO, t));
+        assert!(!off.schedule_watch(0, 0, t, t));
+    }
+
+    #[test]
+    fn watches_spend_only_the_upper_half_of_the_bucket() {
+        // 10,000 endpoints: 300 requests/s, a bucket of 300.
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 10_000);
+        let t = Instant::now();
+        let watched = (0..10_000u32).filter(|&e| q.schedule_watch(e, 0, t, t)).count();
+        assert_eq!(
+            watched, 150,
+            "a national outage watches 150 endpoints a second, not 10,000"
+        );
+        // The lower half is left for confirmations: 15 rounds of 10.
+        let confirmed = (0..100u32).filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t)).count();
+        assert_eq!(confirmed, 15);
+        let popped: Vec<ConfirmSlot> = std::iter::from_fn(|| q.pop_due(t)).collect();
+        assert_eq!(popped.iter().filter(|s| s.watch && s.packet == 0).count(), 150);
+        assert_eq!(popped.len(), 150 + 150);
     }
 }

@@ -22,7 +22,7 @@ use super::settings::ProbeConfig;
 use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use super::stall::{Stall, stall_length};
 pub use super::telemetry::EngineTelemetry;
-use super::timeline::{Timeline, even_offsets};
+use super::timeline::{Timeline, interleaved_offsets};
 
 mod replace;
 mod rounds;
@@ -243,7 +243,7 @@ impl Engine {
         let now = Instant::now();
         let n = targets.len();
         let packets = probe.packets.min(super::MAX_PACKETS_PER_ROUND) as u8;
-        let offsets = even_offsets(n, probe.interval);
+        let offsets = interleaved_offsets(n, probe.interval);
         let stride = probe.max_round_packets() as usize;
         let mut confirms = ConfirmQueue::default();
         confirms.set_rate(probe, n);
@@ -440,7 +440,13 @@ impl Engine {
             if confirm_first {
                 let Some(slot) = self.confirms.pop_due(now) else { break };
                 let e = slot.endpoint as usize;
-                if slot.packet == 0 {
+                if slot.watch {
+                    // Dropped when another round began since the one that asked for it.
+                    if self.rounds[e].open || self.rounds[e].id != slot.round {
+                        continue;
+                    }
+                    self.open_round(e, RoundKind::Watch, 1);
+                } else if slot.packet == 0 {
                     // The regular round that asked for it may have been overtaken by the next.
                     if self.rounds[e].open || self.rounds[e].id != slot.round {
                         continue;
@@ -468,6 +474,8 @@ impl Engine {
                     // outlived any confirmation (requests lost to a send error): report it.
                     (true, RoundKind::Confirmation) if !self.overdue(e) => continue,
                     (true, RoundKind::Confirmation) => self.finish(e),
+                    // A watch gives way to the regular round, unreported: the round says more.
+                    (true, RoundKind::Watch) => self.rounds[e].open = false,
                     // Cannot happen with a validated config (a round is shorter than the interval).
                     (true, RoundKind::Regular) => self.finish(e),
                     (false, _) => {}

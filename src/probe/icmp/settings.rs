@@ -37,6 +37,10 @@ pub struct ConfirmConfig {
     /// Confirmation packets per second at most, as a fraction of the regular packet rate (with
     /// a floor of [`MIN_CONFIRM_RATE`]): a national event cannot turn into a burst.
     pub budget: f64,
+    /// While an endpoint is Down, one request this often between its regular rounds (0 turns
+    /// watching off): the recovery is dated to within half of it. Watches spend the same
+    /// budget, but only its upper half, so confirmations always find room.
+    pub watch_spacing: Duration,
 }
 
 impl Default for ConfirmConfig {
@@ -45,6 +49,7 @@ impl Default for ConfirmConfig {
             packets: 10,
             spacing: Duration::from_millis(100),
             budget: 0.1,
+            watch_spacing: Duration::from_secs(1),
         }
     }
 }

@@ -14,6 +14,8 @@ pub struct EngineTelemetry {
     pub stalls: prometheus::IntCounter,
     pub confirmations: prometheus::IntCounter,
     pub confirmations_refused: prometheus::IntCounter,
+    pub watches: prometheus::IntCounter,
+    pub watches_refused: prometheus::IntCounter,
     pub stalled_seconds: prometheus::Counter,
 }
 
@@ -34,6 +36,8 @@ impl EngineTelemetry {
             stalls: counter("stalls"),
             confirmations: counter("confirmations"),
             confirmations_refused: counter("confirmations_refused"),
+            watches: counter("watches"),
+            watches_refused: counter("watches_refused"),
             stalled_seconds: prometheus::Counter::new("stalled", "stalled").expect("static metric name"),
         }
     }

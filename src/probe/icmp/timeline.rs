@@ -1,7 +1,8 @@
 //! One paced timeline for every probe packet of every endpoint.
 //!
-//! Endpoint `i` of `n` starts its round at `i × interval / n` into each cycle and sends packet
-//! `j` `j × spacing` later, so the load is spread evenly over the interval. All (endpoint,
+//! The `n` endpoints start their rounds `interval / n` apart in each cycle, in an interleaved
+//! order (see [`interleaved_offsets`]), and send packet `j` `j × spacing` later, so the load is
+//! spread evenly over the interval. All (endpoint,
 //! packet) slots live in one array sorted by offset; the engine walks it cyclically, which costs
 //! no allocation and no per-endpoint task or timer.
 
@@ -199,12 +200,41 @@ pub fn carry_offsets(
         .collect()
 }
 
-/// Round starts spread evenly over the interval.
+/// Round starts spread evenly over the interval, in inventory order.
 pub fn even_offsets(n: usize, interval: Duration) -> Vec<Duration> {
     let step = interval.as_nanos() / (n.max(1) as u128);
     (0..n)
         .map(|i| Duration::from_nanos((step * i as u128) as u64))
         .collect()
+}
+
+/// Round starts spread evenly over the interval, in an interleaved order: slot `p` goes to
+/// endpoint `p × g mod n`, `g` the stride nearest `n / φ` that is coprime to `n`. Neighbours in
+/// the inventory (sorted by province and district, so behind the same routers) are then far
+/// apart in time: a district's outage is spread thinly over the interval instead of filling a
+/// stretch of it, so any run of consecutive rounds (the blindness detector's window) samples the
+/// whole inventory, and no router sees its communes' requests in one burst.
+pub fn interleaved_offsets(n: usize, interval: Duration) -> Vec<Duration> {
+    let step = interval.as_nanos() / (n.max(1) as u128);
+    let g = interleave_stride(n) as u128;
+    let mut offsets = vec![Duration::ZERO; n];
+    for p in 0..n as u128 {
+        offsets[(p * g % n as u128) as usize] = Duration::from_nanos((step * p) as u64);
+    }
+    offsets
+}
+
+/// The integer nearest `n / φ` that is coprime to `n` (1 for tiny `n`): multiplying by it
+/// modulo `n` is a permutation, and the golden ratio spreads its consecutive values most evenly.
+fn interleave_stride(n: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    let target = (n as f64 / 1.618_033_988_749_895).round() as usize;
+    (0..n)
+        .flat_map(|d| [target + d, target.wrapping_sub(d)])
+        .find(|&g| g > 0 && g < n && gcd(g, n) == 1)
+        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -325,5 +355,30 @@ mod tests {
         );
         assert!(t.pop_due(start).is_none());
         assert!(t.pop_due(start + Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
+    fn interleaved_offsets_are_a_permutation_that_spreads_neighbours() {
+        let interval = Duration::from_secs(10);
+        for n in [0usize, 1, 2, 3, 10, 160, 300, 3_321, 10_000] {
+            let offsets = interleaved_offsets(n, interval);
+            let step = interval.as_nanos() / n.max(1) as u128;
+            let mut slots: Vec<u128> = offsets.iter().map(|o| o.as_nanos() / step.max(1)).collect();
+            slots.sort_unstable();
+            assert_eq!(slots, (0..n as u128).collect::<Vec<_>>(), "n = {n}: every slot once");
+        }
+        // 160 endpoints: a block of 22 neighbours (a district) never fills a window of 16
+        // consecutive slots; at most a few of them fall in any one.
+        let offsets = interleaved_offsets(160, interval);
+        let step = interval.as_nanos() / 160;
+        let mut in_block = [false; 160];
+        for o in &offsets[..22] {
+            in_block[(o.as_nanos() / step) as usize] = true;
+        }
+        let worst = (0..160)
+            .map(|p| (0..16).filter(|k| in_block[(p + k) % 160]).count())
+            .max()
+            .unwrap_or(0);
+        assert!(worst <= 4, "{worst} of a window of 16 from one block of 22");
     }
 }

@@ -144,6 +144,7 @@ impl Engine {
         let (spacing, kind) = match r.kind {
             RoundKind::Regular => (self.probe.packet_spacing, RoundKind::Regular),
             RoundKind::Confirmation => (self.probe.confirm.spacing, RoundKind::Confirmation),
+            RoundKind::Watch => (Duration::ZERO, RoundKind::Watch),
         };
         let finished = SystemTime::now();
         let round = FinishedRound {
@@ -155,17 +156,37 @@ impl Engine {
             finished,
         };
         let wants = self.sink.round(e, &round);
-        // Only a regular round is confirmed: a confirmation settles the question either way.
-        if wants == Followup::Confirm && kind == RoundKind::Regular {
-            let packets = self.probe.confirm.packets as u8;
-            if self
-                .confirms
-                .schedule(e as u32, r.id, packets, self.probe.confirm.spacing, Instant::now())
-            {
-                self.telemetry.confirmations.inc();
-            } else if packets > 0 {
-                self.telemetry.confirmations_refused.inc();
+        match wants {
+            // A confirmation settles the question either way: it is never confirmed itself.
+            Followup::Confirm if kind != RoundKind::Confirmation => self.ask_confirmation(e, r.id),
+            Followup::Watch if !self.probe.confirm.watch_spacing.is_zero() => {
+                self.ask_watch(e, r.id, r.started_ns);
             }
+            _ => {}
+        }
+    }
+
+    fn ask_confirmation(&mut self, e: usize, round: u32) {
+        let packets = self.probe.confirm.packets as u8;
+        if self
+            .confirms
+            .schedule(e as u32, round, packets, self.probe.confirm.spacing, Instant::now())
+        {
+            self.telemetry.confirmations.inc();
+        } else if packets > 0 {
+            self.telemetry.confirmations_refused.inc();
+        }
+    }
+
+    /// The next watch request: one `watch_spacing` after the round that asked began, or now.
+    fn ask_watch(&mut self, e: usize, round: u32, started_ns: u64) {
+        let now = Instant::now();
+        let due_ns = started_ns.saturating_add(self.probe.confirm.watch_spacing.as_nanos() as u64);
+        let due = now + Duration::from_nanos(due_ns.saturating_sub(wall_ns()));
+        if self.confirms.schedule_watch(e as u32, round, due, now) {
+            self.telemetry.watches.inc();
+        } else {
+            self.telemetry.watches_refused.inc();
         }
     }
 }
