@@ -136,12 +136,12 @@ fn exported_mos_matches_the_e_model_of_the_emulators_ground_truth() {
         assert!(
             m.value("diemcau_endpoint_reply_rtt_seconds_count", &[&id])
                 >= m.value("diemcau_endpoint_packets_received_total", &[&id]),
-            "{id}: the count is the replies"
+            "{id} ({fam}): the count is the replies"
         );
         let (applied, applied_jitter) = (f(&t, "delay_mean_ms"), f(&t, "mean_abs_consecutive_delay_diff_ms"));
         assert!(
             (rtt * 1e3 - applied).abs() < 1.0,
-            "{id}: RTT {} ms, applied {applied} ms",
+            "{id} ({fam}): RTT {} ms, applied {applied} ms",
             rtt * 1e3
         );
         // Both are means of |X − Y| over one endpoint's delays, but over different pairs (the
@@ -154,7 +154,7 @@ fn exported_mos_matches_the_e_model_of_the_emulators_ground_truth() {
         let tolerance = (4.0 * 0.76 / pairs.sqrt()).max(0.1);
         assert!(
             (jitter * 1e3 - applied_jitter).abs() < tolerance * applied_jitter,
-            "{id}: jitter {} ms, applied {applied_jitter} ms ({pairs} pairs, tolerance {:.0} %)",
+            "{id} ({fam}): jitter {} ms, applied {applied_jitter} ms ({pairs} pairs, tolerance {:.0} %)",
             jitter * 1e3,
             tolerance * 100.0
         );
