@@ -1,11 +1,12 @@
 //! The monitor's own uplink cut (issue 11's first scenario): 300 emulated endpoints over two
-//! carriers, every packet dropped for 20 s by the emulator's `[monitor] outages`, no
-//! configuration beyond the inventory. No endpoint may be exported Down at any moment,
+//! carriers and both address families (half of each carrier on IPv6), every packet dropped for
+//! 20 s by the emulator's `[monitor] outages`, no configuration beyond the inventory. No endpoint may be exported Down at any moment,
 //! `diemcau_monitor_isolated` goes to 1 and back to 0, the ledger records the blind span as a
 //! pause (unknown time) and no outage, and `report sla` charges 0 s of downtime.
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,14 +17,32 @@ const N: usize = 300;
 const CUT_START_S: f64 = 10.0;
 const CUT_END_S: f64 = 30.0;
 
+/// Carriers alternate with every endpoint, address families with every second one.
+fn v6(i: usize) -> bool {
+    (i / 2) % 2 == 1
+}
+
 fn inventory() -> String {
     let mut s = String::from("id,province,district,commune,carrier,address\n");
     for i in 0..N {
-        let ip = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(198, 18, 0, 0)) + 1 + i as u32);
+        let ip: IpAddr = match v6(i) {
+            false => Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + 1 + i as u32).into(),
+            true => Ipv6Addr::from(u128::from(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0)) + 1 + i as u128).into(),
+        };
         let carrier = if i % 2 == 0 { "VNPT" } else { "Viettel" };
         s.push_str(&format!("I{i:03},Tỉnh Đồng Nai,,Xã {i},{carrier},{ip}\n"));
     }
     s
+}
+
+/// How many of `ids` (endpoint ids `Innn`) are on IPv4 and on IPv6.
+fn by_family<'a>(ids: impl Iterator<Item = &'a String>) -> [usize; 2] {
+    let mut n = [0, 0];
+    for id in ids {
+        let i: usize = id[1..].parse().expect("an I-number");
+        n[usize::from(v6(i))] += 1;
+    }
+    n
 }
 
 fn unix_s() -> i64 {
@@ -48,26 +67,27 @@ fn a_cut_monitor_uplink_is_unknown_time_not_three_hundred_outages() {
                   [store]\nheartbeat = \"1s\"\n";
     let started = Instant::now();
     let mut d = Daemon::start_with_lab(config, &inventory(), &scenario);
-    let (mut ever_down, mut saw_isolated, mut polls) = (0.0f64, false, 0);
+    let (mut ever_down, mut saw_isolated, mut polls) = ([0, 0], false, 0);
     while started.elapsed() < Duration::from_secs_f64(CUT_END_S + 8.0) {
         let m = d.metrics();
-        let down = m
-            .by_endpoint("diemcau_endpoint_up")
-            .values()
-            .filter(|v| **v == 0.0)
-            .count();
-        ever_down = ever_down.max(down as f64);
+        let up = m.by_endpoint("diemcau_endpoint_up");
+        let down = by_family(up.iter().filter(|(_, v)| **v == 0.0).map(|(id, _)| id));
+        ever_down = [ever_down[0].max(down[0]), ever_down[1].max(down[1])];
         if m.value("diemcau_monitor_isolated", &[]) == Some(1.0) && !saw_isolated {
             saw_isolated = true;
             std::thread::sleep(Duration::from_millis(1_500));
             let (status, body) = d.get("/api/v1/endpoints?state=unknown");
             assert_eq!(status, 200);
             let rows: Vec<serde_json::Value> = serde_json::from_str(&body).expect("endpoints JSON");
-            assert!(
-                rows.iter().any(|r| r["fault"]["domain"] == "monitor"),
-                "the API says where the fault is: {}",
-                rows.first().map(|r| r.to_string()).unwrap_or_default()
-            );
+            // On both families: the API says where the fault is.
+            for v6 in [false, true] {
+                assert!(
+                    rows.iter().any(|r| r["fault"]["domain"] == "monitor"
+                        && r["address"].as_str().is_some_and(|a| a.contains(':') == v6)),
+                    "the API says where the fault is (IPv6: {v6}): {}",
+                    rows.first().map(|r| r.to_string()).unwrap_or_default()
+                );
+            }
         }
         polls += 1;
         std::thread::sleep(Duration::from_millis(200));
@@ -76,7 +96,17 @@ fn a_cut_monitor_uplink_is_unknown_time_not_three_hundred_outages() {
         d.metrics().sum("diemcau_endpoint_up", &[]) == N as f64
     });
     let m = d.metrics();
-    assert_eq!(ever_down, 0.0, "no endpoint was ever exported Down ({polls} polls)");
+    let up = m.by_endpoint("diemcau_endpoint_up");
+    assert_eq!(
+        by_family(up.iter().filter(|(_, v)| **v == 1.0).map(|(id, _)| id)),
+        [N / 2, N / 2],
+        "every endpoint of both families is up again"
+    );
+    assert_eq!(
+        ever_down,
+        [0, 0],
+        "no endpoint of either family was ever exported Down ({polls} polls)"
+    );
     assert!(saw_isolated, "diemcau_monitor_isolated went to 1 during the cut");
     assert_eq!(m.value("diemcau_monitor_isolated", &[]), Some(0.0));
     assert_eq!(m.sum("diemcau_state_transitions_total", &["to=\"down\""]), 0.0);

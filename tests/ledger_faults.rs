@@ -4,7 +4,9 @@
 //! endpoints go down and up. Probing and /metrics go on (rounds advance, `endpoint_up` changes),
 //! `diemcau_store_healthy` is 0 and `diemcau_store_write_errors_total` grows during the fault;
 //! afterwards `healthy` is 1 again and every transition the daemon logged — those made during the
-//! fault included — is in the `transitions` table with its original time.
+//! fault included — is in the `transitions` table with its original time. Endpoints of both
+//! address families fail: IPv4 ones on 127.1.0.0/16, IPv6 ones on 2001:2::/64 made local to the
+//! loopback device inside the daemon's namespace.
 //!
 //! The whole test runs in a private user + mount namespace (this test binary re-executed under
 //! `unshare -rm`; `LEDGER_FAULTS_IN_NS` marks the inner run), so the host's mounts are never
@@ -38,7 +40,7 @@ fn run_in_namespace() -> bool {
         "-rm",
         TEST,
         INNER,
-        &["mount", "umount", "nft", "nsenter"],
+        &["mount", "umount", "nft", "nsenter", "ip"],
         Duration::from_secs(85),
     )
 }
@@ -97,7 +99,19 @@ impl Daemon {
     fn nft(&self, script: &str) {
         common::nft_in(self.child.id(), script);
     }
+
+    /// Drops (or stops dropping) every packet to these endpoints of family `v6`.
+    fn drop(&self, v6: bool, ids: &[usize], dropped: bool) {
+        let (verb, set) = (if dropped { "add" } else { "delete" }, SETS[usize::from(v6)]);
+        self.nft(&format!("{verb} element inet lab {set} {{ {} }}\n", addresses(v6, ids)));
+    }
 }
+
+/// IPv4 endpoints (`E00000`…, 127.1.0.1…) and IPv6 ones (`V00`…, 2001:2::1…).
+const N: usize = 50;
+const N6: usize = 10;
+/// The nftables sets of dropped addresses, IPv4 and IPv6.
+const SETS: [&str; 2] = ["dropped", "dropped6"];
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -114,18 +128,39 @@ fn scalar(m: &Metrics, name: &str) -> f64 {
     m.value(name, &[]).unwrap_or_else(|| panic!("{name} missing"))
 }
 
-fn up(m: &Metrics, ids: &[usize]) -> Vec<f64> {
+fn id(v6: bool, i: usize) -> String {
+    if v6 { format!("V{i:02}") } else { format!("E{i:05}") }
+}
+
+fn address(v6: bool, i: usize) -> String {
+    if v6 {
+        format!("2001:2::{}", i + 1)
+    } else {
+        format!("127.1.0.{}", i + 1)
+    }
+}
+
+fn inventory() -> String {
+    let mut s = loopback_inventory(N);
+    for i in 0..N6 {
+        s.push_str(&format!(
+            "{},Thành phố Hà Nội,Quận Ba Đình,Phường V {i},Viettel,{}\n",
+            id(true, i),
+            address(true, i)
+        ));
+    }
+    s
+}
+
+fn up(m: &Metrics, v6: bool, ids: &[usize]) -> Vec<f64> {
     let all = m.by_endpoint("diemcau_endpoint_up");
     ids.iter()
-        .map(|i| all.get(&format!("E{i:05}")).copied().unwrap_or(f64::NAN))
+        .map(|i| all.get(&id(v6, *i)).copied().unwrap_or(f64::NAN))
         .collect()
 }
 
-fn addresses(ids: &[usize]) -> String {
-    ids.iter()
-        .map(|i| format!("127.1.0.{}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn addresses(v6: bool, ids: &[usize]) -> String {
+    ids.iter().map(|i| address(v6, *i)).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Debug)]
@@ -183,7 +218,7 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
         db_path.display()
     );
     std::fs::write(base.path().join("diemcau.toml"), config).expect("config");
-    std::fs::write(base.path().join("inventory.csv"), loopback_inventory(50)).expect("inventory");
+    std::fs::write(base.path().join("inventory.csv"), loopback_inventory(N)).expect("inventory");
     let log = base.path().join("daemon.log");
     let child = Command::new(bin())
         .args(["run", "--private-netns", "--config"])
@@ -198,20 +233,35 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     d.wait(Duration::from_secs(20), "/-/ready", |_| {
         http(port, "GET", "/-/ready", &[]).0 == 200
     });
+    // The IPv6 endpoints join by a reload once their prefix answers, so they answer from
+    // their first round.
+    common::ipv6_loopback_prefix(d.child.id(), "2001:2::/64");
+    std::fs::write(base.path().join("inventory.csv"), inventory()).expect("inventory");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    d.wait(Duration::from_secs(20), "every endpoint of both families up", |m| {
+        m.sum("diemcau_endpoint_up", &[]) == (N + N6) as f64
+    });
     d.nft(
-        "table inet lab {\n set dropped {\n  type ipv4_addr\n }\n chain out {\n  \
-         type filter hook output priority 0; policy accept;\n  ip daddr @dropped drop\n }\n}\n",
+        "table inet lab {\n set dropped {\n  type ipv4_addr\n }\n set dropped6 {\n  type ipv6_addr\n }\n \
+         chain out {\n  type filter hook output priority 0; policy accept;\n  ip daddr @dropped drop\n  \
+         ip6 daddr @dropped6 drop\n }\n}\n",
     );
     let m = d.metrics();
     assert_eq!(scalar(&m, "diemcau_store_healthy"), 1.0);
     assert_eq!(scalar(&m, "diemcau_store_write_errors_total"), 0.0);
 
-    // 1. Disk full, and five endpoints dropped during it; two of them come back.
-    let a = [3usize, 13, 23, 33, 43];
+    // 1. Disk full, and seven endpoints dropped during it (five IPv4, two IPv6); three of them
+    //    (two IPv4, one IPv6) come back.
+    let (a, a6) = ([3usize, 13, 23, 33, 43], [2usize, 5]);
     let fault_start = now_ms();
     let filled = fill(&fs.join("filler"));
     let rounds0 = scalar(&d.metrics(), "diemcau_rounds_total");
-    d.nft(&format!("add element inet lab dropped {{ {} }}\n", addresses(&a)));
+    d.drop(false, &a, true);
+    d.drop(true, &a6, true);
     let (t, _) = d.wait(Duration::from_secs(10), "unhealthy on a full disk", |m| {
         scalar(m, "diemcau_store_healthy") == 0.0 && scalar(m, "diemcau_store_write_errors_total") >= 1.0
     });
@@ -219,16 +269,14 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     d.wait(
         Duration::from_secs(10),
         "dropped endpoints down while the disk is full",
-        |m| up(m, &a).iter().all(|&u| u == 0.0),
+        |m| up(m, false, &a).iter().chain(&up(m, true, &a6)).all(|&u| u == 0.0),
     );
-    d.nft(&format!(
-        "delete element inet lab dropped {{ {} }}\n",
-        addresses(&a[..2])
-    ));
+    d.drop(false, &a[..2], false);
+    d.drop(true, &a6[..1], false);
     d.wait(
         Duration::from_secs(10),
-        "two endpoints up again while the disk is full",
-        |m| up(m, &a) == [1.0, 1.0, 0.0, 0.0, 0.0],
+        "three endpoints up again while the disk is full",
+        |m| up(m, false, &a) == [1.0, 1.0, 0.0, 0.0, 0.0] && up(m, true, &a6) == [1.0, 0.0],
     );
     // Probing goes on while the disk is full: three more rounds of every endpoint. (Confirmed
     // outages come and go within seconds now, so this is waited for, not assumed.)
@@ -237,9 +285,9 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
     });
     let rounds1 = scalar(&m, "diemcau_rounds_total");
     assert_eq!(scalar(&m, "diemcau_store_healthy"), 0.0);
-    // Five confirmed outages and two recoveries: seven state changes wait in memory.
+    // Seven confirmed outages and three recoveries: ten state changes wait in memory.
     assert!(
-        scalar(&m, "diemcau_store_records_pending") >= 7.0,
+        scalar(&m, "diemcau_store_records_pending") >= 10.0,
         "transitions held in memory"
     );
     let errors_full = scalar(&m, "diemcau_store_write_errors_total");
@@ -250,7 +298,7 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
 
     // 2. Read-only: a read-only bind mount stacked over the ledger's directory (the writer
     //    reopens its connection at each retry, so it goes through it), the space freed
-    //    underneath, two more endpoints dropped.
+    //    underneath, three more endpoints dropped (two IPv4, one IPv6).
     let ro_start = now_ms();
     sh(&format!(
         "mount --bind {db_s} {db_s} && mount -o remount,bind,ro {db_s}"
@@ -260,12 +308,17 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
         File::create(db_dir.join("probe-write")).is_err(),
         "the ledger directory is read-only"
     );
-    let b = [7usize, 17];
-    d.nft(&format!("add element inet lab dropped {{ {} }}\n", addresses(&b)));
+    let (b, b6) = ([7usize, 17], [8usize]);
+    d.drop(false, &b, true);
+    d.drop(true, &b6, true);
     let (_, m) = d.wait(
         Duration::from_secs(25),
         "a failed retry through the read-only mount",
-        |m| scalar(m, "diemcau_store_write_errors_total") > errors_full && up(m, &b) == [0.0, 0.0],
+        |m| {
+            scalar(m, "diemcau_store_write_errors_total") > errors_full
+                && up(m, false, &b) == [0.0, 0.0]
+                && up(m, true, &b6) == [0.0]
+        },
     );
     let rounds2 = scalar(&m, "diemcau_rounds_total");
     assert!(rounds2 > rounds1, "probing goes on while read-only");
@@ -294,9 +347,9 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
         (ro_start - fault_start) as f64 / 1000.0,
         (fault_end - ro_start) as f64 / 1000.0
     );
-    d.nft("flush set inet lab dropped\n");
+    d.nft("flush set inet lab dropped\nflush set inet lab dropped6\n");
     d.wait(Duration::from_secs(10), "every endpoint up", |m| {
-        m.sum("diemcau_endpoint_up", &[]) == 50.0
+        m.sum("diemcau_endpoint_up", &[]) == (N + N6) as f64
     });
     let (_, m) = d.wait(Duration::from_secs(5), "committed", |m| {
         scalar(m, "diemcau_store_records_pending") == 0.0
@@ -341,8 +394,18 @@ fn daemon_keeps_probing_through_full_and_read_only_ledger_storage() {
         logged.len(),
         "the ledger holds exactly the logged transitions"
     );
-    // a: 5 down, 2 up; b: 2 down — at least 9 made during the fault.
-    assert!(during >= 9, "transitions during the fault: {during}");
+    // a: 5 down, 2 up; a6: 2 down, 1 up; b: 2 down; b6: 1 down — at least 13 made during the
+    // fault, and those of the IPv6 endpoints among them.
+    assert!(during >= 13, "transitions during the fault: {during}");
+    for (i, to) in [(2, "down"), (2, "up"), (5, "down"), (8, "down")] {
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.endpoint == id(true, i) && l.to == to && l.ts_ms >= fault_start && l.ts_ms <= fault_end),
+            "{} went {to} during the fault, logged and in the ledger",
+            id(true, i)
+        );
+    }
     let runs: Vec<(i64, i64)> = db
         .prepare("SELECT clean_stop, last_seen_ms FROM runs")
         .expect("prepare")

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -87,10 +87,19 @@ pub fn parse_query(query: &str) -> Result<(String, String), String> {
     Ok((target, module.unwrap_or_else(|| ICMP.to_string())))
 }
 
-/// Splits `host`, `host:port`, `[v6]:port` or a bare IPv6 literal; resolves names.
+/// Splits `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal; resolves names.
 async fn resolve(target: &str) -> Result<(IpAddr, Option<u16>), String> {
     if let Ok(ip) = target.parse::<IpAddr>() {
         return Ok((ip, None));
+    }
+    // `[v6]` alone: without this, the last `:` would split it into a "host" `[2001:db8:` that
+    // never resolves.
+    if let Some(v6) = target
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse::<Ipv6Addr>().ok())
+    {
+        return Ok((IpAddr::V6(v6), None));
     }
     if let Ok(sa) = target.parse::<SocketAddr>() {
         return Ok((sa.ip(), Some(sa.port())));
@@ -212,4 +221,24 @@ pub async fn probe(modules: &ProbeModules, target: &str, module: &str) -> Result
 
 fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn targets_split_into_address_and_port_on_both_families() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        for (target, address, port) in [
+            ("198.18.0.1", "198.18.0.1", None),
+            ("198.18.0.1:80", "198.18.0.1", Some(80)),
+            ("2001:2::1", "2001:2::1", None),
+            ("[2001:2::1]", "2001:2::1", None),
+            ("[2001:2::1]:5060", "2001:2::1", Some(5060)),
+            ("[::1]", "::1", None),
+        ] {
+            assert_eq!(resolve(target).await, Ok((ip(address), port)), "{target}");
+        }
+    }
 }

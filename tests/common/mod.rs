@@ -178,6 +178,25 @@ pub fn nft_in(pid: u32, script: &str) {
     assert!(child.wait().expect("wait nft").success(), "nft failed:\n{script}");
 }
 
+/// Runs `ip ARGS` in the network namespace of `pid` (entering its user namespace too when it has
+/// its own), and asserts that it succeeded.
+pub fn ip_in(pid: u32, args: &[&str]) {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &pid.to_string(), "-n"]);
+    if !same_user_namespace(pid) {
+        cmd.args(["-U", "--preserve-credentials"]);
+    }
+    let status = cmd.arg("ip").args(args).status().expect("spawn nsenter ip");
+    assert!(status.success(), "`ip {}` failed: {status}", args.join(" "));
+}
+
+/// Makes every address of the IPv6 `prefix` local to the loopback device in the network
+/// namespace of `pid`, as 127.0.0.0/8 is for IPv4: the kernel there answers echo requests and
+/// TCP connects for all of them, and nothing leaves the namespace.
+pub fn ipv6_loopback_prefix(pid: u32, prefix: &str) {
+    ip_in(pid, &["-6", "route", "add", "local", prefix, "dev", "lo"]);
+}
+
 fn same_user_namespace(pid: u32) -> bool {
     let ours = std::fs::read_link("/proc/self/ns/user").ok();
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();

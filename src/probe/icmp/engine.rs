@@ -26,6 +26,8 @@ use super::timeline::{Timeline, interleaved_offsets};
 
 mod replace;
 mod rounds;
+#[cfg(test)]
+mod tests;
 use crate::domain::{FinishedRound, Followup, RoundKind};
 
 /// Requests sent together in one wake-up, at most (on average). Bursts much larger than this

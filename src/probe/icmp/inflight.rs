@@ -85,6 +85,15 @@ impl InFlightRing {
         (entry.endpoint != EMPTY && entry.seq == seq).then_some(entry)
     }
 
+    /// Sets the send time of the request with this sequence number, if it is in flight.
+    pub fn set_sent(&mut self, seq: u16, sent_ns: u64) {
+        let slot = self.slot(seq);
+        let entry = &mut self.slots[slot];
+        if entry.endpoint != EMPTY && entry.seq == seq {
+            entry.sent_ns = sent_ns;
+        }
+    }
+
     /// Forgets the request with this sequence number (its reply arrived).
     pub fn remove(&mut self, seq: u16) -> Option<InFlight> {
         let entry = *self.get(seq)?;

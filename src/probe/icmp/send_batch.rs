@@ -73,6 +73,11 @@ impl SendBatch {
         self.len == 0
     }
 
+    /// The requests queued, in order.
+    pub fn tags(&self) -> &[Tag] {
+        &self.tags[..self.len]
+    }
+
     /// The buffer of the next request, to build it in place; `None` when full (flush first).
     pub fn next_buffer(&mut self) -> Option<&mut [u8; REQUEST_LEN]> {
         self.buffers.get_mut(self.len)

@@ -100,6 +100,13 @@ impl Engine {
         let Some(lane) = self.lanes[li].as_mut().filter(|l| !l.batch.is_empty()) else {
             return;
         };
+        // A request's RTT runs from now, when its batch goes out: not from when it was queued,
+        // which was before the rest of the wake-up was built and, for IPv6, before the IPv4
+        // batch was sent; both would count as round-trip time.
+        let now = wall_ns();
+        for tag in lane.batch.tags() {
+            lane.flight.set_sent(tag.seq, now);
+        }
         let mut failed = [Tag::default(); SEND_BATCH];
         let (mut n, mut last_error) = (0, None);
         lane.batch.flush(&lane.socket, |tag, err| {
