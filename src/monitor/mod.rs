@@ -440,6 +440,9 @@ impl Monitor {
         if to == from {
             return None;
         }
+        // A change dated back (midway between requests) never goes before the endpoint's last
+        // change: the ledger's history of an endpoint stays in order.
+        let at = view.last_transition.map_or(at, |last| at.max(last));
         view.state = to;
         view.transitions += 1;
         view.last_transition = Some(at);
