@@ -41,7 +41,8 @@ fn first_round_is_summarised_and_later_changes_are_logged_one_by_one() {
     if !common::require_tool("ip") {
         return;
     }
-    let mut d = Daemon::start_with_lab(&common::fast_config("1s", 2, 1), &inventory(), SCENARIO);
+    let config = format!("{}[vantage]\nname = \"vnpt-hanoi\"\n", common::fast_config("1s", 2, 1));
+    let mut d = Daemon::start_with_lab(&config, &inventory(), SCENARIO);
     let state = |d: &Daemon, id: &str| {
         d.metrics()
             .value("diemcau_endpoint_state", &[&format!("endpoint=\"{id}\"")])
@@ -52,7 +53,22 @@ fn first_round_is_summarised_and_later_changes_are_logged_one_by_one() {
     d.wait_until(Duration::from_secs(15), "S150 to come back", |d| {
         state(d, "S150") == Some(1.0)
     });
+    // The vantage is exported, served and written with the run.
+    assert_eq!(
+        d.metrics().value("diemcau_vantage_info", &["vantage=\"vnpt-hanoi\""]),
+        Some(1.0)
+    );
+    let (status, body) = d.get("/api/v1/summary");
+    assert_eq!(status, 200);
+    let summary: serde_json::Value = serde_json::from_str(&body).expect("summary JSON");
+    assert_eq!(summary["vantage"], "vnpt-hanoi");
+    let (status, page) = d.get("/status");
+    assert!(status == 200 && page.contains("Điểm đo vnpt-hanoi"), "{status}");
     let log = d.stop();
+    let ledger = diemcau::store::StoreReader::open(&d.dir.path().join("data").join("diemcau.db")).expect("ledger");
+    let runs = ledger.runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].vantage, "vnpt-hanoi");
 
     // logfmt (the default format): `level=info … msg="…" key=value`.
     let info: Vec<&str> = log.lines().filter(|l| l.contains("level=info")).collect();
@@ -83,6 +99,11 @@ fn first_round_is_summarised_and_later_changes_are_logged_one_by_one() {
         .filter(|l| l.contains("every endpoint has finished its first round: ready"))
         .collect();
     assert_eq!(ready.len(), 1, "{ready:#?}");
+    assert!(
+        info.iter()
+            .any(|l| l.contains("ledger open") && has(l, "vantage", "vnpt-hanoi")),
+        "{info:#?}"
+    );
     for field in ["endpoints=300", "up=297", "degraded=0", "down=0", "unknown=3"] {
         assert!(ready[0].contains(field), "{field} in {}", ready[0]);
     }

@@ -39,6 +39,7 @@ pub async fn run(
     tracing::info!(web = security.summary(), "web security");
     let web = Arc::new(ArcSwap::from_pointee(security));
     let metrics = Arc::new(DaemonMetrics::new());
+    metrics.set_vantage(&config.vantage);
     metrics.reload_successful.set(1);
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
 
@@ -109,6 +110,7 @@ pub async fn run(
     let lifecycle = Arc::new(std::sync::atomic::AtomicBool::new(config.web.enable_lifecycle));
     let app = AppState {
         monitor: monitor.clone(),
+        vantage: config.vantage.as_str().into(),
         reload: reload_tx.clone(),
         modules: modules.clone(),
         web: web.clone(),
@@ -212,11 +214,12 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     }
     let settings = StoreConfig {
         heartbeat: config.store.heartbeat,
+        vantage: config.vantage.clone(),
         ..StoreConfig::new(path)
     };
     let store = Store::open(settings, Arc::new(SystemClock))
         .with_context(|| format!("opening the ledger {} (set [store] path)", path.display()))?;
-    tracing::info!(path = %path.display(), run = store.run_id(), "ledger open");
+    tracing::info!(path = %path.display(), run = store.run_id(), vantage = %config.vantage, "ledger open");
     Ok(store)
 }
 
@@ -347,6 +350,15 @@ impl Reloader {
             new.endpoints = endpoints;
         }
         let _ = self.dns.send(dns::Command::Names(names, new.dns.clone()));
+        if new.vantage != self.current.vantage {
+            // The vantage is the identity of the run in the ledger: one name per run.
+            tracing::warn!(
+                running = %self.current.vantage,
+                configured = %new.vantage,
+                "vantage.name changed: it takes effect at the next restart"
+            );
+            new.vantage.clone_from(&self.current.vantage);
+        }
         // Validated with the config (a bad web config fails the whole reload), applied last.
         let security = match &self.web_config {
             Some(p) => Some(

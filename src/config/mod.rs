@@ -14,6 +14,7 @@ pub mod quality;
 pub mod resolve;
 pub mod schedule;
 pub mod toml_file;
+pub mod vantage;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -87,6 +88,8 @@ pub struct Config {
     pub province_centroids: Vec<(String, f64, f64)>,
     /// `[dns]`: how host names are resolved.
     pub dns: dns::DnsSettings,
+    /// `[vantage] name`: where this instance probes from.
+    pub vantage: String,
     /// Where each inventory host name is written (for `diemcau check`).
     pub hosts: Vec<inventory::HostLine>,
     /// Shared with the monitor's views and the service checks: one copy per endpoint.
@@ -188,6 +191,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let mut health = v.health(&raw);
     health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
     let dns = v.dns(&raw.dns);
+    let vantage = v.vantage(&raw.vantage);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -312,6 +316,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         report,
         province_centroids,
         dns,
+        vantage,
         hosts,
         inventory_models,
         endpoints,

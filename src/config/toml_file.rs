@@ -38,6 +38,14 @@ pub struct RawConfig {
     pub quality: RawQuality,
     #[serde(default)]
     pub dns: RawDns,
+    #[serde(default)]
+    pub vantage: RawVantage,
+}
+
+/// `[vantage]`: where this instance probes from (see [`super::vantage`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawVantage {
+    pub name: Option<Spanned<String>>,
 }
 
 /// `[quality]`: the conference-quality score (docs/quality.md).

@@ -21,6 +21,8 @@ pub const RTT_BUCKETS: [f64; 14] = [
 
 pub struct DaemonMetrics {
     pub registry: Registry,
+    /// `diemcau_vantage_info{vantage}`: see [`DaemonMetrics::set_vantage`].
+    vantage_info: IntGaugeVec,
     pub endpoints: IntGauge,
     pub ready: IntGauge,
     pub isolated: IntGauge,
@@ -53,6 +55,12 @@ impl DaemonMetrics {
         Self::build().expect("metric definitions are static and valid")
     }
 
+    /// Names this instance's vantage (once, at start: the name is the identity of the run).
+    pub fn set_vantage(&self, name: &str) {
+        self.vantage_info.reset();
+        self.vantage_info.with_label_values(&[name]).set(1);
+    }
+
     fn build() -> prometheus::Result<DaemonMetrics> {
         let registry = Registry::new();
         let r = &registry;
@@ -71,6 +79,16 @@ impl DaemonMetrics {
             )?,
         )?;
         build_info.with_label_values(&[VERSION, REVISION, RUST_VERSION]).set(1);
+        let vantage_info = reg(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "diemcau_vantage_info",
+                    "Where this instance probes from ([vantage] name); always 1. Join on instance to tell vantages apart.",
+                ),
+                &["vantage"],
+            )?,
+        )?;
         let rejected = reg(
             r,
             IntCounterVec::new(
@@ -164,6 +182,7 @@ impl DaemonMetrics {
             )?,
         };
         let m = DaemonMetrics {
+            vantage_info,
             endpoints: reg(r, IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?)?,
             ready: reg(
                 r,

@@ -117,6 +117,8 @@ pub use crate::domain::unix_ms;
 pub struct StoreConfig {
     /// The SQLite file; `<path>-wal`, `<path>-shm` and `<path>.lock` live beside it.
     pub path: PathBuf,
+    /// `[vantage] name`, written with the run.
+    pub vantage: String,
     /// Longest time between two commits while idle (the `runs.last_seen_ms` resolution).
     pub heartbeat: Duration,
     /// Records that may wait in the producer → writer channel (added to `max_pending` for the
@@ -139,6 +141,7 @@ impl StoreConfig {
     pub fn new(path: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             path: path.into(),
+            vantage: "local".to_string(),
             heartbeat: Duration::from_secs(10),
             queue_capacity: 65_536,
             max_pending: 1_000_000,
@@ -320,7 +323,7 @@ impl Store {
     /// left without a clean stop (see the module docs), starts a new run and the writer thread.
     /// Needs a writable database: a failure here is returned, not retried.
     pub fn open(cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
-        let opened = schema::open_writer(&cfg.path, clock.as_ref())?;
+        let opened = schema::open_writer(&cfg.path, &cfg.vantage, clock.as_ref())?;
         for r in &opened.recovered {
             tracing::warn!(
                 run_id = r.run_id,

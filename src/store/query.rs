@@ -40,6 +40,8 @@ pub struct RunRow {
     pub clean_stop: bool,
     /// When a later run found this one crashed.
     pub recovered_ms: Option<i64>,
+    /// Where it probed from (`[vantage] name`; empty for runs before the ledger recorded it).
+    pub vantage: String,
 }
 
 /// A span of a run when the monitor saw nothing (see the `pauses` table).
@@ -136,9 +138,9 @@ impl StoreReader {
 
     /// Every run, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT run_id, started_ms, last_seen_ms, clean_stop, recovered_ms FROM runs ORDER BY run_id")?;
+        let mut st = self.conn.prepare(
+            "SELECT run_id, started_ms, last_seen_ms, clean_stop, recovered_ms, vantage FROM runs ORDER BY run_id",
+        )?;
         let rows = st.query_map([], |r| {
             Ok(RunRow {
                 run_id: r.get(0)?,
@@ -146,6 +148,7 @@ impl StoreReader {
                 last_seen_ms: r.get(2)?,
                 clean_stop: r.get::<_, i64>(3)? != 0,
                 recovered_ms: r.get(4)?,
+                vantage: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -95,6 +95,8 @@ pub const MIGRATIONS: &[&str] = &[
         end_ms INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX interruptions_by_endpoint ON interruptions (endpoint, start_ms);",
+    // 5: the vantage each run probed from ([vantage] name); runs before it were unnamed.
+    "ALTER TABLE runs ADD COLUMN vantage TEXT NOT NULL DEFAULT '';",
 ];
 
 fn migrations() -> Migrations<'static> {
@@ -153,7 +155,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Locks, opens, migrates, recovers crashed runs and starts a new run.
-pub(crate) fn open_writer(path: &Path, clock: &dyn Clock) -> Result<Opened, StoreError> {
+pub(crate) fn open_writer(path: &Path, vantage: &str, clock: &dyn Clock) -> Result<Opened, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -194,8 +196,8 @@ pub(crate) fn open_writer(path: &Path, clock: &dyn Clock) -> Result<Opened, Stor
         params![END_MONITOR_STOPPED],
     )?;
     tx.execute(
-        "INSERT INTO runs (started_ms, last_seen_ms, clean_stop) VALUES (?1, ?1, 0)",
-        params![now],
+        "INSERT INTO runs (started_ms, last_seen_ms, clean_stop, vantage) VALUES (?1, ?1, 0, ?2)",
+        params![now, vantage],
     )?;
     let run_id = tx.last_insert_rowid();
     tx.commit()?;

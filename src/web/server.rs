@@ -43,6 +43,8 @@ pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 #[derive(Clone)]
 pub struct AppState {
     pub monitor: Arc<Monitor>,
+    /// `[vantage] name`, shown on the status page and in `/api/v1/summary`.
+    pub vantage: Arc<str>,
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Settings for /probe; swapped on reload.
     pub modules: Arc<ArcSwap<crate::web::blackbox::ProbeModules>>,
@@ -193,7 +195,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
                 Ok(f) => f,
                 Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
             };
-            let page = crate::web::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter);
+            let page = crate::web::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter, &app.vantage);
             match page {
                 Ok(body) => html_owned(body),
                 Err(e) => text(
@@ -204,7 +206,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         }
         (&Method::GET | &Method::HEAD, "/reports/sla") => sla_report(&app, req.uri().query().unwrap_or("")).await,
         (&Method::GET | &Method::HEAD, "/api/v1/summary") => {
-            let summary = crate::web::status::summary(&app.monitor.lock(), app.monitor.is_ready());
+            let summary = crate::web::status::summary(&app.monitor.lock(), app.monitor.is_ready(), &app.vantage);
             json(&summary)
         }
         (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {

@@ -283,12 +283,14 @@ impl<'a> EndpointRow<'a> {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub generated_at: f64,
+    /// Where this instance probes from (`[vantage] name`).
+    pub vantage: String,
     pub ready: bool,
     pub national: Counts,
     pub provinces: Vec<GroupRow>,
 }
 
-pub fn summary(state: &MonitorState, ready: bool) -> Summary {
+pub fn summary(state: &MonitorState, ready: bool, vantage: &str) -> Summary {
     let mut national = Counts::default();
     let mut provinces: BTreeMap<&str, Counts> = BTreeMap::new();
     for v in &state.endpoints {
@@ -297,6 +299,7 @@ pub fn summary(state: &MonitorState, ready: bool) -> Summary {
     }
     Summary {
         generated_at: unix_seconds(SystemTime::now()),
+        vantage: vantage.to_string(),
         ready,
         national,
         provinces: provinces
@@ -340,6 +343,7 @@ fn severity(s: State) -> u8 {
 struct StatusPage<'a> {
     scope: String,
     generated: String,
+    vantage: &'a str,
     ready: bool,
     province: Option<String>,
     district: Option<String>,
@@ -378,7 +382,12 @@ const MAX_PROBLEMS: usize = 500;
 
 /// Renders `/status` for the filter: national → provinces, province → districts, district →
 /// communes.
-pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String, askama::Error> {
+pub fn page<'a>(
+    state: &'a MonitorState,
+    ready: bool,
+    filter: &Filter,
+    vantage: &'a str,
+) -> Result<String, askama::Error> {
     let mut counts = Counts::default();
     let mut groups: BTreeMap<String, (Counts, Option<String>)> = BTreeMap::new();
     let mut any_district = false;
@@ -425,6 +434,7 @@ pub fn page(state: &MonitorState, ready: bool, filter: &Filter) -> Result<String
     StatusPage {
         scope,
         generated: local_now(),
+        vantage,
         ready,
         province: filter.province.clone(),
         district: filter.district.clone(),
