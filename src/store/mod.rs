@@ -12,7 +12,8 @@
 //!
 //! # Tables (see [`MIGRATIONS`])
 //!
-//! * `runs(run_id, started_ms, last_seen_ms, clean_stop, recovered_ms)` — one row per daemon run.
+//! * `runs(run_id, started_ms, last_seen_ms, clean_stop, recovered_ms, vantage)` — one row per daemon
+//!   run; `vantage` is `[vantage] name` (empty for runs before migration 5).
 //!   Every commit (heartbeat or batch) sets `last_seen_ms` to the clock's "now", so a run is known
 //!   to have been monitoring over `[started_ms, last_seen_ms]`; outside every run is UNKNOWN time.
 //! * `transitions` — every state change: endpoint, from, to, time (unix ms), reason, check kind.
