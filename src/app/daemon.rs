@@ -473,14 +473,15 @@ impl crate::monitor::Recorder for Ledger {
 
     fn stall(&self, stall: &icmp::Stall) {
         self.0
-            .record_pause(unix_ms(stall.from), unix_ms(stall.to), "engine_stall");
+            .record_pause(unix_ms(stall.from), unix_ms(stall.to), "engine_stall", "");
     }
 
     fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime) {
         self.0.record_interruption(endpoint.clone(), unix_ms(from), unix_ms(to));
     }
 
-    fn blind(&self, from: SystemTime, to: SystemTime) {
-        self.0.record_pause(unix_ms(from), unix_ms(to), "monitor_isolated");
+    fn blind(&self, family: &'static str, from: SystemTime, to: SystemTime) {
+        self.0
+            .record_pause(unix_ms(from), unix_ms(to), "monitor_isolated", family);
     }
 }

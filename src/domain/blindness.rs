@@ -6,6 +6,7 @@
 //! in a province) and never silence that share of a national inventory at once.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -30,6 +31,62 @@ pub enum SightChange {
     Blinded { since: SystemTime },
     /// Seeing again; it was blind over `[since, until)`.
     Restored { since: SystemTime, until: SystemTime },
+}
+
+/// The address families, as labels: each has its own uplink (an IPv6 transit can fail while
+/// IPv4 works), so each is judged on its own.
+pub const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];
+
+/// Index of `addr`'s family in [`FAMILIES`].
+pub fn family_index(addr: &IpAddr) -> usize {
+    usize::from(addr.is_ipv6())
+}
+
+/// The monitor's sight per address family.
+#[derive(Clone, Debug, Default)]
+pub struct Sight {
+    families: [Blindness; 2],
+    /// Endpoints per family.
+    endpoints: [usize; 2],
+}
+
+impl Sight {
+    /// For `endpoints[f]` endpoints over `carriers[f]` carriers in family `f`.
+    pub fn new(endpoints: [usize; 2], carriers: [usize; 2]) -> Sight {
+        Sight {
+            families: [0, 1].map(|f| Blindness::new(endpoints[f], carriers[f])),
+            endpoints,
+        }
+    }
+
+    /// Keeps each family's sight across an inventory change.
+    pub fn resized(&self, endpoints: [usize; 2], carriers: [usize; 2]) -> Sight {
+        Sight {
+            families: [0, 1].map(|f| self.families[f].resized(endpoints[f], carriers[f])),
+            endpoints,
+        }
+    }
+
+    /// Folds in one regular round of an endpoint of `family`.
+    pub fn observe(
+        &mut self,
+        family: usize,
+        silent: bool,
+        carrier: &Arc<str>,
+        started: SystemTime,
+    ) -> Option<SightChange> {
+        self.families.get_mut(family)?.observe(silent, carrier, started)
+    }
+
+    pub fn is_blind(&self, family: usize) -> bool {
+        self.families.get(family).is_some_and(Blindness::is_blind)
+    }
+
+    /// Blind on every family it has endpoints in: the monitor is cut off altogether.
+    pub fn isolated(&self) -> bool {
+        let mut present = (0..2).filter(|&f| self.endpoints[f] > 0).peekable();
+        present.peek().is_some() && present.all(|f| self.families[f].is_blind())
+    }
 }
 
 /// The recent regular rounds of every endpoint, and whether they say the monitor is blind.
@@ -198,5 +255,28 @@ mod tests {
                 None
             );
         }
+    }
+
+    #[test]
+    fn each_family_is_judged_on_its_own() {
+        let carrier: Arc<str> = "VNPT".into();
+        let mut sight = Sight::new([300, 300], [1, 1]);
+        let mut clock = 0;
+        // IPv6 goes silent, IPv4 keeps answering.
+        let mut changes = Vec::new();
+        for i in 0..200 {
+            clock += 10;
+            changes.extend(sight.observe(i % 2, i % 2 == 1, &carrier, t(clock)).map(|c| (i % 2, c)));
+        }
+        assert!(matches!(changes[..], [(1, SightChange::Blinded { .. })]), "{changes:?}");
+        assert!(sight.is_blind(1) && !sight.is_blind(0) && !sight.isolated());
+        // A monitor with IPv6 endpoints only is isolated when IPv6 is blind.
+        let mut only6 = Sight::new([0, 300], [0, 1]);
+        for i in 0..100 {
+            only6.observe(1, true, &carrier, t(i * 10));
+        }
+        assert!(only6.isolated());
+        assert!(!Sight::new([0, 0], [0, 0]).isolated());
+        assert_eq!(family_index(&"2001:2::1".parse().expect("v6")), 1);
     }
 }

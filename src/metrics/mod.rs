@@ -26,6 +26,8 @@ pub struct DaemonMetrics {
     pub endpoints: IntGauge,
     pub ready: IntGauge,
     pub isolated: IntGauge,
+    /// `diemcau_monitor_blind{family}`.
+    pub blind: IntGaugeVec,
     pub rounds: IntCounter,
     pub transitions: IntCounterVec,
     pub region_rtt: HistogramVec,
@@ -192,7 +194,17 @@ impl DaemonMetrics {
                 r,
                 IntGauge::new(
                     "diemcau_monitor_isolated",
-                    "1 while the monitor itself is blind (nearly every endpoint across carriers silent at once): silent endpoints are Unknown, not Down, and the time is unknown in the ledger.",
+                    "1 while the monitor itself is blind on every address family it probes (nearly every endpoint across carriers silent at once): silent endpoints are Unknown, not Down, and the time is unknown in the ledger.",
+                )?,
+            )?,
+            blind: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "diemcau_monitor_blind",
+                        "1 while the monitor is blind on one address family (its own IPv4 or IPv6 uplink cut): that family's silent endpoints are Unknown, not Down, and the time is unknown in the ledger for them.",
+                    ),
+                    &["family"],
                 )?,
             )?,
             rounds: reg(

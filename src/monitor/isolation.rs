@@ -1,26 +1,30 @@
-//! The monitor blind: while its own network is cut, silent endpoints are Unknown, not Down, and
-//! the blind span goes to the ledger as unknown time (see [`crate::domain::blindness`]).
+//! The monitor blind: while its own network is cut (on one address family or both), silent
+//! endpoints of that family are Unknown, not Down, and the blind span goes to the ledger as
+//! unknown time for them (see [`crate::domain::blindness`]).
 
 use std::time::SystemTime;
 
 use super::{Monitor, MonitorState, summary};
-use crate::domain::blindness::SightChange;
+use crate::domain::blindness::{FAMILIES, SightChange};
 use crate::domain::health::State;
 use crate::domain::unix_ms;
 
 impl Monitor {
-    /// Acts on a change of the monitor's sight.
-    pub(super) fn sight_changed(&self, state: &mut MonitorState, change: SightChange) {
+    /// Acts on a change of the monitor's sight on address family `family`.
+    pub(super) fn sight_changed(&self, state: &mut MonitorState, family: usize, change: SightChange) {
+        let name = FAMILIES.get(family).copied().unwrap_or("ipv4");
         match change {
             SightChange::Blinded { since } => {
-                self.metrics.isolated.set(1);
+                self.metrics.blind.with_label_values(&[name]).set(1);
+                self.metrics.isolated.set(i64::from(state.sight.isolated()));
                 // Endpoints that went Down since the silence began were the monitor's blindness:
                 // back to Unknown. Their outages close; the span is unknown time anyway.
                 let mut suspended = 0;
                 for i in 0..state.endpoints.len() {
                     let view = &mut state.endpoints[i];
-                    let went_down_blind =
-                        view.icmp.state == State::Down && view.last_transition.is_some_and(|t| t >= since);
+                    let went_down_blind = view.family() == Some(family)
+                        && view.icmp.state == State::Down
+                        && view.last_transition.is_some_and(|t| t >= since);
                     if went_down_blind {
                         view.icmp.suspend();
                         let change = self.settle(
@@ -35,23 +39,27 @@ impl Monitor {
                     }
                 }
                 tracing::warn!(
+                    family = name,
                     since_ms = unix_ms(since),
                     suspended,
-                    "the monitor is blind: nearly every endpoint, across carriers, fell silent at once; \
-                     silent endpoints are Unknown, not Down, until it sees again (check the monitor's own network)"
+                    isolated = state.sight.isolated(),
+                    "the monitor is blind: nearly every endpoint of this address family, across carriers, fell \
+                     silent at once; they are Unknown, not Down, until it sees again (check the monitor's own network)"
                 );
             }
             SightChange::Restored { since, until } => {
-                self.metrics.isolated.set(0);
+                self.metrics.blind.with_label_values(&[name]).set(0);
+                self.metrics.isolated.set(i64::from(state.sight.isolated()));
                 let seconds = until.duration_since(since).unwrap_or_default().as_secs_f64();
                 tracing::warn!(
+                    family = name,
                     from_ms = unix_ms(since),
                     to_ms = unix_ms(until),
                     seconds = format_args!("{seconds:.1}"),
                     "the monitor sees again: the blind span is recorded as unknown time"
                 );
                 if let Some(recorder) = self.recorder.get() {
-                    recorder.blind(since, until);
+                    recorder.blind(name, since, until);
                 }
             }
         }

@@ -23,7 +23,7 @@ use prometheus::Histogram;
 use prometheus::core::Collector;
 
 use crate::config::checks::{ChecksConfig, ICMP};
-use crate::domain::blindness::Blindness;
+use crate::domain::blindness::{Sight, family_index};
 use crate::domain::damper::{Damper, Verdict};
 use crate::domain::health::{Health, HealthPolicy, State};
 use crate::domain::maintenance::{MaintenanceWindow, ScopeLabels};
@@ -142,6 +142,12 @@ impl EndpointView {
         self.reachable().then(|| self.quality.r()).flatten()
     }
 
+    /// Index of its address family (see [`crate::domain::blindness::FAMILIES`]); `None` while
+    /// it has no address.
+    pub fn family(&self) -> Option<usize> {
+        self.endpoint.address.as_ref().map(family_index)
+    }
+
     /// The score is below `[quality] poor_mos`.
     pub fn poor_quality(&self) -> bool {
         self.reachable() && self.quality.poor
@@ -213,14 +219,16 @@ pub trait Recorder: Send + Sync {
     fn stall(&self, stall: &Stall);
     /// A break of `endpoint` too short to confirm, from `from` to `to`.
     fn brief_interruption(&self, endpoint: &EndpointId, from: SystemTime, to: SystemTime);
-    /// The monitor was blind (its own network cut) from `from` to `to`: unknown time.
-    fn blind(&self, from: SystemTime, to: SystemTime);
+    /// The monitor was blind on `family` ("ipv4", "ipv6": its own network cut) from `from` to
+    /// `to`: unknown time for that family's endpoints.
+    fn blind(&self, family: &'static str, from: SystemTime, to: SystemTime);
 }
 
 pub struct MonitorState {
     pub endpoints: Vec<EndpointView>,
-    /// Whether the monitor itself is blind (its own uplink cut), judged from all rounds.
-    pub blindness: Blindness,
+    /// Whether the monitor itself is blind (its own uplink cut), per address family, judged
+    /// from all rounds.
+    pub sight: Sight,
     pub policy: HealthPolicy,
     pub icmp_decides: bool,
     maintenance: Arc<Vec<MaintenanceWindow>>,
@@ -268,7 +276,7 @@ impl Monitor {
         metrics.ready.set(i64::from(ready));
         Monitor {
             state: Mutex::new(MonitorState {
-                blindness: Blindness::new(views.len(), carriers_of(&views)),
+                sight: Sight::new(family_counts(&views), carriers_of(&views)),
                 awaiting_first_round: awaiting,
                 unknown: views.iter().filter(|v| v.unknown_pending_state()).count(),
                 announce_settled: false,
@@ -360,7 +368,7 @@ impl Monitor {
         state.awaiting_first_round = views.iter().filter(|v| v.awaits_first_round()).count();
         state.unknown = views.iter().filter(|v| v.unknown_pending_state()).count();
         state.index = index_of(&views);
-        state.blindness = state.blindness.resized(views.len(), carriers_of(&views));
+        state.sight = state.sight.resized(family_counts(&views), carriers_of(&views));
         state.endpoints = views;
         state.policy = policy;
         state.icmp_decides = checks.icmp_decides;
@@ -502,12 +510,21 @@ fn combined(icmp: &Health, icmp_decides: bool, checks: &[CheckView]) -> State {
     }
 }
 
-fn carriers_of(views: &[EndpointView]) -> usize {
-    views
-        .iter()
-        .map(|v| &*v.endpoint.labels.carrier)
-        .collect::<HashSet<&str>>()
-        .len()
+/// Carriers per address family (an endpoint without an address counts in neither).
+fn carriers_of(views: &[EndpointView]) -> [usize; 2] {
+    [0, 1].map(|f| {
+        views
+            .iter()
+            .filter(|v| v.family() == Some(f))
+            .map(|v| &*v.endpoint.labels.carrier)
+            .collect::<HashSet<&str>>()
+            .len()
+    })
+}
+
+/// Endpoints per address family.
+fn family_counts(views: &[EndpointView]) -> [usize; 2] {
+    [0, 1].map(|f| views.iter().filter(|v| v.family() == Some(f)).count())
 }
 
 fn index_of(views: &[EndpointView]) -> HashMap<EndpointId, usize> {

@@ -28,15 +28,20 @@ impl Monitor {
                 view.region.rtt.observe(f64::from(*rtt));
             }
         }
+        let family = view.family().unwrap_or(0);
         let sight = if regular {
-            state
-                .blindness
-                .observe(stats.received == 0, &view.endpoint.labels.carrier, round.started)
+            state.sight.observe(
+                family,
+                stats.received == 0,
+                &view.endpoint.labels.carrier,
+                round.started,
+            )
         } else {
             None
         };
         let mut seen = view.icmp.observe_finished(round, &state.policy);
-        if state.blindness.is_blind() && stats.received == 0 {
+        let blind = state.sight.is_blind(family);
+        if blind && stats.received == 0 {
             // The silence is the monitor's: no Down, and no confirmation to spend.
             if seen.state == State::Down {
                 view.icmp.suspend();
@@ -54,7 +59,7 @@ impl Monitor {
             kind: round.kind,
             sent: stats.sent,
             received: stats.received,
-            isolated: state.blindness.is_blind() && stats.received == 0,
+            isolated: blind && stats.received == 0,
         };
         let change = self.settle(view, state.icmp_decides, seen.at, &self.icmp_name, &reason);
         if !regular {
@@ -65,7 +70,7 @@ impl Monitor {
         view.quality
             .record(stats, &view.icmp, view.state, &state.policy.quality);
         if let Some(sight) = sight {
-            self.sight_changed(state, sight);
+            self.sight_changed(state, family, sight);
         }
         self.metrics.rounds.inc();
         summary::count_unknown(state, change);

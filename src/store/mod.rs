@@ -272,6 +272,8 @@ pub struct Pause {
     pub from_ms: i64,
     pub to_ms: i64,
     pub cause: &'static str,
+    /// The address family that was unseen ("ipv4", "ipv6"), or "" for every endpoint.
+    pub family: &'static str,
 }
 
 struct Inner {
@@ -396,10 +398,19 @@ impl Store {
     /// ones updated in place, missing ones marked removed. Call at start and after each reload.
     /// Never blocks.
     /// Records `[from_ms, to_ms)` of the current run as unknown time: the monitor saw nothing
-    /// then (`cause`, e.g. `engine_stall`). Never blocks, like [`Store::record_transition`].
-    pub fn record_pause(&self, from_ms: i64, to_ms: i64, cause: &'static str) {
+    /// then (`cause`, e.g. `engine_stall`) for the endpoints of `family` ("ipv4", "ipv6"; ""
+    /// for all). Never blocks, like [`Store::record_transition`].
+    pub fn record_pause(&self, from_ms: i64, to_ms: i64, cause: &'static str, family: &'static str) {
         if to_ms > from_ms {
-            self.offer(Msg::Pause(Pause { from_ms, to_ms, cause }), 1);
+            self.offer(
+                Msg::Pause(Pause {
+                    from_ms,
+                    to_ms,
+                    cause,
+                    family,
+                }),
+                1,
+            );
         }
     }
 

@@ -51,6 +51,8 @@ pub struct PauseRow {
     pub from_ms: i64,
     pub to_ms: i64,
     pub cause: String,
+    /// "ipv4" or "ipv6" when only that family was unseen; "" for every endpoint.
+    pub family: String,
 }
 
 /// A break of one endpoint too short to confirm (see the `interruptions` table).
@@ -107,13 +109,14 @@ impl StoreReader {
     pub fn pauses(&self) -> Result<Vec<PauseRow>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT run_id, from_ms, to_ms, cause FROM pauses ORDER BY from_ms, id")?;
+            .prepare("SELECT run_id, from_ms, to_ms, cause, family FROM pauses ORDER BY from_ms, id")?;
         let rows = st.query_map([], |r| {
             Ok(PauseRow {
                 run_id: r.get(0)?,
                 from_ms: r.get(1)?,
                 to_ms: r.get(2)?,
                 cause: r.get(3)?,
+                family: r.get(4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -238,27 +241,39 @@ impl StoreReader {
             run_end.insert(r.run_id, end);
             monitored.extend(clip(r.started_ms, end));
         }
-        let mut paused = Vec::new();
+        // Pauses of every endpoint, and those of one address family (its uplink was cut).
+        let (mut paused, mut paused_family): (Vec<Interval>, [Vec<Interval>; 2]) = Default::default();
         {
             let mut st = self
                 .conn
-                .prepare_cached("SELECT from_ms, to_ms FROM pauses WHERE from_ms < ?2 AND to_ms > ?1")?;
+                .prepare_cached("SELECT from_ms, to_ms, family FROM pauses WHERE from_ms < ?2 AND to_ms > ?1")?;
             let mut rows = st.query(params![p0, p1])?;
             while let Some(r) = rows.next()? {
                 // Rounded outwards: a second the monitor partly missed is not claimed as seen.
-                let (from, to): (i64, i64) = (r.get(0)?, r.get(1)?);
-                paused.extend(Interval::new(secs(from), secs(to + 999)).intersect(&period));
+                let (from, to, family): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                let span = Interval::new(secs(from), secs(to + 999)).intersect(&period);
+                match family.as_str() {
+                    "ipv4" => paused_family[0].extend(span),
+                    "ipv6" => paused_family[1].extend(span),
+                    _ => paused.extend(span),
+                }
             }
         }
-        let monitored = crate::domain::sla::subtract_sets(
-            &crate::domain::sla::normalize(&monitored),
-            &crate::domain::sla::normalize(&paused),
-        );
+        use crate::domain::sla::{normalize, subtract_sets};
+        let monitored = subtract_sets(&normalize(&monitored), &normalize(&paused));
+        // Seen time of an IPv4 endpoint, an IPv6 one, and one written as a host name (either
+        // family: both families' pauses apply, unknown time rather than a false charge).
+        let both: Vec<Interval> = paused_family.concat();
+        let monitored_by = [
+            subtract_sets(&monitored, &normalize(&paused_family[0])),
+            subtract_sets(&monitored, &normalize(&paused_family[1])),
+            subtract_sets(&monitored, &normalize(&both)),
+        ];
 
         let mut by_id: HashMap<String, EndpointHistory> = HashMap::new();
         {
             let mut st = self.conn.prepare(
-                "SELECT p.endpoint, p.from_ms, p.to_ms, e.province, e.district, e.commune, e.carrier \
+                "SELECT p.endpoint, p.from_ms, p.to_ms, e.province, e.district, e.commune, e.carrier, e.address \
                  FROM presence p JOIN endpoints e ON e.id = p.endpoint \
                  WHERE p.from_ms < ?2 AND (p.to_ms IS NULL OR p.to_ms > ?1)",
             )?;
@@ -276,7 +291,11 @@ impl StoreReader {
                             commune: r.get::<_, String>(5)?.into(),
                             carrier: r.get::<_, String>(6)?.into(),
                         },
-                        monitored: monitored.clone(),
+                        monitored: monitored_by[match r.get::<_, String>(7)?.parse::<std::net::IpAddr>() {
+                            Ok(ip) => crate::domain::blindness::family_index(&ip),
+                            Err(_) => 2,
+                        }]
+                        .clone(),
                         ..EndpointHistory::default()
                     }),
                 };

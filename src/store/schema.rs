@@ -97,6 +97,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX interruptions_by_endpoint ON interruptions (endpoint, start_ms);",
     // 5: the vantage each run probed from ([vantage] name); runs before it were unnamed.
     "ALTER TABLE runs ADD COLUMN vantage TEXT NOT NULL DEFAULT '';",
+    // 6: a pause of one address family ('ipv4', 'ipv6': its uplink was cut); '' = every endpoint.
+    "ALTER TABLE pauses ADD COLUMN family TEXT NOT NULL DEFAULT '';",
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -464,8 +464,8 @@ fn beat(tx: &Transaction<'_>, run_id: i64, now: i64) -> rusqlite::Result<()> {
 }
 
 fn apply_pause(tx: &Transaction<'_>, run_id: i64, p: &Pause) -> rusqlite::Result<()> {
-    tx.prepare_cached("INSERT INTO pauses (run_id, from_ms, to_ms, cause) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![run_id, p.from_ms, p.to_ms, p.cause])?;
+    tx.prepare_cached("INSERT INTO pauses (run_id, from_ms, to_ms, cause, family) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![run_id, p.from_ms, p.to_ms, p.cause, p.family])?;
     Ok(())
 }
 

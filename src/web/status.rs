@@ -219,7 +219,7 @@ impl<'a> EndpointRow<'a> {
             r_factor: v.r_factor(),
             codec: state.policy.quality.codec(v.quality.codec).name,
             poor_quality: v.poor_quality(),
-            fault: fault_of(v, state.blindness.is_blind()),
+            fault: fault_of(v, v.family().is_some_and(|f| state.sight.is_blind(f))),
         }
     }
 
