@@ -8,6 +8,8 @@
 //! Requests in flight live in a ring indexed by sequence number ([`super::inflight`]). A reply is
 //! matched by (sequence, source address): two endpoints behind one NAT address never collide
 //! because their requests carry different sequence numbers.
+//!
+//! Path traces (TTL-limited requests, [`trace`]) share the lanes but open no round.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
