@@ -9,7 +9,7 @@
 //! matched by (sequence, source address): two endpoints behind one NAT address never collide
 //! because their requests carry different sequence numbers.
 //!
-//! Path traces (TTL-limited requests, [`trace`]) share the lanes but open no round.
+//! Path traces (TTL-limited requests, `engine/trace.rs`) share the lanes but open no round.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -111,7 +111,7 @@ impl EngineController {
             .map_err(|_| EngineStopped)
     }
 
-    /// Asks for a path trace of each endpoint (TTL 1..=[`path_trace::MAX_HOPS`]), reported
+    /// Asks for a path trace of each endpoint (TTL 1..=[`super::MAX_HOPS`]), reported
     /// through [`RoundSink::trace`]. Paced and budgeted like confirmations: a trace the budget
     /// cannot afford now, or of an endpoint already being traced, is dropped unreported.
     pub fn trace(&self, endpoints: Vec<usize>) -> Result<(), EngineStopped> {
