@@ -6,6 +6,7 @@
 //! once and the rest wait for their regular rounds, which is the behaviour without confirmation.
 //! Watch requests (one at a time to a Down endpoint, to date its recovery) queue here too and
 //! spend only the upper half of the bucket: confirmations always find the lower half.
+//! Path traces (one request per TTL, to place a fault on the path) share that upper half too.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,7 +14,17 @@ use std::time::{Duration, Instant};
 
 use super::settings::{MIN_CONFIRM_RATE, ProbeConfig};
 
-/// One request of a confirmation round, or a watch request.
+/// What a queued request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SlotKind {
+    Confirm,
+    /// A watch request: a round of one.
+    Watch,
+    /// One TTL of a path trace: `round` is the trace's id, `packet` the TTL.
+    Trace,
+}
+
+/// One request of a confirmation round, a watch request or one request of a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfirmSlot {
     pub due: Instant,
@@ -21,8 +32,7 @@ pub struct ConfirmSlot {
     /// The round that asked for it: it is dropped when another round began since.
     pub round: u32,
     pub packet: u8,
-    /// A watch request (a round of one) rather than part of a confirmation round.
-    pub watch: bool,
+    pub kind: SlotKind,
 }
 
 /// Requests of confirmation rounds waiting for their time, earliest first.
@@ -45,7 +55,25 @@ impl ConfirmQueue {
                 endpoint,
                 round,
                 packet,
-                watch: false,
+                kind: SlotKind::Confirm,
+            }));
+        }
+        true
+    }
+
+    /// Queues a trace of `hops` requests (TTL 1..=hops) from `start`, `spacing` apart, if the
+    /// budget has more than half a bucket left after it, as for watches.
+    pub fn schedule_trace(&mut self, endpoint: u32, trace: u32, hops: u8, spacing: Duration, start: Instant) -> bool {
+        if hops == 0 || !self.budget.take_above(f64::from(hops), self.budget.burst / 2.0, start) {
+            return false;
+        }
+        for ttl in 1..=hops {
+            self.slots.push(Reverse(ConfirmSlot {
+                due: start + spacing * u32::from(ttl - 1),
+                endpoint,
+                round: trace,
+                packet: ttl,
+                kind: SlotKind::Trace,
             }));
         }
         true
@@ -61,7 +89,7 @@ impl ConfirmQueue {
             endpoint,
             round,
             packet: 0,
-            watch: true,
+            kind: SlotKind::Watch,
         }));
         true
     }
@@ -219,7 +247,36 @@ mod tests {
         let confirmed = (0..100u32).filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t)).count();
         assert_eq!(confirmed, 15);
         let popped: Vec<ConfirmSlot> = std::iter::from_fn(|| q.pop_due(t)).collect();
-        assert_eq!(popped.iter().filter(|s| s.watch && s.packet == 0).count(), 150);
+        assert_eq!(
+            popped
+                .iter()
+                .filter(|s| s.kind == SlotKind::Watch && s.packet == 0)
+                .count(),
+            150
+        );
         assert_eq!(popped.len(), 150 + 150);
+    }
+
+    #[test]
+    fn traces_are_paced_ttl_by_ttl_and_leave_confirmations_their_half() {
+        // 10,000 endpoints: a bucket of 300; traces of 16 requests may spend 150 of it.
+        let mut q = ConfirmQueue::default();
+        q.set_rate(&probe(0.1), 10_000);
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let traced = (0..10_000u32).filter(|&e| q.schedule_trace(e, e, 16, ms(5), t)).count();
+        assert_eq!(traced, 9, "a national outage traces a few paths a second, not 10,000");
+        assert_eq!(
+            (0..100u32).filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t)).count(),
+            15
+        );
+        let first: Vec<(u8, u128)> = std::iter::from_fn(|| q.pop_due(t + ms(100)))
+            .filter(|s| s.kind == SlotKind::Trace && s.endpoint == 0)
+            .map(|s| (s.packet, (s.due - t).as_millis()))
+            .collect();
+        assert_eq!(
+            first,
+            (1..=16).map(|ttl| (ttl, 5 * u128::from(ttl - 1))).collect::<Vec<_>>()
+        );
     }
 }

@@ -8,13 +8,15 @@
 //! Requests in flight live in a ring indexed by sequence number ([`super::inflight`]). A reply is
 //! matched by (sequence, source address): two endpoints behind one NAT address never collide
 //! because their requests carry different sequence numbers.
+//!
+//! Path traces (TTL-limited requests, `engine/trace.rs`) share the lanes but open no round.
 
 use std::net::IpAddr;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::confirm::ConfirmQueue;
+use super::confirm::{ConfirmQueue, SlotKind};
 use super::inflight::InFlightRing;
 use super::packet::{self, Reply};
 use super::send_batch::SendBatch;
@@ -23,11 +25,14 @@ use super::socket::{Family, IcmpSocket, RecvBatch, SocketKind};
 use super::stall::{Stall, stall_length};
 pub use super::telemetry::EngineTelemetry;
 use super::timeline::{Timeline, interleaved_offsets};
+use super::trace::{self as path_trace, Traces};
 
 mod replace;
 mod rounds;
 #[cfg(test)]
 mod tests;
+mod trace;
+use crate::domain::path::Trace;
 use crate::domain::{FinishedRound, Followup, RoundKind};
 
 /// Requests sent together in one wake-up, at most (on average). Bursts much larger than this
@@ -55,11 +60,17 @@ pub trait RoundSink: Send + 'static {
     fn stall(&mut self, stall: &Stall) {
         let _ = stall;
     }
+
+    /// A finished path trace of `endpoint` (asked through [`EngineController::trace`]).
+    fn trace(&mut self, endpoint: usize, trace: &Trace) {
+        let _ = (endpoint, trace);
+    }
 }
 
 enum Command {
     Stop,
     Replace(Box<Replacement>),
+    Trace(Vec<usize>),
 }
 
 /// Callback run on the engine thread with the carried-from map once a replacement is in force.
@@ -98,6 +109,13 @@ impl EngineController {
         self.commands
             .send(Command::Replace(Box::new(r)))
             .map_err(|_| EngineStopped)
+    }
+
+    /// Asks for a path trace of each endpoint (TTL 1..=[`super::MAX_HOPS`]), reported
+    /// through [`RoundSink::trace`]. Paced and budgeted like confirmations: a trace the budget
+    /// cannot afford now, or of an endpoint already being traced, is dropped unreported.
+    pub fn trace(&self, endpoints: Vec<usize>) -> Result<(), EngineStopped> {
+        self.commands.send(Command::Trace(endpoints)).map_err(|_| EngineStopped)
     }
 }
 
@@ -167,15 +185,37 @@ struct Lane {
     flight: InFlightRing,
     /// Requests built this wake-up, sent together at its end.
     batch: SendBatch,
+    /// A ping-socket lane's trace requests go through a socket of their own (its error queue
+    /// on); a raw lane's share `socket`, its identifier and its sequence numbers.
+    tracer: Option<TraceSocket>,
+}
+
+struct TraceSocket {
+    socket: IcmpSocket,
+    flight: InFlightRing,
+    batch: SendBatch,
 }
 
 impl Lane {
     fn new(socket: IcmpSocket) -> Lane {
+        let tracer = if socket.kind == SocketKind::Dgram {
+            super::socket::open_trace(socket.family)
+                .map_err(|e| tracing::warn!(error = %e, "no trace socket: paths will not be traced"))
+                .ok()
+                .map(|socket| TraceSocket {
+                    socket,
+                    flight: InFlightRing::default(),
+                    batch: SendBatch::default(),
+                })
+        } else {
+            None
+        };
         Lane {
             socket,
             ident: rand::random(),
             flight: InFlightRing::default(),
             batch: SendBatch::default(),
+            tracer,
         }
     }
 }
@@ -209,6 +249,7 @@ struct Engine {
     /// `stride` RTTs per endpoint, seconds; NaN = none (yet).
     rtts: Vec<f32>,
     confirms: ConfirmQueue,
+    traces: Traces,
     batch: RecvBatch,
     /// Origin of the engine's monotonic µs clock.
     epoch: Instant,
@@ -261,6 +302,7 @@ impl Engine {
             rounds: vec![RoundState::default(); n],
             rtts: vec![f32::NAN; n * stride],
             confirms,
+            traces: Traces::default(),
             batch: RecvBatch::new(),
             epoch: now,
             sink,
@@ -297,6 +339,11 @@ impl Engine {
                     self.send_due(Instant::now());
                     self.replace(*r);
                 }
+                Ok(Command::Trace(endpoints)) => {
+                    for e in endpoints {
+                        self.ask_trace(e);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
         }
@@ -309,7 +356,11 @@ impl Engine {
         self.discard_waiting_replies();
         for lane in self.lanes.iter_mut().flatten() {
             lane.flight.clear();
+            if let Some(t) = lane.tracer.as_mut() {
+                t.flight.clear();
+            }
         }
+        self.traces.clear();
         let mut dropped_rounds = 0;
         for round in &mut self.rounds {
             if round.open {
@@ -331,9 +382,15 @@ impl Engine {
 
     fn discard_waiting_replies(&mut self) {
         for lane in self.lanes.iter().flatten() {
-            while let Ok(n) = self.batch.receive(&lane.socket, |_| {}) {
-                if n < super::socket::BATCH {
-                    break;
+            let tracer = lane.tracer.as_ref().map(|t| &t.socket);
+            for socket in std::iter::once(&lane.socket).chain(tracer) {
+                if socket.kind == SocketKind::Dgram {
+                    super::errqueue::drain(socket, |_| {});
+                }
+                while let Ok(n) = self.batch.receive(socket, |_| {}) {
+                    if n < super::socket::BATCH {
+                        break;
+                    }
                 }
             }
         }
@@ -348,8 +405,11 @@ impl Engine {
             wake = wake.min(due);
         }
         for lane in self.lanes.iter().flatten() {
-            if let Some(deadline) = lane.flight.oldest_deadline() {
-                wake = wake.min(self.instant_of(deadline));
+            let tracer = lane.tracer.as_ref().map(|t| &t.flight);
+            for flight in std::iter::once(&lane.flight).chain(tracer) {
+                if let Some(deadline) = flight.oldest_deadline() {
+                    wake = wake.min(self.instant_of(deadline));
+                }
             }
         }
         wake
@@ -386,6 +446,7 @@ impl Engine {
                 }
             }
         }
+        self.receive_trace_sockets();
     }
 
     fn on_reply(&mut self, li: usize, reply: Reply, received_ns: u64) {
@@ -394,7 +455,7 @@ impl Engine {
         };
         let (addr, ident, seq, is_error) = match reply {
             Reply::Echo { from, ident, seq } => (from, ident, seq, false),
-            Reply::Error { to, ident, seq } => (to, ident, seq, true),
+            Reply::Error { to, ident, seq, .. } => (to, ident, seq, true),
             Reply::Ignored => return,
         };
         // Ping sockets: the kernel already matched the identifier to this socket.
@@ -409,6 +470,11 @@ impl Engine {
             self.telemetry.rejected_unmatched.inc();
             return;
         };
+        if let Some(ttl) = path_trace::ttl_of(entry.packet) {
+            lane.flight.remove(seq);
+            self.trace_answer(entry.round, ttl, reply);
+            return;
+        }
         let received_ns = if received_ns == 0 { wall_ns() } else { received_ns };
         let rtt_ns = received_ns.saturating_sub(entry.sent_ns);
         if is_error {
@@ -442,7 +508,10 @@ impl Engine {
             if confirm_first {
                 let Some(slot) = self.confirms.pop_due(now) else { break };
                 let e = slot.endpoint as usize;
-                if slot.watch {
+                if slot.kind == SlotKind::Trace {
+                    self.send_trace_request(slot.round, slot.packet);
+                    continue;
+                } else if slot.kind == SlotKind::Watch {
                     // Dropped when another round began since the one that asked for it.
                     if self.rounds[e].open || self.rounds[e].id != slot.round {
                         continue;
@@ -498,6 +567,10 @@ impl Engine {
         let now_us = self.mono_us(now);
         for li in 0..2 {
             while let Some(entry) = self.lanes[li].as_mut().and_then(|lane| lane.flight.pop_expired(now_us)) {
+                if let Some(ttl) = path_trace::ttl_of(entry.packet) {
+                    self.trace_silent(entry.round, ttl);
+                    continue;
+                }
                 let e = entry.endpoint as usize;
                 let round = &mut self.rounds[e];
                 if round.open && round.id == entry.round {
@@ -506,6 +579,7 @@ impl Engine {
                 }
             }
         }
+        self.expire_trace_sockets(now_us);
     }
 
     /// µs since the engine's epoch, wrapping every 71 minutes (deadlines are seconds away).

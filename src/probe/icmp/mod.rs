@@ -2,6 +2,7 @@
 
 mod confirm;
 pub mod engine;
+mod errqueue;
 mod inflight;
 pub mod oneshot;
 pub mod packet;
@@ -11,10 +12,12 @@ pub mod socket;
 mod stall;
 mod telemetry;
 pub mod timeline;
+mod trace;
 
 pub use engine::{EngineController, EngineHandle, EngineTelemetry, Replacement, RoundSink, Sockets};
 pub use socket::{Family, IcmpSocket, OpenError, SocketKind};
 pub use stall::{STALL_AFTER, Stall};
+pub use trace::{MAX_HOPS, TRACE_SPACING};
 
 use std::net::IpAddr;
 

@@ -1,6 +1,10 @@
 //! Echo requests queued during one wake-up and sent with one `sendmmsg(2)` per socket: a
 //! one-packet round at 10,000 endpoints costs one system call per burst, not one per request.
 //! Headers, buffers and addresses are set up once and reused, so sending allocates nothing.
+//!
+//! A trace request carries its TTL (IPv6 hop limit) in a control message of its own
+//! (`IP_TTL` / `IPV6_HOPLIMIT`, accepted by Linux on raw and ping sockets alike): it shares
+//! the batch with regular requests, which carry none and leave with the socket's default.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -12,6 +16,11 @@ use super::socket::IcmpSocket;
 
 /// Requests queued at most before a flush.
 pub const SEND_BATCH: usize = 64;
+
+/// Room for one control message holding an `int`, aligned for `cmsghdr`.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Control([u8; 32]);
 
 /// What a queued request was for: enough to undo it when it could not be sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,6 +34,7 @@ pub struct SendBatch {
     iovecs: Box<[libc::iovec]>,
     buffers: Box<[[u8; REQUEST_LEN]]>,
     addresses: Box<[libc::sockaddr_storage]>,
+    controls: Box<[Control]>,
     tags: [Tag; SEND_BATCH],
     len: usize,
 }
@@ -47,6 +57,7 @@ impl Default for SendBatch {
             buffers: vec![[0u8; REQUEST_LEN]; SEND_BATCH].into_boxed_slice(),
             // SAFETY: as above.
             addresses: (0..SEND_BATCH).map(|_| unsafe { zeroed() }).collect(),
+            controls: vec![Control([0; 32]); SEND_BATCH].into_boxed_slice(),
             tags: [Tag::default(); SEND_BATCH],
             len: 0,
         };
@@ -83,8 +94,9 @@ impl SendBatch {
         self.buffers.get_mut(self.len)
     }
 
-    /// Queues the request just built in [`SendBatch::next_buffer`] for `to`.
-    pub fn push(&mut self, to: IpAddr, tag: Tag) {
+    /// Queues the request just built in [`SendBatch::next_buffer`] for `to`, with the socket's
+    /// default TTL or with `ttl`.
+    pub fn push(&mut self, to: IpAddr, tag: Tag, ttl: Option<u8>) {
         if self.is_full() {
             return;
         }
@@ -119,8 +131,35 @@ impl SendBatch {
         };
         self.headers[i].msg_hdr.msg_namelen = len as libc::socklen_t;
         self.headers[i].msg_len = 0;
+        self.set_ttl(i, to.is_ipv6(), ttl);
         self.tags[i] = tag;
         self.len += 1;
+    }
+
+    /// Sets (or clears) the TTL control message of request `i`.
+    fn set_ttl(&mut self, i: usize, v6: bool, ttl: Option<u8>) {
+        let h = &mut self.headers[i].msg_hdr;
+        let Some(ttl) = ttl else {
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            return;
+        };
+        let (level, kind) = if v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_TTL)
+        };
+        let value = libc::c_int::from(ttl);
+        h.msg_control = self.controls[i].0.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE(sizeof int) = 24 fits the 32-byte, 8-aligned buffer just pointed at.
+        unsafe {
+            h.msg_controllen = libc::CMSG_SPACE(size_of::<libc::c_int>() as u32) as usize;
+            let cmsg = libc::CMSG_FIRSTHDR(h);
+            (*cmsg).cmsg_level = level;
+            (*cmsg).cmsg_type = kind;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), value);
+        }
     }
 
     /// Sends every queued request; `failed` gets each one the kernel refused, with its error.
@@ -156,5 +195,37 @@ impl SendBatch {
         }
         self.len = 0;
         sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The TTL control message of queued request `i`: (level, type, value).
+    fn ttl_of(b: &SendBatch, i: usize) -> Option<(i32, i32, i32)> {
+        let h = &b.headers[i].msg_hdr;
+        // SAFETY: the header points at its own control buffer of msg_controllen bytes, or at none.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(h);
+            if cmsg.is_null() {
+                return None;
+            }
+            let value = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+            Some(((*cmsg).cmsg_level, (*cmsg).cmsg_type, value))
+        }
+    }
+
+    #[test]
+    fn only_trace_requests_carry_a_ttl_and_it_names_their_family() {
+        let mut b = SendBatch::default();
+        let tag = Tag::default();
+        b.push("10.0.0.1".parse().unwrap(), tag, Some(3));
+        b.push("fd00::1".parse().unwrap(), tag, Some(16));
+        b.push("10.0.0.1".parse().unwrap(), tag, None);
+        assert_eq!(ttl_of(&b, 0), Some((libc::IPPROTO_IP, libc::IP_TTL, 3)));
+        assert_eq!(ttl_of(&b, 1), Some((libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, 16)));
+        assert_eq!(ttl_of(&b, 2), None, "a regular request keeps the default TTL");
+        assert_eq!(b.headers[0].msg_hdr.msg_controllen, 24);
     }
 }

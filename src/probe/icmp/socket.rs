@@ -129,6 +129,14 @@ fn open_kind(family: Family, kind: SocketKind) -> io::Result<IcmpSocket> {
     Ok(IcmpSocket { socket, family, kind })
 }
 
+/// A ping socket of its own for the trace requests of a ping-socket lane: its error queue is
+/// on (see [`super::errqueue`]), which the regular lane's socket must not have.
+pub fn open_trace(family: Family) -> io::Result<IcmpSocket> {
+    let socket = open_kind(family, SocketKind::Dgram)?;
+    super::errqueue::enable(&socket.socket, family)?;
+    Ok(socket)
+}
+
 /// Raw sockets see every ICMP packet on the host (our own echo requests on loopback too): let the
 /// kernel pass only echo replies and the errors that answer a request.
 fn install_type_filter(socket: &Socket, family: Family) -> io::Result<()> {
@@ -286,7 +294,7 @@ impl RecvBatch {
     }
 }
 
-fn socket_address(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
+pub(super) fn socket_address(storage: &libc::sockaddr_storage) -> Option<IpAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: ss_family says this storage holds a sockaddr_in.

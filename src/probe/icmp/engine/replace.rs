@@ -47,6 +47,11 @@ impl Engine {
             for entry in lane.flight.entries_mut() {
                 entry.endpoint = old_to_new[entry.endpoint as usize];
             }
+            if let Some(t) = lane.tracer.as_mut() {
+                for entry in t.flight.entries_mut() {
+                    entry.endpoint = old_to_new[entry.endpoint as usize];
+                }
+            }
         }
         let offsets = timeline::carry_offsets(&self.offsets, &r.carried_from, self.probe.interval, r.probe.interval);
         self.timeline = self.timeline.resume(
@@ -65,6 +70,10 @@ impl Engine {
         // Queued confirmation requests follow their endpoint's new index; those of endpoints
         // whose round was not carried go (their round went with it).
         self.confirms
+            .remap(|old| Some(old_to_new[old as usize]).filter(|&i| i != EMPTY));
+        // A trace follows its endpoint like its round; its requests in flight are matched by
+        // the trace's id, which does not change.
+        self.traces
             .remap(|old| Some(old_to_new[old as usize]).filter(|&i| i != EMPTY));
         self.confirms.set_rate(&r.probe, n);
         self.timeout = r.probe.timeout;

@@ -78,6 +78,7 @@ impl Engine {
                 endpoint: e as u32,
                 seq,
             },
+            None,
         );
         lane.flight.insert(InFlight {
             endpoint: e as u32,
@@ -96,7 +97,7 @@ impl Engine {
         self.flush_lane(1);
     }
 
-    fn flush_lane(&mut self, li: usize) {
+    pub(super) fn flush_lane(&mut self, li: usize) {
         let Some(lane) = self.lanes[li].as_mut().filter(|l| !l.batch.is_empty()) else {
             return;
         };
@@ -124,10 +125,16 @@ impl Engine {
 
     /// A queued request the kernel refused: lost, like one without a reply.
     fn send_failed(&mut self, li: usize, tag: Tag) {
-        self.telemetry.send_errors.inc();
         let Some(entry) = self.lanes[li].as_mut().and_then(|l| l.flight.remove(tag.seq)) else {
+            self.telemetry.send_errors.inc();
             return;
         };
+        if let Some(ttl) = super::super::trace::ttl_of(entry.packet) {
+            // Out of the packet counters, like every trace request.
+            self.trace_silent(entry.round, ttl);
+            return;
+        }
+        self.telemetry.send_errors.inc();
         let e = entry.endpoint as usize;
         let r = &mut self.rounds[e];
         if r.open && r.id == entry.round {
