@@ -2,9 +2,10 @@
 //! endpoints of that family are Unknown, not Down, and the blind span goes to the ledger as
 //! unknown time for them (see [`crate::domain::blindness`]).
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
-use super::{Monitor, MonitorState, summary};
+use super::{EndpointView, Monitor, MonitorState, summary};
 use crate::domain::blindness::{FAMILIES, SightChange};
 use crate::domain::health::State;
 use crate::domain::unix_ms;
@@ -64,4 +65,21 @@ impl Monitor {
             }
         }
     }
+}
+
+/// Carriers per address family (an endpoint without an address counts in neither).
+pub(super) fn carriers_of(views: &[EndpointView]) -> [usize; 2] {
+    [0, 1].map(|f| {
+        views
+            .iter()
+            .filter(|v| v.family() == Some(f))
+            .map(|v| &*v.endpoint.labels.carrier)
+            .collect::<HashSet<&str>>()
+            .len()
+    })
+}
+
+/// Endpoints per address family.
+pub(super) fn family_counts(views: &[EndpointView]) -> [usize; 2] {
+    [0, 1].map(|f| views.iter().filter(|v| v.family() == Some(f)).count())
 }

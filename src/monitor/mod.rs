@@ -33,6 +33,7 @@ use crate::domain::{
 use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::{RoundSink, Stall};
 use crate::probe::outcome::Outcome;
+use isolation::{carriers_of, family_counts};
 
 /// The RTT histogram of an endpoint's region (province × carrier), resolved once: replies are
 /// observed as they arrive. Region state counts are computed at scrape time instead
@@ -508,23 +509,6 @@ fn combined(icmp: &Health, icmp_decides: bool, checks: &[CheckView]) -> State {
     } else {
         State::Up
     }
-}
-
-/// Carriers per address family (an endpoint without an address counts in neither).
-fn carriers_of(views: &[EndpointView]) -> [usize; 2] {
-    [0, 1].map(|f| {
-        views
-            .iter()
-            .filter(|v| v.family() == Some(f))
-            .map(|v| &*v.endpoint.labels.carrier)
-            .collect::<HashSet<&str>>()
-            .len()
-    })
-}
-
-/// Endpoints per address family.
-fn family_counts(views: &[EndpointView]) -> [usize; 2] {
-    [0, 1].map(|f| views.iter().filter(|v| v.family() == Some(f)).count())
 }
 
 fn index_of(views: &[EndpointView]) -> HashMap<EndpointId, usize> {
