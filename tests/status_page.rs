@@ -1,5 +1,5 @@
 //! The duty-room status page in a real browser: ~300 endpoints with Vietnamese names, ten of
-//! them cut off by an nftables drop rule and four degraded by 30 % loss, rendered by headless
+//! them cut off by an nftables drop rule and four degraded by 40 % loss, rendered by headless
 //! Chromium (DOM and screenshots, desktop and phone), plus the JSON API checked against the
 //! metrics. Screenshots are kept under target/test-artifacts/ (CI artifacts) and the desktop
 //! one is copied to docs/status-page.png.
@@ -59,7 +59,7 @@ const DOWN: &[&str] = &[
     "Thị trấn Nông trường Mộc Châu",
 ];
 
-/// 30 % of their echo requests dropped.
+/// 40 % of their echo requests dropped.
 const LOSSY: &[&str] = &["Phường Đa Kao", "Xã Bắc Sơn", "Phường Phú Hội", "Phường Bãi Cháy"];
 
 const TOTAL: usize = 300;
@@ -256,8 +256,10 @@ fn compare(m: &Metrics, states: &std::collections::HashMap<String, f64>, summary
         assert_eq!(from_region, from_series, "{state}: region series vs endpoint_state");
     }
     assert_eq!(national["down"].as_u64(), Some(DOWN.len() as u64), "{national}");
-    // A 30 %-loss endpoint's six-round window dips under the 10 % limit now and then (1.4 % of
-    // rounds): degraded endpoints are lossy ones, and nearly all lossy ones are degraded.
+    // A 40 %-loss endpoint's twelve-round window (36 requests) dips under the 10 % limit with a
+    // chance of 2.4e-5 at any moment (it was 1.4 % with 30 % and six rounds, and the DOM checks
+    // below failed on it): degraded endpoints are lossy ones, and nearly all lossy ones are
+    // degraded.
     let lossy: BTreeSet<String> = LOSSY.iter().map(|n| by_commune(rows, n).id.clone()).collect();
     let degraded: Vec<&String> = states.iter().filter(|(_, v)| **v == 2.0).map(|(k, _)| k).collect();
     assert!(degraded.iter().all(|id| lossy.contains(*id)), "degraded: {degraded:?}");
@@ -330,13 +332,13 @@ fn status_page_in_headless_chromium() {
     }
     let browser = require_tool("chromium");
     let rows = inventory();
-    let config = format!("{}[state.degraded]\nloss_ratio = 0.1\n", fast_config("2s", 2, 1));
+    let config = format!("{}[state.degraded]\nloss_ratio = 0.1\nwindow = 12\n", fast_config("2s", 2, 1));
     let mut d = Daemon::start(&config, &csv(&rows));
     d.wait_until(Duration::from_secs(20), "/-/ready", |d| d.get("/-/ready").0 == 200);
     d.nft(&format!(
         "table inet status_page {{\n chain out {{\n  type filter hook output priority 0; policy accept;\n  \
          ip daddr {{ {} }} drop\n  \
-         ip daddr {{ {} }} icmp type echo-request numgen random mod 100 < 30 drop\n }}\n}}\n",
+         ip daddr {{ {} }} icmp type echo-request numgen random mod 100 < 40 drop\n }}\n}}\n",
         addresses(&rows, DOWN),
         addresses(&rows, LOSSY)
     ));
