@@ -52,6 +52,20 @@ fn unix_s() -> i64 {
         .as_secs() as i64
 }
 
+/// `report sla --by national` over `[from_s, to_s)` (unix seconds), as JSON.
+fn national_sla(d: &Daemon, from_s: i64, to_s: i64) -> serde_json::Value {
+    let ts = |s: i64| jiff::Timestamp::from_second(s).expect("timestamp").to_string();
+    let period = format!("{}..{}", ts(from_s), ts(to_s));
+    let out = Command::new(bin())
+        .args(["report", "sla", "--config"])
+        .arg(d.dir.path().join("diemcau.toml"))
+        .args(["--period", &period, "--by", "national", "--format", "json"])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
 #[test]
 fn a_cut_monitor_uplink_is_unknown_time_not_three_hundred_outages() {
     if !common::require_tool("ip") {
@@ -149,16 +163,7 @@ fn a_cut_monitor_uplink_is_unknown_time_not_three_hundred_outages() {
     }
     assert!(reader.outages(None, 0, i64::MAX).expect("outages").is_empty());
 
-    let ts = |s: i64| jiff::Timestamp::from_second(s).expect("timestamp").to_string();
-    let period = format!("{}..{}", ts(from_s), ts(unix_s() + 1));
-    let out = Command::new(bin())
-        .args(["report", "sla", "--config"])
-        .arg(d.dir.path().join("diemcau.toml"))
-        .args(["--period", &period, "--by", "national", "--format", "json"])
-        .output()
-        .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let report = national_sla(&d, from_s, unix_s() + 1);
     assert_eq!(report["total"]["downtime_s"].as_i64(), Some(0), "{}", report["total"]);
     assert!(
         report["total"]["unknown_s"].as_i64().expect("unknown") >= 15 * N as i64,
@@ -220,17 +225,8 @@ fn a_cut_ipv6_uplink_blinds_that_family_only() {
     assert!(reader.outages(None, 0, i64::MAX).expect("outages").is_empty());
 
     // The SLA charges nothing, and only the IPv6 endpoints lose seen time.
-    let ts = |s: i64| jiff::Timestamp::from_second(s).expect("timestamp").to_string();
     let to_s = unix_s() + 1;
-    let period = format!("{}..{}", ts(from_s), ts(to_s));
-    let out = Command::new(bin())
-        .args(["report", "sla", "--config"])
-        .arg(d.dir.path().join("diemcau.toml"))
-        .args(["--period", &period, "--by", "national", "--format", "json"])
-        .output()
-        .expect("report");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let report = national_sla(&d, from_s, to_s);
     assert_eq!(report["total"]["downtime_s"].as_i64(), Some(0), "{}", report["total"]);
     let histories = reader
         .histories(diemcau::domain::interval::Interval::new(from_s, to_s), to_s * 1000)

@@ -332,7 +332,10 @@ fn status_page_in_headless_chromium() {
     }
     let browser = require_tool("chromium");
     let rows = inventory();
-    let config = format!("{}[state.degraded]\nloss_ratio = 0.1\nwindow = 12\n", fast_config("2s", 2, 1));
+    let config = format!(
+        "{}[state.degraded]\nloss_ratio = 0.1\nwindow = 12\n",
+        fast_config("2s", 2, 1)
+    );
     let mut d = Daemon::start(&config, &csv(&rows));
     d.wait_until(Duration::from_secs(20), "/-/ready", |d| d.get("/-/ready").0 == 200);
     d.nft(&format!(
