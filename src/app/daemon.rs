@@ -40,6 +40,8 @@ pub async fn run(
     let web = Arc::new(ArcSwap::from_pointee(security));
     let metrics = Arc::new(DaemonMetrics::new());
     metrics.set_vantage(&config.vantage);
+    metrics.set_shard(&config.shard);
+    log_share(&config);
     metrics.reload_successful.set(1);
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
 
@@ -203,6 +205,21 @@ fn addresses(targets: &[Option<std::net::IpAddr>]) -> Vec<std::net::IpAddr> {
 
 fn provinces_of(config: &Config) -> std::collections::HashSet<&str> {
     config.endpoints.iter().map(|e| &*e.labels.province).collect()
+}
+
+/// Says which share of the inventory this instance probes, when it is not all of it.
+fn log_share(config: &Config) {
+    let s = config.shard;
+    if !s.is_whole() {
+        tracing::info!(
+            shard = s.index,
+            shards = s.count,
+            replicas = s.replicas,
+            endpoints = config.endpoints.len(),
+            inventory = config.inventory_endpoints,
+            "probing this shard's share of the inventory"
+        );
+    }
 }
 
 /// Opens the ledger (creating its directory); a database that cannot be opened at start is a
@@ -385,7 +402,9 @@ impl Reloader {
         if new.probe.socket != self.current.probe.socket {
             tracing::warn!("probe.socket changed: it takes effect at the next restart");
         }
+        let share = new.shard;
         let summary = self.apply(new).await?;
+        self.metrics.set_shard(&share);
         if let Some(security) = security {
             self.web.store(Arc::new(security));
         }

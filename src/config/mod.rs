@@ -13,6 +13,7 @@ mod probe_section;
 pub mod quality;
 pub mod resolve;
 pub mod schedule;
+mod shard;
 pub mod toml_file;
 pub mod vantage;
 pub mod web;
@@ -90,6 +91,10 @@ pub struct Config {
     pub dns: dns::DnsSettings,
     /// `[vantage] name`: where this instance probes from.
     pub vantage: String,
+    /// `[shard]`: the share of the inventory this instance probes (`endpoints` holds only it).
+    pub shard: crate::domain::shard::Shard,
+    /// Endpoints in the whole inventory, before taking the share.
+    pub inventory_endpoints: usize,
     /// Where each inventory host name is written (for `diemcau check`).
     pub hosts: Vec<inventory::HostLine>,
     /// Shared with the monitor's views and the service checks: one copy per endpoint.
@@ -192,6 +197,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
     let dns = v.dns(&raw.dns);
     let vantage = v.vantage(&raw.vantage);
+    let shard = v.shard(&raw.shard);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -297,6 +303,10 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         }
         endpoints.extend(inventory::into_endpoints(&path, file_rows, &mut hosts));
     }
+    let inventory_endpoints = endpoints.len();
+    if !shard.is_whole() {
+        endpoints.retain(|e| shard.owns(e.id.as_str()));
+    }
     inventory::check_capacity(file, &probe, &endpoints, &mut errors);
     quality::check_names(file, text, &raw.quality, &endpoints, &mut errors);
     errors.sort();
@@ -317,6 +327,8 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         province_centroids,
         dns,
         vantage,
+        shard,
+        inventory_endpoints,
         hosts,
         inventory_models,
         endpoints,

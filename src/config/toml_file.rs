@@ -40,6 +40,17 @@ pub struct RawConfig {
     pub dns: RawDns,
     #[serde(default)]
     pub vantage: RawVantage,
+    #[serde(default)]
+    pub shard: RawShard,
+}
+
+/// `[shard]`: this instance's share of the inventory (see [`super::shard`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawShard {
+    pub count: Option<Spanned<i64>>,
+    pub index: Option<Spanned<i64>>,
+    pub index_from_hostname: Option<Spanned<bool>>,
+    pub replicas: Option<Spanned<i64>>,
 }
 
 /// `[vantage]`: where this instance probes from (see [`super::vantage`]).

@@ -20,12 +20,13 @@ pub fn valid_name(name: &str) -> bool {
 /// The name used when the config gives none: the host name when it is a valid one (a pod's
 /// name under Kubernetes), else `local`.
 pub fn default_name() -> String {
-    nix_hostname()
+    host_name()
         .filter(|h| valid_name(h))
         .unwrap_or_else(|| "local".to_string())
 }
 
-fn nix_hostname() -> Option<String> {
+/// This machine's host name (a pod's name under Kubernetes).
+pub fn host_name() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into buf.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

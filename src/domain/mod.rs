@@ -16,6 +16,7 @@ pub mod period;
 pub mod quality;
 pub mod report_format;
 pub mod round;
+pub mod shard;
 pub mod sla;
 pub mod transition;
 

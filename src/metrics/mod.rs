@@ -23,6 +23,8 @@ pub struct DaemonMetrics {
     pub registry: Registry,
     /// `diemcau_vantage_info{vantage}`: see [`DaemonMetrics::set_vantage`].
     vantage_info: IntGaugeVec,
+    /// `diemcau_shard_info{index,count,replicas}`: see [`DaemonMetrics::set_shard`].
+    shard_info: IntGaugeVec,
     pub endpoints: IntGauge,
     pub ready: IntGauge,
     pub isolated: IntGauge,
@@ -57,6 +59,18 @@ impl DaemonMetrics {
         Self::build().expect("metric definitions are static and valid")
     }
 
+    /// Which share of the inventory this instance probes (at start and after each reload).
+    pub fn set_shard(&self, shard: &crate::domain::shard::Shard) {
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[
+                &shard.index.to_string(),
+                &shard.count.to_string(),
+                &shard.replicas.to_string(),
+            ])
+            .set(1);
+    }
+
     /// Names this instance's vantage (once, at start: the name is the identity of the run).
     pub fn set_vantage(&self, name: &str) {
         self.vantage_info.reset();
@@ -81,6 +95,16 @@ impl DaemonMetrics {
             )?,
         )?;
         build_info.with_label_values(&[VERSION, REVISION, RUST_VERSION]).set(1);
+        let shard_info = reg(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "diemcau_shard_info",
+                    "This instance's share of the inventory ([shard]): shard index of count (0-based), each endpoint probed by replicas shards; always 1.",
+                ),
+                &["index", "count", "replicas"],
+            )?,
+        )?;
         let vantage_info = reg(
             r,
             IntGaugeVec::new(
@@ -185,6 +209,7 @@ impl DaemonMetrics {
         };
         let m = DaemonMetrics {
             vantage_info,
+            shard_info,
             endpoints: reg(r, IntGauge::new("diemcau_endpoints", "Endpoints in the inventory.")?)?,
             ready: reg(
                 r,
