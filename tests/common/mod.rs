@@ -36,6 +36,13 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
+/// The port of the first `web server listening address=…` line of a daemon's log.
+pub fn listening_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("web server listening"))?;
+    let address = line.split_whitespace().find_map(|w| w.strip_prefix("address="))?;
+    address.trim_matches('"').rsplit_once(':')?.1.parse().ok()
+}
+
 /// A running daemon in its own network namespace.
 pub struct Daemon {
     pub child: Child,
@@ -63,8 +70,10 @@ impl Daemon {
 
     fn spawn(config: &str, inventory: &str, scenario: Option<&str>) -> Daemon {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let config = config.replace("{port}", &port.to_string());
+        // Port 0: the daemon binds a free port itself and logs it. Picking one here and
+        // passing it on raced with other tests' daemons (one bound it first, answered our
+        // health check, and ours exited with "Address already in use").
+        let config = config.replace("{port}", "0");
         std::fs::write(dir.path().join("diemcau.toml"), config).unwrap();
         std::fs::write(dir.path().join("inventory.csv"), inventory).unwrap();
         let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
@@ -87,7 +96,11 @@ impl Daemon {
             .stderr(log)
             .spawn()
             .expect("spawn diemcau");
-        let mut d = Daemon { child, port, dir };
+        let mut d = Daemon { child, port: 0, dir };
+        d.wait_until(Duration::from_secs(20), "the web server's address in the log", |d| {
+            d.port = listening_port(&d.log()).unwrap_or(0);
+            d.port != 0
+        });
         d.wait_until(Duration::from_secs(20), "the web port to answer", |d| {
             d.get("/-/healthy").0 == 200
         });
