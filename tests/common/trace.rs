@@ -54,18 +54,6 @@ pub struct Tracer {
     id: u16,
 }
 
-/// The Internet checksum (RFC 1071).
-pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 impl Tracer {
     /// A raw socket in the calling thread's network namespace.
     pub fn new(v6: bool, id: u16) -> Tracer {
@@ -94,7 +82,8 @@ impl Tracer {
         pkt[6..8].copy_from_slice(&seq.to_be_bytes());
         pkt[8..].copy_from_slice(b"diemcau-traceprb");
         if !self.v6 {
-            let c = checksum(&pkt);
+            // The Internet checksum over the message, skipping its own field (16-bit word 1).
+            let c = pnet_packet::util::checksum(&pkt, 1);
             pkt[2..4].copy_from_slice(&c.to_be_bytes());
         } // the kernel computes ICMPv6 checksums on raw ICMPv6 sockets
         self.sock
@@ -180,7 +169,10 @@ impl Tracer {
             let a = |r: std::ops::Range<usize>| -> Option<IpAddr> {
                 Some(IpAddr::from(<[u8; 4]>::try_from(q.get(r)?).ok()?))
             };
-            let ok = q.len() >= ihl && checksum(&q[..ihl]) == 0;
+            // The stored header checksum (16-bit word 5) matches the header's contents.
+            let ok = q.len() >= ihl
+                && ihl >= 20
+                && pnet_packet::util::checksum(&q[..ihl], 5) == u16::from_be_bytes([q[10], q[11]]);
             (a(12..16)?, a(16..20)?, *q.get(8)?, ok, q.get(ihl..)?)
         };
         let request = if self.v6 { 128 } else { 8 };
