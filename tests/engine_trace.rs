@@ -51,6 +51,7 @@ impl RoundSink for Traces {
 }
 
 struct Running {
+    targets: Vec<IpAddr>,
     handle: EngineHandle,
     control: EngineController,
     traces: Receiver<(usize, Trace)>,
@@ -63,7 +64,7 @@ impl Running {
     fn trace(&self, endpoints: &[usize]) -> HashMap<usize, Trace> {
         let mut got = HashMap::new();
         for &e in endpoints {
-            self.control.trace(vec![e]).expect("engine running");
+            self.control.trace(vec![(e, self.targets[e])]).expect("engine running");
             let (traced, t) = self
                 .traces
                 .recv_timeout(PATIENCE)
@@ -121,6 +122,7 @@ fn start(topo: &Topology, targets: &[IpAddr], kind: SocketPreference) -> Running
     });
     let control = handle.controller();
     Running {
+        targets: targets.to_vec(),
         handle,
         control,
         traces: rx,

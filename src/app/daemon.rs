@@ -82,6 +82,8 @@ pub async fn run(
         metrics.engine.clone(),
     )
     .context("starting the ICMP engine thread")?;
+    monitor.configure_paths(&config.paths, super::paths::regular_rate(&config));
+    let path_learner = tokio::spawn(super::paths::learn(monitor.clone(), engine.controller()));
     tracing::info!(
         endpoints = config.endpoints.len(),
         host_names = config.hosts.len(),
@@ -175,6 +177,7 @@ pub async fn run(
         r.stop().await;
     }
     maintenance_ticker.abort();
+    path_learner.abort();
     tokio::task::spawn_blocking(move || engine.stop()).await?;
     match tokio::task::spawn_blocking(move || store.shutdown()).await? {
         Ok(()) => tracing::info!("ledger closed"),
@@ -463,6 +466,8 @@ impl Reloader {
         applied_rx
             .await
             .map_err(|_| "the probe engine stopped during the reload".to_string())?;
+        self.monitor
+            .configure_paths(&new.paths, super::paths::regular_rate(&new));
         self.store.sync_endpoints(new.endpoints.clone());
         self.reports.store(Arc::new(ReportContext::of(&new, &self.store)));
         self.schedules.store(Arc::new(ScheduleSettings::of(&new)));

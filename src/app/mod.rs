@@ -6,5 +6,6 @@ pub mod daemon;
 pub mod demo;
 pub mod dns;
 pub mod netns;
+pub mod paths;
 pub mod report_mail;
 pub mod report_schedule;

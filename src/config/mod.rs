@@ -9,6 +9,7 @@ pub mod file;
 pub mod geo;
 pub mod inventory;
 pub mod inventory_gen;
+pub mod paths;
 mod probe_section;
 pub mod quality;
 pub mod resolve;
@@ -91,6 +92,8 @@ pub struct Config {
     pub dns: dns::DnsSettings,
     /// `[vantage] name`: where this instance probes from.
     pub vantage: String,
+    /// `[paths]`: path tracing, to place faults.
+    pub paths: paths::PathsConfig,
     /// `[shard]`: the share of the inventory this instance probes (`endpoints` holds only it).
     pub shard: crate::domain::shard::Shard,
     /// Endpoints in the whole inventory, before taking the share.
@@ -198,6 +201,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let dns = v.dns(&raw.dns);
     let vantage = v.vantage(&raw.vantage);
     let shard = v.shard(&raw.shard);
+    let paths = v.paths(&raw.paths);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -327,6 +331,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         province_centroids,
         dns,
         vantage,
+        paths,
         shard,
         inventory_endpoints,
         hosts,

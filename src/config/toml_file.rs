@@ -42,6 +42,16 @@ pub struct RawConfig {
     pub vantage: RawVantage,
     #[serde(default)]
     pub shard: RawShard,
+    #[serde(default)]
+    pub paths: RawPaths,
+}
+
+/// `[paths]`: path tracing (see [`super::paths`]).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawPaths {
+    pub trace: Option<Spanned<bool>>,
+    pub budget: Option<Spanned<f64>>,
+    pub refresh: Option<Spanned<String>>,
 }
 
 /// `[shard]`: this instance's share of the inventory (see [`super::shard`]).

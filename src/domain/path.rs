@@ -23,6 +23,11 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// The address of the furthest hop that answered.
+    pub fn last_hop(&self) -> Option<IpAddr> {
+        self.furthest().map(|(_, a)| a)
+    }
+
     /// The furthest hop that answered: its index and address.
     fn furthest(&self) -> Option<(usize, IpAddr)> {
         self.hops.iter().enumerate().rev().find_map(|(i, h)| h.map(|a| (i, a)))
@@ -59,25 +64,23 @@ pub struct Finding {
     pub failing_hop: Option<IpAddr>,
 }
 
-/// How many leading hops every baseline shares: the monitor's own gateway and uplink. Zero with
-/// fewer than two baselines (one path says nothing about what is shared).
+/// How many leading hops every baseline shares: the monitor's own gateway and uplink. A hop
+/// counts as shared when every baseline that got an answer there got it from the same router
+/// and at least one did (routers rate-limit their errors: one silent answer is no other
+/// route); it stops at the shortest baseline. Zero with fewer than two baselines (one path
+/// says nothing about what is shared).
 pub fn shared_prefix<'a>(baselines: impl IntoIterator<Item = &'a Trace>) -> usize {
-    let mut it = baselines.into_iter();
-    let Some(first) = it.next() else { return 0 };
-    let mut shared = first.hops.len();
-    let mut count = 1;
-    for b in it {
-        count += 1;
-        shared = shared.min(
-            first
-                .hops
-                .iter()
-                .zip(&b.hops)
-                .take_while(|(x, y)| x.is_some() && x == y)
-                .count(),
-        );
+    let all: Vec<&Trace> = baselines.into_iter().collect();
+    if all.len() < 2 {
+        return 0;
     }
-    if count < 2 { 0 } else { shared }
+    let shortest = all.iter().map(|b| b.hops.len()).min().unwrap_or(0);
+    (0..shortest)
+        .take_while(|&i| {
+            let mut answered = all.iter().filter_map(|b| b.hops[i]);
+            answered.next().is_some_and(|first| answered.all(|a| a == first))
+        })
+        .count()
 }
 
 /// Classifies a trace taken when the endpoint fell silent against its baseline; `shared` is
@@ -216,8 +219,16 @@ mod tests {
         let other = trace(&[GW, CORE, "10.2.9.1", "10.3.9.1"], true);
         assert_eq!(shared_prefix([&baseline(), &other]), 2);
         assert_eq!(shared_prefix([&baseline()]), 0, "one path says nothing");
+        // A gateway that rate-limited one trace's error is still shared; one nobody heard is not.
         let silent_gateway = trace(&["-", CORE, PROVINCE], true);
+        assert_eq!(shared_prefix([&baseline(), &silent_gateway, &other]), 2);
         assert_eq!(shared_prefix([&silent_gateway, &silent_gateway.clone()]), 0);
+        let next_door = trace(&[GW], true);
+        assert_eq!(
+            shared_prefix([&baseline(), &next_door]),
+            1,
+            "no further than the shortest"
+        );
     }
 
     #[test]

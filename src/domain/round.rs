@@ -23,6 +23,14 @@ pub enum Followup {
     Nothing,
     /// Send a confirmation round now (the engine may refuse when its budget is spent).
     Confirm,
+    /// The first silent round of an answering endpoint: confirm it, and trace its path now,
+    /// while the fault is fresh, to place it (see [`crate::domain::path`]).
+    ConfirmAndTrace,
+    /// As [`Followup::ConfirmAndTrace`] when no confirmation is wanted (none configured).
+    Trace,
+    /// A Down endpoint whose fault is not placed yet (its first trace was refused or lost):
+    /// watch it and trace it again.
+    WatchAndTrace,
     /// The endpoint is Down and its round was silent: watch it with a single request one
     /// `watch_spacing` after this round began (the engine may refuse, as for a confirmation).
     Watch,

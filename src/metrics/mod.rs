@@ -30,6 +30,10 @@ pub struct DaemonMetrics {
     pub isolated: IntGauge,
     /// `diemcau_monitor_blind{family}`.
     pub blind: IntGaugeVec,
+    /// `diemcau_path_findings_total{domain}`: faults placed by a trace.
+    pub path_findings: IntCounterVec,
+    /// `diemcau_path_route_changes_total`: baselines replaced by a different route.
+    pub path_route_changes: IntCounter,
     pub rounds: IntCounter,
     pub transitions: IntCounterVec,
     pub region_rtt: HistogramVec,
@@ -145,6 +149,16 @@ impl DaemonMetrics {
                 &["result"],
             )?,
         )?;
+        let traces = reg(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "diemcau_path_traces_total",
+                    "Path traces asked for (to learn an endpoint's baseline path, or to place a fault at its first silent round): sent, or refused (the upper half of the confirmation budget was spent, or no socket can trace).",
+                ),
+                &["result"],
+            )?,
+        )?;
         let lag_buckets = vec![0.0001, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
         let engine = EngineTelemetry {
             scheduler_lag: reg(
@@ -199,6 +213,15 @@ impl DaemonMetrics {
             confirmations_refused: confirm_rounds.with_label_values(&["over_budget"]),
             watches: watch_requests.with_label_values(&["sent"]),
             watches_refused: watch_requests.with_label_values(&["over_budget"]),
+            traces: traces.with_label_values(&["sent"]),
+            traces_refused: traces.with_label_values(&["refused"]),
+            trace_requests: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_path_trace_requests_total",
+                    "TTL-limited echo requests sent by path traces: the packets tracing adds to the regular rounds.",
+                )?,
+            )?,
             stalled_seconds: reg(
                 r,
                 prometheus::Counter::new(
@@ -230,6 +253,23 @@ impl DaemonMetrics {
                         "1 while the monitor is blind on one address family (its own IPv4 or IPv6 uplink cut): that family's silent endpoints are Unknown, not Down, and the time is unknown in the ledger for them.",
                     ),
                     &["family"],
+                )?,
+            )?,
+            path_findings: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "diemcau_path_findings_total",
+                        "Faults placed by tracing a silent endpoint's path, by domain: endpoint (its site), path (a router on the way), monitor (the monitor's own network), unknown (no baseline to compare).",
+                    ),
+                    &["domain"],
+                )?,
+            )?,
+            path_route_changes: reg(
+                r,
+                IntCounter::new(
+                    "diemcau_path_route_changes_total",
+                    "Baseline paths replaced because a trace that reached the endpoint went through other routers (re-routing, not a fault).",
                 )?,
             )?,
             rounds: reg(

@@ -6,12 +6,15 @@
 //! Unknown while none has a result, Degraded when ICMP quality is degraded, else Up.
 
 mod isolation;
+mod last_round;
+mod paths;
 mod quality;
 mod record;
 pub mod scheduler;
 mod stall;
 mod summary;
 
+pub use paths::{PathBook, PathView, hops_text};
 pub use quality::QualityView;
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +37,7 @@ use crate::metrics::DaemonMetrics;
 use crate::probe::icmp::{RoundSink, Stall};
 use crate::probe::outcome::Outcome;
 use isolation::{carriers_of, family_counts};
+use last_round::LastRound;
 
 /// The RTT histogram of an endpoint's region (province × carrier), resolved once: replies are
 /// observed as they arrive. Region state counts are computed at scrape time instead
@@ -111,6 +115,8 @@ pub struct EndpointView {
     pub in_maintenance: bool,
     /// RTT and jitter counters, the conference-quality score.
     pub quality: QualityView,
+    /// Its baseline path and where its fault lies.
+    pub path: PathView,
     region: RegionHandles,
 }
 
@@ -174,44 +180,6 @@ impl EndpointView {
     }
 }
 
-/// The last round's figures as every endpoint keeps them: 20 bytes instead of 80 (f32 seconds
-/// keep sub-microsecond precision for RTTs under a minute; NaN = no figure).
-#[derive(Clone, Copy, Debug)]
-struct LastRound {
-    sent: u16,
-    received: u16,
-    rtt_min: f32,
-    rtt_avg: f32,
-    rtt_max: f32,
-    jitter: f32,
-}
-
-impl LastRound {
-    fn of(s: &RoundStats) -> LastRound {
-        let f = |v: Option<f64>| v.map_or(f32::NAN, |v| v as f32);
-        LastRound {
-            sent: s.sent.min(u32::from(u16::MAX)) as u16,
-            received: s.received.min(u32::from(u16::MAX)) as u16,
-            rtt_min: f(s.rtt_min),
-            rtt_avg: f(s.rtt_avg),
-            rtt_max: f(s.rtt_max),
-            jitter: f(s.jitter),
-        }
-    }
-
-    fn stats(self) -> RoundStats {
-        let f = |v: f32| (!v.is_nan()).then_some(f64::from(v));
-        RoundStats {
-            sent: u32::from(self.sent),
-            received: u32::from(self.received),
-            rtt_min: f(self.rtt_min),
-            rtt_avg: f(self.rtt_avg),
-            rtt_max: f(self.rtt_max),
-            jitter: f(self.jitter),
-        }
-    }
-}
-
 /// Where the monitor's history goes besides metrics and logs: the ledger. Called under the
 /// monitor's lock and on the engine thread: never block.
 pub trait Recorder: Send + Sync {
@@ -232,6 +200,8 @@ pub struct MonitorState {
     pub sight: Sight,
     pub policy: HealthPolicy,
     pub icmp_decides: bool,
+    /// Path tracing: settings and the hops every baseline shares.
+    pub paths: PathBook,
     maintenance: Arc<Vec<MaintenanceWindow>>,
     index: HashMap<EndpointId, usize>,
     awaiting_first_round: usize,
@@ -285,6 +255,7 @@ impl Monitor {
                 endpoints: views,
                 policy,
                 icmp_decides: checks.icmp_decides,
+                paths: PathBook::default(),
                 maintenance,
             }),
             metrics,
@@ -351,6 +322,9 @@ impl Monitor {
                     v.maintenance_windows = windows_for(e, &maintenance);
                     v.quality.reconfigure(policy.quality.codec_index(e));
                     v.labels_need_escaping = e.labels_need_escaping();
+                    if v.endpoint.address != e.address {
+                        v.path = PathView::default(); // another address, another path
+                    }
                     v.endpoint = Arc::clone(e);
                     if e.address.is_none() && (v.last.is_some() || v.state != State::Unknown) {
                         // Nothing will be probed: no figure or state of the old address stays.
@@ -370,6 +344,7 @@ impl Monitor {
         state.unknown = views.iter().filter(|v| v.unknown_pending_state()).count();
         state.index = index_of(&views);
         state.sight = state.sight.resized(family_counts(&views), carriers_of(&views));
+        state.paths.forget_shared();
         state.endpoints = views;
         state.policy = policy;
         state.icmp_decides = checks.icmp_decides;
@@ -560,6 +535,7 @@ fn new_view(
         maintenance_windows: windows_for(e, maintenance),
         in_maintenance: false,
         quality: QualityView::new(e, &policy.quality),
+        path: PathView::default(),
         region: region_handles(e, metrics),
     }
 }
@@ -574,6 +550,10 @@ impl RoundSink for MonitorSink {
 
     fn stall(&mut self, stall: &Stall) {
         self.0.record_stall(stall);
+    }
+
+    fn trace(&mut self, endpoint: usize, trace: &crate::domain::path::Trace) {
+        self.0.record_trace(endpoint, trace);
     }
 }
 

@@ -49,6 +49,11 @@ impl Monitor {
             }
             seen.followup = Followup::Nothing;
         }
+        // The first silent round since it answered: trace the path while the fault is fresh.
+        let trace = (regular || stats.received > 0) && view.path.after_round(stats.received, blind, round.started);
+        if trace && state.paths.settings.trace {
+            seen.followup = super::paths::with_trace(seen.followup);
+        }
         if let Some((from, to)) = seen.brief {
             view.brief_interruptions += 1;
             if let Some(recorder) = self.recorder.get() {

@@ -209,6 +209,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
             let summary = crate::web::status::summary(&app.monitor.lock(), app.monitor.is_ready(), &app.vantage);
             json(&summary)
         }
+        (&Method::GET | &Method::HEAD, "/api/v1/incidents") => json(&crate::web::paths::incidents(&app.monitor.lock())),
         (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {
             let filter = match crate::web::status::Filter::parse(req.uri().query().unwrap_or("")) {
                 Ok(f) => f,
@@ -219,7 +220,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         (
             _,
             "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload" | "/probe" | "/status" | "/api/v1/summary"
-            | "/api/v1/endpoints" | "/reports/sla",
+            | "/api/v1/endpoints" | "/api/v1/incidents" | "/reports/sla",
         ) => {
             let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
@@ -414,7 +415,9 @@ fn metrics(app: &AppState, req: &Request<Incoming>) -> Response<HttpBody> {
         monitor: app.monitor.clone(),
         head: Some({
             let mut head = app.monitor.metrics.render_registry();
-            render_regions(&app.monitor.lock(), &mut head);
+            let state = app.monitor.lock();
+            render_regions(&state, &mut head);
+            crate::web::paths::render(&state, &mut head);
             head
         }),
         cursor: Cursor::default(),

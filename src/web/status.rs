@@ -173,27 +173,53 @@ pub struct EndpointRow<'a> {
     pub fault: Option<Fault>,
 }
 
-/// Where an endpoint's fault lies: `endpoint` (its site), `path` (a router on the way, named by
-/// `last_hop`, the last hop that answered), `monitor` (the monitor's own network is cut) or
-/// `unknown` (not located: this monitor does not trace paths yet).
+/// Where an endpoint's fault lies: `endpoint` (its site), `path` (a router on the way; the
+/// last hop that answered is `last_hop`, the router that failed `failing_hop`), `monitor` (the
+/// monitor's own network is cut) or `unknown` (not placed: no trace yet, or no baseline).
 #[derive(Debug, Serialize)]
 pub struct Fault {
     pub domain: &'static str,
     pub last_hop: Option<std::net::IpAddr>,
+    /// The router after `last_hop` on the endpoint's baseline path (absent when none is named).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_hop: Option<std::net::IpAddr>,
     /// Unix seconds: since when (the state's last change).
     pub since: Option<f64>,
 }
 
+impl Fault {
+    /// "lỗi tại chặng 10.2.3.1 (sau 10.1.0.1)" for the page; nothing while not placed.
+    fn text(&self) -> Option<String> {
+        let after = self.last_hop.map(|h| format!(" (sau {h})")).unwrap_or_default();
+        match (self.domain, self.failing_hop) {
+            ("endpoint", _) => Some(format!("lỗi tại điểm cầu{after}")),
+            ("path", Some(hop)) => Some(format!("lỗi tại chặng {hop}{after}")),
+            ("path", None) => Some(format!("lỗi trên đường truyền{after}")),
+            ("monitor", _) => Some("mạng của điểm đo bị cắt".to_string()),
+            _ => None,
+        }
+    }
+}
+
 fn fault_of(v: &EndpointView, blind: bool) -> Option<Fault> {
-    let domain = match v.state {
-        State::Up => return None,
-        State::Unknown if blind && v.last().is_some_and(|r| r.received == 0) => "monitor",
-        _ => "unknown",
-    };
+    if v.state == State::Up {
+        return None;
+    }
+    let since = v.last_transition.map(unix_seconds);
+    if v.state == State::Unknown && blind && v.last().is_some_and(|r| r.received == 0) {
+        return Some(Fault {
+            domain: "monitor",
+            last_hop: None,
+            failing_hop: None,
+            since,
+        });
+    }
+    let found = v.path.finding.map(|(f, _)| f);
     Some(Fault {
-        domain,
-        last_hop: None,
-        since: v.last_transition.map(unix_seconds),
+        domain: found.map_or("unknown", |f| f.domain.as_str()),
+        last_hop: found.and_then(|f| f.last_hop),
+        failing_hop: found.and_then(|f| f.failing_hop),
+        since,
     })
 }
 
@@ -255,8 +281,9 @@ impl<'a> EndpointRow<'a> {
     }
 
     pub fn checks_text(&self) -> String {
-        let mut parts = self.failing_checks.clone();
-        parts.extend(self.reason.as_deref());
+        let mut parts: Vec<String> = self.failing_checks.iter().map(|c| c.to_string()).collect();
+        parts.extend(self.reason.clone());
+        parts.extend(self.fault.as_ref().and_then(Fault::text));
         if parts.is_empty() {
             "—".into()
         } else {
@@ -349,6 +376,8 @@ struct StatusPage<'a> {
     district: Option<String>,
     q: String,
     counts: Counts,
+    /// Routers that cut endpoints in scope off, largest first.
+    incidents: Vec<crate::web::paths::IncidentRow>,
     problems: Vec<EndpointRow<'a>>,
     /// Up, but with a conference-quality score below `[quality] poor_mos`.
     poor: Vec<EndpointRow<'a>>,
@@ -441,6 +470,10 @@ pub fn page<'a>(
         q: filter.q.clone().unwrap_or_default(),
         counts,
         problems_district: any_district,
+        incidents: crate::web::paths::incidents(state)
+            .into_iter()
+            .filter(|i| filter.province.as_ref().is_none_or(|p| i.provinces.contains(p)))
+            .collect(),
         problems,
         poor,
         group_title,

@@ -70,7 +70,7 @@ pub trait RoundSink: Send + 'static {
 enum Command {
     Stop,
     Replace(Box<Replacement>),
-    Trace(Vec<usize>),
+    Trace(Vec<(usize, IpAddr)>),
 }
 
 /// Callback run on the engine thread with the carried-from map once a replacement is in force.
@@ -111,10 +111,11 @@ impl EngineController {
             .map_err(|_| EngineStopped)
     }
 
-    /// Asks for a path trace of each endpoint (TTL 1..=[`super::MAX_HOPS`]), reported
-    /// through [`RoundSink::trace`]. Paced and budgeted like confirmations: a trace the budget
-    /// cannot afford now, or of an endpoint already being traced, is dropped unreported.
-    pub fn trace(&self, endpoints: Vec<usize>) -> Result<(), EngineStopped> {
+    /// Asks for a path trace of each endpoint (index and the address it is expected to have;
+    /// TTL 1..=[`super::MAX_HOPS`]), reported through [`RoundSink::trace`]. Paced and budgeted
+    /// like confirmations: a trace the budget cannot afford now, of an endpoint already being
+    /// traced, or of one whose address changed since, is dropped unreported.
+    pub fn trace(&self, endpoints: Vec<(usize, IpAddr)>) -> Result<(), EngineStopped> {
         self.commands.send(Command::Trace(endpoints)).map_err(|_| EngineStopped)
     }
 }
@@ -340,8 +341,8 @@ impl Engine {
                     self.replace(*r);
                 }
                 Ok(Command::Trace(endpoints)) => {
-                    for e in endpoints {
-                        self.ask_trace(e);
+                    for (e, target) in endpoints {
+                        self.ask_trace_of(e, target);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}

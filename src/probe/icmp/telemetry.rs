@@ -16,6 +16,11 @@ pub struct EngineTelemetry {
     pub confirmations_refused: prometheus::IntCounter,
     pub watches: prometheus::IntCounter,
     pub watches_refused: prometheus::IntCounter,
+    /// Path traces scheduled, and refused (budget spent, or no socket can trace).
+    pub traces: prometheus::IntCounter,
+    pub traces_refused: prometheus::IntCounter,
+    /// TTL-limited requests sent by traces: the extra packets tracing costs.
+    pub trace_requests: prometheus::IntCounter,
     pub stalled_seconds: prometheus::Counter,
 }
 
@@ -38,6 +43,9 @@ impl EngineTelemetry {
             confirmations_refused: counter("confirmations_refused"),
             watches: counter("watches"),
             watches_refused: counter("watches_refused"),
+            traces: counter("traces"),
+            traces_refused: counter("traces_refused"),
+            trace_requests: counter("trace_requests"),
             stalled_seconds: prometheus::Counter::new("stalled", "stalled").expect("static metric name"),
         }
     }

@@ -173,6 +173,17 @@ impl Engine {
         match wants {
             // A confirmation settles the question either way: it is never confirmed itself.
             Followup::Confirm if kind != RoundKind::Confirmation => self.ask_confirmation(e, r.id),
+            Followup::ConfirmAndTrace if kind != RoundKind::Confirmation => {
+                self.ask_confirmation(e, r.id);
+                self.ask_trace(e);
+            }
+            Followup::Trace => self.ask_trace(e),
+            Followup::WatchAndTrace => {
+                if !self.probe.confirm.watch_spacing.is_zero() {
+                    self.ask_watch(e, r.id, r.started_ns);
+                }
+                self.ask_trace(e);
+            }
             Followup::Watch if !self.probe.confirm.watch_spacing.is_zero() => {
                 self.ask_watch(e, r.id, r.started_ns);
             }

@@ -25,11 +25,24 @@ impl Engine {
         let Some(Some(target)) = self.targets.get(e).copied() else {
             return;
         };
+        self.ask_trace_to(e, target);
+    }
+
+    /// Queues a trace of endpoint `e` when it still has the address `target` (a request from
+    /// outside the engine thread may predate an inventory change).
+    pub(super) fn ask_trace_of(&mut self, e: usize, target: std::net::IpAddr) {
+        if self.targets.get(e).copied().flatten() == Some(target) {
+            self.ask_trace_to(e, target);
+        }
+    }
+
+    fn ask_trace_to(&mut self, e: usize, target: std::net::IpAddr) {
         let li = lane_index(Family::of(&target));
         let traceable = self.lanes[li]
             .as_ref()
             .is_some_and(|l| l.socket.kind == SocketKind::Raw || l.tracer.is_some());
         if !traceable {
+            self.telemetry.traces_refused.inc();
             return;
         }
         let Some(id) = self.traces.start(e as u32, target) else {
@@ -40,7 +53,10 @@ impl Engine {
             .schedule_trace(e as u32, id, MAX_HOPS, TRACE_SPACING, Instant::now())
         {
             self.traces.cancel(id);
+            self.telemetry.traces_refused.inc();
             tracing::debug!(endpoint = e, "path trace refused: the confirmation budget is spent");
+        } else {
+            self.telemetry.traces.inc();
         }
     }
 
@@ -94,6 +110,7 @@ impl Engine {
         };
         packet::build_trace_request(buf, family, SocketKind::Raw, ident, seq);
         lane.batch.push(target, Tag { endpoint: e, seq }, Some(ttl));
+        self.telemetry.trace_requests.inc();
         let entry = self.trace_entry(e, id, ttl, seq);
         if let Some(lane) = self.lanes[li].as_mut() {
             lane.flight.insert(entry);
@@ -124,6 +141,7 @@ impl Engine {
             let Some(error) = error else {
                 entry.seq = seq;
                 t.flight.insert(entry);
+                self.telemetry.trace_requests.inc();
                 return;
             };
             if attempt == 1 {
