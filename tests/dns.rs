@@ -154,7 +154,12 @@ fn start_daemon(config: &str, inventory: &str) -> Daemon {
         .stderr(log)
         .spawn()
         .expect("spawn diemcau");
-    let mut d = Daemon { child, port, dir };
+    let mut d = Daemon {
+        child,
+        port,
+        dir,
+        args: Vec::new(),
+    };
     d.wait_until(Duration::from_secs(30), "the web port to answer", |d| {
         d.get("/-/healthy").0 == 200
     });

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use common::Daemon;
+use diemcau::store::StoreReader;
 use serde_json::Value;
 
 const CARRIERS: [&str; 2] = ["VNPT", "Viettel"];
@@ -265,4 +266,39 @@ fn a_router_a_province_and_a_site_are_each_placed_with_the_failing_hop_named() {
             "the truth records the outage of {name}"
         );
     }
+
+    // The ledger keeps each outage's place and every baseline.
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let reader = StoreReader::open(&db).expect("ledger");
+    let outages = reader.outages(None, 0, i64::MAX).expect("outages");
+    for e in &affected {
+        let Some((domain, _, failing)) = expected(e) else {
+            continue;
+        };
+        let o = outages
+            .iter()
+            .find(|o| o.endpoint == e.id)
+            .unwrap_or_else(|| panic!("an outage of {}", e.id));
+        assert_eq!(
+            (o.domain.as_str(), o.failing_hop.as_str()),
+            (domain, failing.map(|h| h.to_string()).unwrap_or_default().as_str()),
+            "{o:?}"
+        );
+    }
+    assert_eq!(outages.len(), affected.len(), "no other outage: {outages:?}");
+    assert_eq!(reader.baselines().expect("baselines").len(), all.len());
+    drop(reader);
+
+    // A restart takes the baselines back from the ledger instead of learning them again.
+    d.restart();
+    d.wait_until(Duration::from_secs(10), "the baselines restored", |d| {
+        d.log().contains("baseline paths restored")
+    });
+    assert_eq!(d.metrics().sum("diemcau_path_baselines", &[]), all.len() as f64);
+    let log = d.stop();
+    assert!(
+        log.contains(&format!("restored={} kept={}", all.len(), all.len())),
+        "{}",
+        common::tail(&log, 30)
+    );
 }

@@ -63,6 +63,7 @@ pub async fn run(
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
     store.sync_endpoints(config.endpoints.clone());
+    restore_baselines(&monitor, &store);
     monitor.set_recorder(Box::new(Ledger(store.clone())));
     let maintenance_ticker = tokio::spawn({
         let monitor = monitor.clone();
@@ -487,6 +488,19 @@ impl Reloader {
     }
 }
 
+/// Baselines kept by earlier runs, so a restart does not learn every path again; a ledger
+/// that cannot be read for them only costs the learning.
+fn restore_baselines(monitor: &Monitor, store: &Store) {
+    let rows = crate::store::StoreReader::open(store.path()).and_then(|r| r.baselines());
+    match rows {
+        Ok(rows) => {
+            let restored = monitor.restore_baselines(&rows);
+            tracing::info!(restored, kept = rows.len(), "baseline paths restored from the ledger");
+        }
+        Err(e) => tracing::warn!(error = %e, "reading the baseline paths from the ledger failed; learning them again"),
+    }
+}
+
 /// The monitor's history into the ledger (never blocks: the store queues).
 struct Ledger(Store);
 
@@ -507,5 +521,28 @@ impl crate::monitor::Recorder for Ledger {
     fn blind(&self, family: &'static str, from: SystemTime, to: SystemTime) {
         self.0
             .record_pause(unix_ms(from), unix_ms(to), "monitor_isolated", family);
+    }
+
+    fn fault(&self, endpoint: &EndpointId, finding: &crate::domain::path::Finding) {
+        self.0.record_fault(crate::store::FaultNote {
+            endpoint: endpoint.clone(),
+            domain: finding.domain.as_str(),
+            failing_hop: finding.failing_hop.map(|h| h.to_string()).unwrap_or_default(),
+        });
+    }
+
+    fn baseline(
+        &self,
+        endpoint: &EndpointId,
+        address: std::net::IpAddr,
+        trace: &crate::domain::path::Trace,
+        learned: SystemTime,
+    ) {
+        self.0.record_baseline(crate::store::BaselineNote {
+            endpoint: endpoint.clone(),
+            address: address.to_string(),
+            hops: trace.hops_text(),
+            learned_ms: unix_ms(learned),
+        });
     }
 }

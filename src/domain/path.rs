@@ -28,6 +28,26 @@ impl Trace {
         self.furthest().map(|(_, a)| a)
     }
 
+    /// The hops as the ledger keeps them: `10.0.0.1 * 10.1.0.1` (`*`: nothing answered).
+    pub fn hops_text(&self) -> String {
+        let words: Vec<String> = self
+            .hops
+            .iter()
+            .map(|h| h.map_or_else(|| "*".to_string(), |a| a.to_string()))
+            .collect();
+        words.join(" ")
+    }
+
+    /// A baseline (a trace that reached its endpoint) from [`Trace::hops_text`]; `None` when a
+    /// word is neither `*` nor an address, or there are more hops than any trace has.
+    pub fn baseline_from_text(text: &str) -> Option<Trace> {
+        let hops = text
+            .split_ascii_whitespace()
+            .map(|w| if w == "*" { Some(None) } else { w.parse().ok().map(Some) })
+            .collect::<Option<Vec<Option<IpAddr>>>>()?;
+        (hops.len() <= 64).then_some(Trace { hops, reached: true })
+    }
+
     /// The furthest hop that answered: its index and address.
     fn furthest(&self) -> Option<(usize, IpAddr)> {
         self.hops.iter().enumerate().rev().find_map(|(i, h)| h.map(|a| (i, a)))
@@ -282,6 +302,16 @@ mod tests {
             (f.domain, f.last_hop, f.failing_hop),
             (FaultDomain::Path, Some(ip("10.2.7.1")), None)
         );
+    }
+
+    #[test]
+    fn baselines_keep_their_hops_through_the_ledger_text() {
+        let b = trace(&[GW, "-", "2001:db8::1", AREA], true);
+        assert_eq!(b.hops_text(), "10.0.0.1 * 2001:db8::1 10.3.0.1");
+        assert_eq!(Trace::baseline_from_text(&b.hops_text()), Some(b));
+        assert_eq!(Trace::baseline_from_text(""), Some(trace(&[], true)));
+        assert_eq!(Trace::baseline_from_text("10.0.0.1 nonsense"), None);
+        assert_eq!(Trace::baseline_from_text(&"* ".repeat(65)), None);
     }
 
     #[test]

@@ -191,6 +191,20 @@ pub trait Recorder: Send + Sync {
     /// The monitor was blind on `family` ("ipv4", "ipv6": its own network cut) from `from` to
     /// `to`: unknown time for that family's endpoints.
     fn blind(&self, family: &'static str, from: SystemTime, to: SystemTime);
+    /// Where the open outage of `endpoint` lies (after its Down transition, or once placed).
+    fn fault(&self, endpoint: &EndpointId, finding: &crate::domain::path::Finding) {
+        let _ = (endpoint, finding);
+    }
+    /// `endpoint`'s baseline path to `address`, traced at `learned`.
+    fn baseline(
+        &self,
+        endpoint: &EndpointId,
+        address: std::net::IpAddr,
+        trace: &crate::domain::path::Trace,
+        learned: SystemTime,
+    ) {
+        let _ = (endpoint, address, trace, learned);
+    }
 }
 
 pub struct MonitorState {
@@ -460,6 +474,9 @@ impl Monitor {
                 check: check.clone(),
                 reason: reason.to_string(),
             });
+            if let (State::Down, Some((finding, _))) = (to, &view.path.finding) {
+                recorder.fault(&e.id, finding);
+            }
         }
         Some((from, to))
     }

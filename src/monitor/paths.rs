@@ -134,6 +134,9 @@ impl Monitor {
             }
             view.path.baseline = Some(Box::new((trace.clone(), now)));
             view.path.finding = None;
+            if let (Some(recorder), Some(address)) = (self.recorder.get(), view.endpoint.address) {
+                recorder.baseline(&view.endpoint.id, address, trace, now);
+            }
             state.paths.forget_shared();
             return;
         }
@@ -152,6 +155,11 @@ impl Monitor {
         };
         let Some(finding) = finding else { return };
         view.path.finding = Some((finding, now));
+        if view.state == State::Down
+            && let Some(recorder) = self.recorder.get()
+        {
+            recorder.fault(&view.endpoint.id, &finding);
+        }
         self.metrics
             .path_findings
             .with_label_values(&[finding.domain.as_str()])
@@ -164,6 +172,28 @@ impl Monitor {
             failing_hop = %opt(finding.failing_hop), hops = %hops_text(trace), at_ms = unix_ms(now),
             "fault placed on the path"
         );
+    }
+
+    /// Baselines kept in the ledger by an earlier run: each endpoint still at the same address
+    /// gets its own back (the learner then only refreshes them). Returns how many.
+    pub fn restore_baselines(&self, rows: &[crate::store::BaselineRow]) -> usize {
+        let mut state = self.lock();
+        let mut restored = 0;
+        for row in rows {
+            let Some(i) = state.position(&crate::domain::EndpointId(row.endpoint.as_str().into())) else {
+                continue;
+            };
+            let view = &mut state.endpoints[i];
+            let same_address = view.endpoint.address.is_some_and(|a| a.to_string() == row.address);
+            let (Some(trace), true) = (Trace::baseline_from_text(&row.hops), same_address) else {
+                continue;
+            };
+            let learned = std::time::UNIX_EPOCH + Duration::from_millis(row.learned_ms.max(0) as u64);
+            view.path.baseline = Some(Box::new((trace, learned)));
+            restored += 1;
+        }
+        state.paths.forget_shared();
+        restored
     }
 
     /// Up to `max` endpoints whose baseline is missing (first) or older than `[paths] refresh`,

@@ -99,7 +99,7 @@ use std::time::{Duration, Instant};
 pub use crate::domain::Transition;
 use crate::domain::{Endpoint, EndpointId, Labels};
 
-pub use query::{InterruptionRow, OutageRow, PauseRow, RecordedTransition, RunRow, StoreReader};
+pub use query::{BaselineRow, InterruptionRow, OutageRow, PauseRow, RecordedTransition, RunRow, StoreReader};
 pub use schema::MIGRATIONS;
 
 /// End reason of an outage closed because the daemon stopped (cleanly or not).
@@ -251,11 +251,31 @@ pub(crate) struct Counters {
 
 pub(crate) enum Msg {
     Transition(Transition),
+    Fault(FaultNote),
+    Baseline(BaselineNote),
     Pause(Pause),
     Interruption(Interruption),
     Inventory { at_ms: i64, endpoints: Snapshot },
     Flush(mpsc::SyncSender<Result<(), StoreError>>),
     Shutdown(mpsc::SyncSender<Result<(), StoreError>>),
+}
+
+/// Where an endpoint's current outage lies, found by a trace (it updates the open outage).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultNote {
+    pub endpoint: EndpointId,
+    pub domain: &'static str,
+    /// The failing router's address, empty when none was named.
+    pub failing_hop: String,
+}
+
+/// An endpoint's baseline path (see the `paths` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineNote {
+    pub endpoint: EndpointId,
+    pub address: String,
+    pub hops: String,
+    pub learned_ms: i64,
 }
 
 /// A break of one endpoint too short to confirm.
@@ -392,6 +412,17 @@ impl Store {
     /// `records_dropped_total`.
     pub fn record_transition(&self, t: Transition) {
         self.offer(Msg::Transition(t), 1);
+    }
+
+    /// Queues where the open outage of an endpoint lies (after its Down transition). Never
+    /// blocks, like [`Store::record_transition`].
+    pub fn record_fault(&self, note: FaultNote) {
+        self.offer(Msg::Fault(note), 1);
+    }
+
+    /// Queues an endpoint's new baseline path. Never blocks.
+    pub fn record_baseline(&self, note: BaselineNote) {
+        self.offer(Msg::Baseline(note), 1);
     }
 
     /// Queues a full inventory snapshot, stamped with the clock's now: new ids are added, known

@@ -29,6 +29,21 @@ pub struct OutageRow {
     pub cause: String,
     pub check: String,
     pub end_reason: Option<String>,
+    /// Where the fault lay: `endpoint`, `path`, `monitor`, or `unknown` (not placed).
+    pub domain: String,
+    /// The router that failed (`path`), empty when none was named.
+    pub failing_hop: String,
+}
+
+/// One endpoint's baseline path (see the `paths` table).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaselineRow {
+    pub endpoint: String,
+    /// The address the path leads to.
+    pub address: String,
+    /// One hop per TTL, `*` where nothing answered: `10.0.0.1 * 10.1.0.1`.
+    pub hops: String,
+    pub learned_ms: i64,
 }
 
 /// One daemon run.
@@ -122,6 +137,22 @@ impl StoreReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every endpoint's baseline path as last recorded.
+    pub fn baselines(&self) -> Result<Vec<BaselineRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT endpoint, address, hops, learned_ms FROM paths ORDER BY endpoint")?;
+        let rows = st.query_map([], |r| {
+            Ok(BaselineRow {
+                endpoint: r.get(0)?,
+                address: r.get(1)?,
+                hops: r.get(2)?,
+                learned_ms: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Breaks too short to confirm that meet `[from_ms, to_ms)`, by endpoint then start.
     pub fn interruptions(&self, from_ms: i64, to_ms: i64) -> Result<Vec<InterruptionRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
@@ -200,13 +231,15 @@ impl StoreReader {
             cause: r.get(4)?,
             check: r.get(5)?,
             end_reason: r.get(6)?,
+            domain: r.get(7)?,
+            failing_hop: r.get(8)?,
         })
     }
 
     /// Outages still open, oldest first.
     pub fn open_outages(&self) -> Result<Vec<OutageRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason FROM outages \
+            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason, domain, failing_hop FROM outages \
              WHERE end_ms IS NULL ORDER BY start_ms, id",
         )?;
         let rows = st.query_map([], Self::outage_row)?;
@@ -216,7 +249,7 @@ impl StoreReader {
     /// Outages of `endpoint` (every endpoint when `None`) that meet `[from_ms, to_ms)`.
     pub fn outages(&self, endpoint: Option<&str>, from_ms: i64, to_ms: i64) -> Result<Vec<OutageRow>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason FROM outages \
+            "SELECT run_id, endpoint, start_ms, end_ms, cause, check_kind, end_reason, domain, failing_hop FROM outages \
              WHERE (?1 IS NULL OR endpoint = ?1) AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2) \
              ORDER BY endpoint, start_ms, id",
         )?;

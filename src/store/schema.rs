@@ -99,6 +99,18 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN vantage TEXT NOT NULL DEFAULT '';",
     // 6: a pause of one address family ('ipv4', 'ipv6': its uplink was cut); '' = every endpoint.
     "ALTER TABLE pauses ADD COLUMN family TEXT NOT NULL DEFAULT '';",
+    // 7: where each outage's fault lay (a path trace: 'endpoint', 'path', 'monitor'; 'unknown'
+    // = not placed) and the router that failed; each endpoint's baseline path, kept across
+    // restarts ('10.0.0.1 * 10.1.0.1': one hop per TTL, '*' = no answer) with the address it
+    // leads to (a changed address makes it void).
+    "ALTER TABLE outages ADD COLUMN domain TEXT NOT NULL DEFAULT 'unknown';
+    ALTER TABLE outages ADD COLUMN failing_hop TEXT NOT NULL DEFAULT '';
+    CREATE TABLE paths (
+        endpoint TEXT PRIMARY KEY,
+        address TEXT NOT NULL,
+        hops TEXT NOT NULL,
+        learned_ms INTEGER NOT NULL
+    ) STRICT;",
 ];
 
 fn migrations() -> Migrations<'static> {

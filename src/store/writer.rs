@@ -24,6 +24,8 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 enum Pending {
     Transition(Transition),
+    Fault(super::FaultNote),
+    Baseline(super::BaselineNote),
     Pause(Pause),
     Interruption(Interruption),
     Inventory { at_ms: i64, endpoints: Snapshot },
@@ -32,7 +34,11 @@ enum Pending {
 impl Pending {
     fn weight(&self) -> usize {
         match self {
-            Pending::Transition(_) | Pending::Pause(_) | Pending::Interruption(_) => 1,
+            Pending::Transition(_)
+            | Pending::Fault(_)
+            | Pending::Baseline(_)
+            | Pending::Pause(_)
+            | Pending::Interruption(_) => 1,
             Pending::Inventory { endpoints, .. } => endpoints.len().max(1),
         }
     }
@@ -150,6 +156,8 @@ impl Writer {
     fn accept(&mut self, msg: Msg) {
         let item = match msg {
             Msg::Transition(t) => Pending::Transition(t),
+            Msg::Fault(f) => Pending::Fault(f),
+            Msg::Baseline(b) => Pending::Baseline(b),
             Msg::Pause(p) => Pending::Pause(p),
             Msg::Interruption(i) => Pending::Interruption(i),
             Msg::Inventory { at_ms, endpoints } => Pending::Inventory { at_ms, endpoints },
@@ -267,6 +275,8 @@ impl Writer {
         for p in self.pending.iter().take(n) {
             match p {
                 Pending::Transition(t) => apply_transition(&tx, self.run_id, t)?,
+                Pending::Fault(f) => apply_fault(&tx, f)?,
+                Pending::Baseline(b) => apply_baseline(&tx, b)?,
                 Pending::Pause(p) => apply_pause(&tx, self.run_id, p)?,
                 Pending::Interruption(i) => apply_interruption(&tx, self.run_id, i)?,
                 Pending::Inventory { at_ms, endpoints } => apply_inventory(&tx, *at_ms, endpoints)?,
@@ -509,6 +519,22 @@ fn apply_transition(tx: &Transaction<'_>, run_id: i64, t: &Transition) -> rusqli
         )?
         .execute(params![endpoint, t.at_ms, end_reason])?;
     }
+    Ok(())
+}
+
+fn apply_fault(tx: &Transaction<'_>, f: &super::FaultNote) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE outages SET domain = ?2, failing_hop = ?3 WHERE endpoint = ?1 AND end_ms IS NULL")?
+        .execute(params![f.endpoint.as_str(), f.domain, f.failing_hop])?;
+    Ok(())
+}
+
+fn apply_baseline(tx: &Transaction<'_>, b: &super::BaselineNote) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO paths (endpoint, address, hops, learned_ms) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (endpoint) DO UPDATE SET address = excluded.address, hops = excluded.hops, \
+         learned_ms = excluded.learned_ms",
+    )?
+    .execute(params![b.endpoint.as_str(), b.address, b.hops, b.learned_ms])?;
     Ok(())
 }
 

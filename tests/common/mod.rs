@@ -48,6 +48,8 @@ pub struct Daemon {
     pub child: Child,
     pub port: u16,
     pub dir: tempfile::TempDir,
+    /// The command line after the binary (for [`Daemon::restart`]; empty: not restartable).
+    pub args: Vec<std::ffi::OsString>,
 }
 
 impl Daemon {
@@ -76,27 +78,64 @@ impl Daemon {
         let config = config.replace("{port}", "0");
         std::fs::write(dir.path().join("diemcau.toml"), config).unwrap();
         std::fs::write(dir.path().join("inventory.csv"), inventory).unwrap();
-        let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-        let mut cmd = Command::new(bin());
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        let config = dir.path().join("diemcau.toml").into_os_string();
         match scenario {
-            None => {
-                cmd.args(["run", "--private-netns", "--config"]);
-                cmd.arg(dir.path().join("diemcau.toml"));
-            }
+            None => args.extend(["run".into(), "--private-netns".into(), "--config".into(), config]),
             Some(s) => {
                 std::fs::write(dir.path().join("scenario.toml"), s).unwrap();
-                cmd.args(["demo", "--config"]).arg(dir.path().join("diemcau.toml"));
-                cmd.arg("--scenario").arg(dir.path().join("scenario.toml"));
-                cmd.arg("--truth").arg(dir.path().join("truth.jsonl"));
+                args.extend(["demo".into(), "--config".into(), config]);
+                args.extend(["--scenario".into(), dir.path().join("scenario.toml").into_os_string()]);
+                args.extend(["--truth".into(), dir.path().join("truth.jsonl").into_os_string()]);
             }
         }
-        let child = cmd
-            .args(["--log.level", "info"])
+        args.extend(["--log.level".into(), "info".into()]);
+        let child = Self::launch(dir.path(), &args);
+        let mut d = Daemon {
+            child,
+            port: 0,
+            dir,
+            args,
+        };
+        d.wait_listening();
+        d
+    }
+
+    fn launch(dir: &Path, args: &[std::ffi::OsString]) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .unwrap();
+        Command::new(bin())
+            .args(args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn diemcau");
-        let mut d = Daemon { child, port: 0, dir };
+            .expect("spawn diemcau")
+    }
+
+    /// Starts the daemon again on the same files (config, inventory, ledger) after
+    /// [`Daemon::stop`]; the log goes on in the same file.
+    pub fn restart(&mut self) {
+        let before = self.log().len();
+        self.child = Self::launch(self.dir.path(), &self.args);
+        self.port = 0;
+        self.wait_until(
+            Duration::from_secs(20),
+            "the restarted web server's address in the log",
+            |d| {
+                d.port = listening_port(d.log().get(before..).unwrap_or("")).unwrap_or(0);
+                d.port != 0
+            },
+        );
+        self.wait_until(Duration::from_secs(20), "the web port to answer", |d| {
+            d.get("/-/healthy").0 == 200
+        });
+    }
+
+    fn wait_listening(&mut self) {
+        let d = self;
         d.wait_until(Duration::from_secs(20), "the web server's address in the log", |d| {
             d.port = listening_port(&d.log()).unwrap_or(0);
             d.port != 0
@@ -104,7 +143,6 @@ impl Daemon {
         d.wait_until(Duration::from_secs(20), "the web port to answer", |d| {
             d.get("/-/healthy").0 == 200
         });
-        d
     }
 
     pub fn log(&self) -> String {
