@@ -159,8 +159,10 @@ fn a_router_a_province_and_a_site_are_each_placed_with_the_failing_hop_named() {
         return;
     }
     let all = communes();
+    // VNPT is charged for faults on its path and unplaced ones, not for a commune's own site.
     let config = "[web]\nlisten_address = \"127.0.0.1:{port}\"\n[inventory]\nfiles = [\"inventory.csv\"]\n\
-                  [probe]\ninterval = \"1s\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n";
+                  [probe]\ninterval = \"1s\"\npackets = 3\npacket_spacing = \"100ms\"\ntimeout = \"500ms\"\n\
+                  [report]\ncharge_by_carrier = { VNPT = [\"path\", \"unknown\"] }\n";
     let mut d = Daemon::start_with_lab(config, &inventory(&all), &scenario());
 
     // Baselines first: every endpoint's path known before the faults begin.
@@ -288,6 +290,48 @@ fn a_router_a_province_and_a_site_are_each_placed_with_the_failing_hop_named() {
     assert_eq!(outages.len(), affected.len(), "no other outage: {outages:?}");
     assert_eq!(reader.baselines().expect("baselines").len(), all.len());
     drop(reader);
+
+    // `report sla` splits the downtime by place; VNPT is not charged for the site.
+    let out = std::process::Command::new(common::bin())
+        .args(["report", "sla", "--config"])
+        .arg(d.dir.path().join("diemcau.toml"))
+        .args([
+            "--period",
+            "2026-01-01T00:00:00Z..2100-01-01T00:00:00Z",
+            "--by",
+            "carrier",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("report");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let carrier = |name: &str| {
+        report["groups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("a {name} group: {report}"))
+    };
+    let (vnpt, viettel) = (carrier("VNPT"), carrier("Viettel"));
+    let s = |g: &Value, k: &str| g[k].as_i64().unwrap_or_else(|| panic!("{k} in {g}"));
+    println!(
+        "RESULT path_sla vnpt_site_s={} vnpt_path_s={} vnpt_excused_s={} viettel_path_s={}",
+        s(&vnpt, "downtime_site_s"),
+        s(&vnpt, "downtime_path_s"),
+        s(&vnpt, "excused_s"),
+        s(&viettel, "downtime_path_s")
+    );
+    assert!(s(&vnpt, "downtime_site_s") >= 30, "{vnpt}");
+    assert_eq!(s(&vnpt, "excused_s"), s(&vnpt, "downtime_site_s"), "{vnpt}");
+    assert!(s(&vnpt, "downtime_path_s") >= 8 * 30, "4 communes × 2 families: {vnpt}");
+    assert_eq!(
+        s(&vnpt, "downtime_s"),
+        s(&vnpt, "downtime_path_s") + s(&vnpt, "downtime_unplaced_s")
+    );
+    assert!(s(&viettel, "downtime_path_s") >= 16 * 30, "{viettel}");
+    assert_eq!((s(&viettel, "downtime_site_s"), s(&viettel, "excused_s")), (0, 0));
 
     // A restart takes the baselines back from the ledger instead of learning them again.
     d.restart();

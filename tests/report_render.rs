@@ -100,6 +100,7 @@ fn history(i: usize, windows: &[maintenance::MaintenanceWindow]) -> EndpointHist
             .collect(),
         maintenance: Vec::new(),
         brief: Vec::new(),
+        ..EndpointHistory::default()
     };
     h.maintenance = maintenance::maintenance_for(windows, &ScopeLabels::from(&h), NOV);
     h

@@ -33,6 +33,7 @@ fn ep(id: &str, province: &str, carrier: &str) -> EndpointHistory {
         down: vec![],
         maintenance: vec![],
         brief: vec![],
+        ..EndpointHistory::default()
     }
 }
 
@@ -356,4 +357,51 @@ fn brief_interruptions_are_counted_in_eligible_time_and_are_never_downtime() {
     assert_eq!(f.brief_interruptions, 1);
     assert_eq!((f.downtime_s, f.outages), (0, 0));
     assert_eq!(f.availability_pct, Some(100.0));
+}
+
+/// Downtime split by where its fault lay (a site, a router on the path, not placed), and a
+/// carrier charged only for the path and the unplaced part: the site's hour is excused,
+/// excluded from the eligible time like maintenance.
+#[test]
+fn downtime_is_split_by_fault_place_and_the_carrier_is_charged_per_its_rule() {
+    let mut h = ep("S", "Tỉnh Hà Giang", "VNPT");
+    let (site, path, unplaced) = (
+        iv(P0 + D, P0 + D + H),
+        iv(P0 + 2 * D, P0 + 2 * D + 1800),
+        iv(P0 + 3 * D, P0 + 3 * D + 600),
+    );
+    h.down = vec![site, path, unplaced];
+    h.down_at_site = vec![site];
+    h.down_on_path = vec![path];
+    let all = one(h.clone()).figures;
+    assert_eq!(
+        (
+            all.downtime_site_s,
+            all.downtime_path_s,
+            all.downtime_unplaced_s,
+            all.excused_s
+        ),
+        (H, 1800, 600, 0)
+    );
+    assert_eq!((all.downtime_s, all.outages, all.eligible_s), (H + 2400, 3, MONTH));
+
+    let mut targets = Targets::default();
+    let only_path = sla::Charged::parse(["path", "unknown"]).expect("places");
+    targets.charge.carriers.insert("VNPT".into(), only_path);
+    let f = sla::endpoint_figures(NOV, &h, &targets).figures;
+    assert_eq!((f.downtime_s, f.outages, f.excused_s), (2400, 2, H));
+    assert_eq!(f.eligible_s, MONTH - H, "the excused hour leaves the eligible time");
+    assert_eq!(
+        f.inventory_s,
+        f.eligible_s + f.maintenance_s + f.unknown_s + f.excused_s
+    );
+    close(
+        f.availability_pct,
+        (MONTH - H - 2400) as f64 * 100.0 / (MONTH - H) as f64,
+    );
+    // The split itself does not depend on who is charged.
+    assert_eq!(
+        (f.downtime_site_s, f.downtime_path_s, f.downtime_unplaced_s),
+        (H, 1800, 600)
+    );
 }

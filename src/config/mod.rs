@@ -496,9 +496,26 @@ impl Validator<'_> {
             .map(|(carrier, v)| (carrier.clone(), pct(v, &format!("report.targets.{carrier}"))))
             .collect();
         let (schedules, smtp) = schedule::validate(self.file, self.text, base, read, r, self.errors);
+        let mut targets = crate::domain::sla::Targets::new(default, carriers);
+        let mut charged = |v: &Spanned<Vec<String>>, field: &str| {
+            self.parse(
+                v,
+                field,
+                |names| crate::domain::sla_cause::Charged::parse(names.iter().map(String::as_str)).ok(),
+                "list fault places among \"endpoint\" (the commune's site), \"path\" (a router on the way) and \"unknown\" (not placed), e.g. [\"path\", \"unknown\"]",
+            )
+            .unwrap_or_default()
+        };
+        if let Some(v) = &r.charge {
+            targets.charge.default = charged(v, "report.charge");
+        }
+        for (carrier, v) in r.charge_by_carrier.iter().flatten() {
+            let c = charged(v, &format!("report.charge_by_carrier.{carrier}"));
+            targets.charge.carriers.insert(carrier.clone(), c);
+        }
         ReportSettings {
             time_zone,
-            targets: crate::domain::sla::Targets::new(default, carriers),
+            targets,
             schedules,
             smtp,
         }

@@ -118,6 +118,9 @@ pub struct RawReport {
     pub time_zone: Option<Spanned<String>>,
     pub default_target: Option<Spanned<f64>>,
     pub targets: Option<std::collections::BTreeMap<String, Spanned<f64>>>,
+    /// Which fault places count against a carrier's target (see `domain::sla_cause`).
+    pub charge: Option<Spanned<Vec<String>>>,
+    pub charge_by_carrier: Option<std::collections::BTreeMap<String, Spanned<Vec<String>>>>,
     /// `[[report.schedule]]`: monthly reports written to a directory, optionally mailed.
     #[serde(default)]
     pub schedule: Vec<RawSchedule>,

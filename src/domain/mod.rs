@@ -18,6 +18,7 @@ pub mod report_format;
 pub mod round;
 pub mod shard;
 pub mod sla;
+pub mod sla_cause;
 pub mod transition;
 
 pub use endpoint::{Endpoint, EndpointId, Labels, Resolution};

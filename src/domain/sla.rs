@@ -34,6 +34,7 @@ pub use super::collation::collation_key;
 use super::interval::overlap_with;
 pub use super::interval::{Interval, intersect_sets, normalize, subtract_sets, total};
 pub use super::period::{DEFAULT_TIME_ZONE, PeriodError, as_month, local_time, month_period, parse_period, time_zone};
+pub use super::sla_cause::{ChargeRules, Charged};
 
 /// What the ledger knows about one endpoint. Intervals need not be sorted, merged or clipped to
 /// the period; [`compute`] does that.
@@ -48,6 +49,12 @@ pub struct EndpointHistory {
     pub monitored: Vec<Interval>,
     /// Outages (Down state); an outage still open ends at "now".
     pub down: Vec<Interval>,
+    /// Of those, the ones a path trace placed at the endpoint's own site, and on the path (at
+    /// a router); the rest were not placed.
+    #[serde(default)]
+    pub down_at_site: Vec<Interval>,
+    #[serde(default)]
+    pub down_on_path: Vec<Interval>,
     /// Planned maintenance windows that apply to this endpoint
     /// (see [`crate::domain::maintenance::MaintenanceWindow::occurrences`]).
     pub maintenance: Vec<Interval>,
@@ -70,8 +77,15 @@ pub struct Figures {
     /// `up + down`.
     pub eligible_s: i64,
     pub up_s: i64,
-    /// Eligible downtime.
+    /// Eligible downtime (charged to the carrier).
     pub downtime_s: i64,
+    /// Downtime in eligible time by where its fault lay, charged or not: the endpoint's own
+    /// site, a router on the path, not placed.
+    pub downtime_site_s: i64,
+    pub downtime_path_s: i64,
+    pub downtime_unplaced_s: i64,
+    /// Excluded: downtime whose place `[report] charge` does not count against the carrier.
+    pub excused_s: i64,
     /// Outages whose down part meets eligible time.
     pub outages: u64,
     /// Breaks too short to confirm (a silent round whose confirmation answered late) that began
@@ -91,6 +105,10 @@ impl Figures {
         self.eligible_s += o.eligible_s;
         self.up_s += o.up_s;
         self.downtime_s += o.downtime_s;
+        self.downtime_site_s += o.downtime_site_s;
+        self.downtime_path_s += o.downtime_path_s;
+        self.downtime_unplaced_s += o.downtime_unplaced_s;
+        self.excused_s += o.excused_s;
         self.outages += o.outages;
         self.brief_interruptions += o.brief_interruptions;
     }
@@ -110,6 +128,9 @@ pub struct Targets {
     pub default_pct: f64,
     /// Carrier name (as in the inventory; ASCII case is ignored) → target in percent.
     pub carriers: BTreeMap<String, f64>,
+    /// Which fault places count against each carrier (default: all).
+    #[serde(default)]
+    pub charge: super::sla_cause::ChargeRules,
 }
 
 impl Default for Targets {
@@ -117,6 +138,7 @@ impl Default for Targets {
         Targets {
             default_pct: DEFAULT_TARGET_PCT,
             carriers: BTreeMap::new(),
+            charge: Default::default(),
         }
     }
 }
@@ -127,6 +149,7 @@ impl Targets {
         Targets {
             default_pct,
             carriers: carriers.into_iter().collect(),
+            charge: Default::default(),
         }
     }
 
@@ -283,7 +306,7 @@ fn breach(availability: Option<f64>, target: f64) -> Option<bool> {
 
 /// The figures of one endpoint over `period`.
 pub fn endpoint_figures(period: Interval, h: &EndpointHistory, targets: &Targets) -> EndpointFigures {
-    let figures = classify(period, h);
+    let figures = classify(period, h, targets.charge.for_carrier(&h.labels.carrier));
     let target_pct = targets.for_carrier(&h.labels.carrier);
     EndpointFigures {
         id: h.id.clone(),
@@ -294,28 +317,45 @@ pub fn endpoint_figures(period: Interval, h: &EndpointHistory, targets: &Targets
     }
 }
 
-fn classify(period: Interval, h: &EndpointHistory) -> Figures {
+fn classify(period: Interval, h: &EndpointHistory, charged: super::sla_cause::Charged) -> Figures {
     let exists = intersect_sets(&normalize(&h.exists), &[period]);
     let maintenance = intersect_sets(&exists, &normalize(&h.maintenance));
     let watched_part = subtract_sets(&exists, &maintenance);
     let monitored = normalize(&h.monitored);
-    let eligible = intersect_sets(&watched_part, &monitored);
+    let seen = intersect_sets(&watched_part, &monitored);
+    // Downtime by place; what the carrier is not charged for leaves the eligible time.
+    let all_down = normalize(&h.down);
+    let site = intersect_sets(&normalize(&h.down_at_site), &all_down);
+    let path = subtract_sets(&intersect_sets(&normalize(&h.down_on_path), &all_down), &site);
+    let unplaced = subtract_sets(&subtract_sets(&all_down, &site), &path);
+    let places = [&site, &path, &unplaced];
+    let excused: Vec<Interval> = (0..places.len())
+        .filter(|p| !charged.contains(*p))
+        .flat_map(|p| intersect_sets(places[p], &seen))
+        .collect();
+    let excused = normalize(&excused);
+    let eligible = subtract_sets(&seen, &excused);
     let (mut downtime, mut outages) = (0, 0);
-    for outage in normalize(&h.down) {
-        let d = overlap_with(outage, &eligible);
+    for outage in &all_down {
+        let d = overlap_with(*outage, &eligible);
         if d > 0 {
             downtime += d;
             outages += 1;
         }
     }
     let eligible_s = total(&eligible);
+    let in_seen = |set: &[Interval]| total(&intersect_sets(set, &seen));
     let mut f = Figures {
         inventory_s: total(&exists),
         maintenance_s: total(&maintenance),
-        unknown_s: total(&watched_part) - eligible_s,
+        unknown_s: total(&watched_part) - total(&seen),
         eligible_s,
         up_s: eligible_s - downtime,
         downtime_s: downtime,
+        downtime_site_s: in_seen(&site),
+        downtime_path_s: in_seen(&path),
+        downtime_unplaced_s: in_seen(&unplaced),
+        excused_s: total(&excused),
         outages,
         brief_interruptions: h
             .brief

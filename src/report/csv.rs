@@ -30,8 +30,10 @@ use crate::domain::sla::{Figures, SlaReport};
 /// | `brief_interruptions` | breaks too short to confirm, begun in eligible time (not downtime) |
 /// | `mttr_s`, `mtbf_s` | `downtime_s / outages`, `up_s / outages`, rounded; empty without outages |
 /// | `maintenance_s`, `unknown_s` | excluded time |
-/// | `inventory_s` | time in the inventory = eligible + maintenance + unknown |
-pub const GROUP_HEADER: [&str; 19] = [
+/// | `inventory_s` | time in the inventory = eligible + maintenance + unknown + excused |
+/// | `downtime_site_s`, `downtime_path_s`, `downtime_unplaced_s` | downtime by where its fault lay: the commune's site, a router on the path, not placed (charged or not) |
+/// | `excused_s` | downtime whose place `[report] charge` does not count against the carrier: excluded |
+pub const GROUP_HEADER: [&str; 23] = [
     "group",
     "province",
     "district",
@@ -51,11 +53,15 @@ pub const GROUP_HEADER: [&str; 19] = [
     "maintenance_s",
     "unknown_s",
     "inventory_s",
+    "downtime_site_s",
+    "downtime_path_s",
+    "downtime_unplaced_s",
+    "excused_s",
 ];
 
 /// The columns of [`write_worst`], one row per endpoint, worst first (`rank` from 1); the figure
 /// columns mean what they do in [`GROUP_HEADER`].
-pub const WORST_HEADER: [&str; 20] = [
+pub const WORST_HEADER: [&str; 24] = [
     "rank",
     "id",
     "province",
@@ -75,6 +81,10 @@ pub const WORST_HEADER: [&str; 20] = [
     "maintenance_s",
     "unknown_s",
     "inventory_s",
+    "downtime_site_s",
+    "downtime_path_s",
+    "downtime_unplaced_s",
+    "excused_s",
     "period",
 ];
 
@@ -123,7 +133,7 @@ fn yes_no(v: Option<bool>) -> &'static str {
     }
 }
 
-fn figure_fields(f: &Figures) -> [String; 10] {
+fn figure_fields(f: &Figures) -> [String; 14] {
     [
         f.eligible_s.to_string(),
         f.up_s.to_string(),
@@ -135,6 +145,10 @@ fn figure_fields(f: &Figures) -> [String; 10] {
         f.maintenance_s.to_string(),
         f.unknown_s.to_string(),
         f.inventory_s.to_string(),
+        f.downtime_site_s.to_string(),
+        f.downtime_path_s.to_string(),
+        f.downtime_unplaced_s.to_string(),
+        f.excused_s.to_string(),
     ]
 }
 

@@ -79,6 +79,11 @@ struct Row {
     mtbf: String,
     maintenance: String,
     unknown: String,
+    /// Downtime by where its fault lay, and what the carrier was not charged for.
+    site: String,
+    path: String,
+    unplaced: String,
+    excused: String,
 }
 
 fn status(breach: Option<bool>) -> (&'static str, &'static str) {
@@ -108,6 +113,10 @@ impl Row {
             mtbf: opt_duration(f.mtbf_s),
             maintenance: duration(f.maintenance_s),
             unknown: duration(f.unknown_s),
+            site: duration(f.downtime_site_s),
+            path: duration(f.downtime_path_s),
+            unplaced: duration(f.downtime_unplaced_s),
+            excused: duration(f.excused_s),
         }
     }
 }

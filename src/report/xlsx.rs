@@ -72,7 +72,7 @@ pub fn groups_sheet_name(by: &[GroupKey]) -> String {
 }
 
 /// The figure columns shared by every sheet, after the availability.
-const FIGURE_COLUMNS: [(&str, Kind); 10] = [
+const FIGURE_COLUMNS: [(&str, Kind); 14] = [
     ("Thời gian tính SLA", Kind::Duration),
     ("Thời gian hoạt động", Kind::Duration),
     ("Gián đoạn", Kind::Duration),
@@ -83,6 +83,10 @@ const FIGURE_COLUMNS: [(&str, Kind); 10] = [
     ("Bảo trì", Kind::Duration),
     ("Không giám sát", Kind::Duration),
     ("Trong danh mục", Kind::Duration),
+    ("Gián đoạn do điểm cầu", Kind::Duration),
+    ("Gián đoạn do đường truyền", Kind::Duration),
+    ("Gián đoạn chưa rõ vị trí", Kind::Duration),
+    ("Không tính cho nhà mạng", Kind::Duration),
 ];
 
 fn figure_cells(f: &Figures) -> Vec<Cell> {
@@ -98,6 +102,10 @@ fn figure_cells(f: &Figures) -> Vec<Cell> {
         secs(f.maintenance_s),
         secs(f.unknown_s),
         secs(f.inventory_s),
+        secs(f.downtime_site_s),
+        secs(f.downtime_path_s),
+        secs(f.downtime_unplaced_s),
+        secs(f.excused_s),
     ]
 }
 

@@ -348,7 +348,13 @@ impl StoreReader {
                 Some(e) => e,
                 None => run_end.get(&o.run_id).copied().unwrap_or(now_ms).max(o.start_ms),
             };
-            h.down.extend(clip(o.start_ms, end));
+            let span = clip(o.start_ms, end);
+            h.down.extend(span);
+            match crate::domain::sla_cause::place_of(&o.domain) {
+                0 => h.down_at_site.extend(span),
+                1 => h.down_on_path.extend(span),
+                _ => {}
+            }
         }
         let mut out: Vec<EndpointHistory> = by_id.into_values().collect();
         out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
