@@ -45,7 +45,7 @@ pub async fn run(
     metrics.reload_successful.set(1);
     metrics.reload_success_time.set(unix_seconds(SystemTime::now()));
 
-    let targets: Vec<_> = config.endpoints.iter().map(|e| e.address).collect();
+    let targets = engine_targets(&config);
     let sockets = icmp::open_sockets(&addresses(&targets), config.probe.socket)?;
     let sockets_open = [sockets.v4.is_some(), sockets.v6.is_some()];
     for s in [&sockets.v4, &sockets.v6].into_iter().flatten() {
@@ -59,6 +59,7 @@ pub async fn run(
         metrics.clone(),
     ));
     monitor.refresh_maintenance(SystemTime::now());
+    monitor.set_references(&config.references);
     metrics.set_province_centroids(&config.province_centroids, &provinces_of(&config));
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
@@ -440,7 +441,17 @@ impl Reloader {
         }
         let added = carried_from.iter().filter(|c| c.is_none()).count();
         let removed = self.current.endpoints.len() - unchanged - changed;
-        let targets: Vec<_> = new.endpoints.iter().map(|e| e.address).collect();
+        let targets = engine_targets(&new);
+        let mut carried_from = carried_from;
+        // The references follow the endpoints; one at an unchanged address keeps its place.
+        let old_base = self.current.endpoints.len();
+        carried_from.extend(new.references.iter().map(|r| {
+            self.current
+                .references
+                .iter()
+                .position(|o| o == r)
+                .map(|i| old_base + i)
+        }));
         let new_sockets =
             icmp::open_missing_sockets(&addresses(&targets), self.current.probe.socket, self.open_families)
                 .map_err(|e| e.to_string())?;
@@ -453,12 +464,15 @@ impl Reloader {
         let policy = new.health.clone();
         let checks = new.checks.clone();
         let maintenance = Arc::new(new.maintenance.windows.clone());
+        let references = new.references.clone();
         let replacement = Replacement {
             targets,
             carried_from,
             probe: new.probe.clone(),
             new_sockets,
             on_applied: Box::new(move |carried| {
+                let carried = &carried[..endpoints.len().min(carried.len())];
+                monitor.set_references(&references);
                 monitor.apply_reload(&endpoints, carried, policy, &checks, maintenance);
                 let _ = applied_tx.send(());
             }),
@@ -486,6 +500,13 @@ impl Reloader {
             "{unchanged} unchanged, {changed} changed, {added} added, {removed} removed"
         ))
     }
+}
+
+/// What the engine probes: every endpoint's address (by index), then the reference addresses.
+fn engine_targets(config: &Config) -> Vec<Option<std::net::IpAddr>> {
+    let mut targets: Vec<_> = config.endpoints.iter().map(|e| e.address).collect();
+    targets.extend(config.references.iter().copied().map(Some));
+    targets
 }
 
 /// Baselines kept by earlier runs, so a restart does not learn every path again; a ledger

@@ -94,6 +94,8 @@ pub struct Config {
     pub vantage: String,
     /// `[paths]`: path tracing, to place faults.
     pub paths: paths::PathsConfig,
+    /// `[monitor] references`: addresses whose silence means the monitor is blind.
+    pub references: Vec<std::net::IpAddr>,
     /// `[shard]`: the share of the inventory this instance probes (`endpoints` holds only it).
     pub shard: crate::domain::shard::Shard,
     /// Endpoints in the whole inventory, before taking the share.
@@ -202,6 +204,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     let vantage = v.vantage(&raw.vantage);
     let shard = v.shard(&raw.shard);
     let paths = v.paths(&raw.paths);
+    let references = v.references(&raw.monitor);
 
     let mut inventory_files = Vec::new();
     let mut rows = Vec::new();
@@ -332,6 +335,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
         dns,
         vantage,
         paths,
+        references,
         shard,
         inventory_endpoints,
         hosts,

@@ -1,10 +1,11 @@
 //! `[paths]`: path tracing, to tell where a fault is (the commune's site, a router on the path,
 //! or the monitor's own network). See [`crate::domain::path`] and `docs/paths.md`.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use super::Validator;
-use super::toml_file::RawPaths;
+use super::toml_file::{RawMonitor, RawPaths};
+use super::{Validator, position};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct PathsConfig {
@@ -55,5 +56,49 @@ impl Validator<'_> {
                 Duration::from_secs(30 * 86_400),
             ),
         }
+    }
+}
+
+impl Validator<'_> {
+    /// `[monitor] references`: unicast IP addresses (no host names: a reference must not
+    /// depend on the resolver the monitor may have lost), at most 64.
+    pub(super) fn references(&mut self, raw: &RawMonitor) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for (i, r) in raw.references.iter().flatten().enumerate() {
+            let (l, c) = position(self.text, r);
+            let text: String = r.get_ref().chars().take(80).collect();
+            match r.get_ref().parse::<IpAddr>() {
+                Ok(ip) if super::resolve::usable(ip) && !out.contains(&ip) && i < 64 => out.push(ip),
+                Ok(ip) if out.contains(&ip) => self.problem_at(
+                    l,
+                    c,
+                    "monitor.references",
+                    &format!("{ip} is listed twice"),
+                    "list each reference once",
+                ),
+                Ok(_) if i >= 64 => self.problem_at(
+                    l,
+                    c,
+                    "monitor.references",
+                    "more than 64 references",
+                    "keep a few addresses per carrier core",
+                ),
+                Ok(ip) => self.problem_at(
+                    l,
+                    c,
+                    "monitor.references",
+                    &format!("{ip} is not a unicast address"),
+                    "list the addresses of hosts that always answer, e.g. the central bridge",
+                ),
+                Err(_) => self.problem_at(
+                    l,
+                    c,
+                    "monitor.references",
+                    &format!("{text:?} is not an IP address"),
+                    "write IP addresses, e.g. [\"10.0.0.1\", \"2001:db8::1\"] (no host names)",
+                ),
+            }
+        }
+        out
     }
 }

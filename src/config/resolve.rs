@@ -168,7 +168,7 @@ impl Resolver {
 }
 
 /// What the inventory accepts as an address (see `inventory::parse_address`).
-fn usable(ip: IpAddr) -> bool {
+pub(crate) fn usable(ip: IpAddr) -> bool {
     !(ip.is_unspecified() || ip.is_multicast() || ip == IpAddr::from([255, 255, 255, 255]))
 }
 

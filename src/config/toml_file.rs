@@ -44,6 +44,14 @@ pub struct RawConfig {
     pub shard: RawShard,
     #[serde(default)]
     pub paths: RawPaths,
+    #[serde(default)]
+    pub monitor: RawMonitor,
+}
+
+/// `[monitor]`: the monitor's own network (see `config::paths`).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawMonitor {
+    pub references: Option<Vec<Spanned<String>>>,
 }
 
 /// `[paths]`: path tracing (see [`super::paths`]).

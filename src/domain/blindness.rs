@@ -42,10 +42,12 @@ pub fn family_index(addr: &IpAddr) -> usize {
     usize::from(addr.is_ipv6())
 }
 
-/// The monitor's sight per address family.
+/// The monitor's sight per address family: from the reference addresses where a family has
+/// some ([`super::references`]), else from the endpoints' rounds.
 #[derive(Clone, Debug, Default)]
 pub struct Sight {
     families: [Blindness; 2],
+    references: [super::references::ReferenceSight; 2],
     /// Endpoints per family.
     endpoints: [usize; 2],
 }
@@ -55,19 +57,39 @@ impl Sight {
     pub fn new(endpoints: [usize; 2], carriers: [usize; 2]) -> Sight {
         Sight {
             families: [0, 1].map(|f| Blindness::new(endpoints[f], carriers[f])),
+            references: Default::default(),
             endpoints,
         }
+    }
+
+    /// Sets `counts[f]` reference addresses for family `f` (their state starts afresh).
+    pub fn with_references(mut self, counts: [usize; 2]) -> Sight {
+        self.references = counts.map(super::references::ReferenceSight::new);
+        self
+    }
+
+    /// Folds in a regular round of the `index`-th reference of `family`.
+    pub fn observe_reference(
+        &mut self,
+        family: usize,
+        index: usize,
+        silent: bool,
+        started: SystemTime,
+    ) -> Option<SightChange> {
+        self.references.get_mut(family)?.observe(index, silent, started)
     }
 
     /// Keeps each family's sight across an inventory change.
     pub fn resized(&self, endpoints: [usize; 2], carriers: [usize; 2]) -> Sight {
         Sight {
             families: [0, 1].map(|f| self.families[f].resized(endpoints[f], carriers[f])),
+            references: self.references.clone(),
             endpoints,
         }
     }
 
-    /// Folds in one regular round of an endpoint of `family`.
+    /// Folds in one regular round of an endpoint of `family` (a family covered by references
+    /// is judged by them: the rounds only keep the window current).
     pub fn observe(
         &mut self,
         family: usize,
@@ -75,17 +97,21 @@ impl Sight {
         carrier: &Arc<str>,
         started: SystemTime,
     ) -> Option<SightChange> {
-        self.families.get_mut(family)?.observe(silent, carrier, started)
+        let change = self.families.get_mut(family)?.observe(silent, carrier, started);
+        if self.references[family].covers() { None } else { change }
     }
 
     pub fn is_blind(&self, family: usize) -> bool {
-        self.families.get(family).is_some_and(Blindness::is_blind)
+        match self.references.get(family) {
+            Some(r) if r.covers() => r.is_blind(),
+            _ => self.families.get(family).is_some_and(Blindness::is_blind),
+        }
     }
 
     /// Blind on every family it has endpoints in: the monitor is cut off altogether.
     pub fn isolated(&self) -> bool {
         let mut present = (0..2).filter(|&f| self.endpoints[f] > 0).peekable();
-        present.peek().is_some() && present.all(|f| self.families[f].is_blind())
+        present.peek().is_some() && present.all(|f| self.is_blind(f))
     }
 }
 

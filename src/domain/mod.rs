@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod path;
 pub mod period;
 pub mod quality;
+pub mod references;
 pub mod report_format;
 pub mod round;
 pub mod shard;

@@ -6,11 +6,58 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::{EndpointView, Monitor, MonitorState, summary};
-use crate::domain::blindness::{FAMILIES, SightChange};
+use crate::domain::blindness::{FAMILIES, SightChange, family_index};
 use crate::domain::health::State;
 use crate::domain::unix_ms;
+use crate::domain::{FinishedRound, Followup, RoundKind};
 
 impl Monitor {
+    /// Sets the reference addresses (`[monitor] references`); their sight starts afresh when
+    /// they changed. Called before the engine reports rounds of the new list.
+    pub fn set_references(&self, references: &[std::net::IpAddr]) {
+        let mut state = self.lock();
+        if state.references == references {
+            return;
+        }
+        state.references = references.to_vec();
+        let counts = [0, 1].map(|f| references.iter().filter(|r| family_index(r) == f).count());
+        state.sight = state.sight.clone().with_references(counts);
+        for (f, name) in FAMILIES.iter().enumerate() {
+            self.metrics
+                .blind
+                .with_label_values(&[name])
+                .set(i64::from(state.sight.is_blind(f)));
+        }
+        self.metrics.isolated.set(i64::from(state.sight.isolated()));
+    }
+
+    /// A round of the `index`-th reference address (probed after the endpoints).
+    pub(super) fn record_reference(
+        &self,
+        state: &mut MonitorState,
+        index: usize,
+        round: &FinishedRound<'_>,
+    ) -> Followup {
+        let Some(address) = state.references.get(index) else {
+            return Followup::Nothing;
+        };
+        if round.kind != RoundKind::Regular {
+            return Followup::Nothing;
+        }
+        let family = family_index(address);
+        let nth = state.references[..index]
+            .iter()
+            .filter(|r| family_index(r) == family)
+            .count();
+        if let Some(change) = state
+            .sight
+            .observe_reference(family, nth, round.stats.received == 0, round.started)
+        {
+            self.sight_changed(state, family, change);
+        }
+        Followup::Nothing
+    }
+
     /// Acts on a change of the monitor's sight on address family `family`.
     pub(super) fn sight_changed(&self, state: &mut MonitorState, family: usize, change: SightChange) {
         let name = FAMILIES.get(family).copied().unwrap_or("ipv4");
@@ -44,8 +91,9 @@ impl Monitor {
                     since_ms = unix_ms(since),
                     suspended,
                     isolated = state.sight.isolated(),
-                    "the monitor is blind: nearly every endpoint of this address family, across carriers, fell \
-                     silent at once; they are Unknown, not Down, until it sees again (check the monitor's own network)"
+                    "the monitor is blind: every reference address of this family, or with none nearly every \
+                     endpoint across carriers, fell silent at once; they are Unknown, not Down, until it sees again \
+                     (check the monitor's own network)"
                 );
             }
             SightChange::Restored { since, until } => {

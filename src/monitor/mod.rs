@@ -216,6 +216,8 @@ pub struct MonitorState {
     pub icmp_decides: bool,
     /// Path tracing: settings and the hops every baseline shares.
     pub paths: PathBook,
+    /// `[monitor] references`, probed after the endpoints (engine index = endpoints + i).
+    pub references: Vec<std::net::IpAddr>,
     maintenance: Arc<Vec<MaintenanceWindow>>,
     index: HashMap<EndpointId, usize>,
     awaiting_first_round: usize,
@@ -270,6 +272,7 @@ impl Monitor {
                 policy,
                 icmp_decides: checks.icmp_decides,
                 paths: PathBook::default(),
+                references: Vec::new(),
                 maintenance,
             }),
             metrics,

@@ -12,8 +12,10 @@ impl Monitor {
     pub(super) fn record_round(&self, index: usize, round: &FinishedRound<'_>) -> Followup {
         let mut guard = self.lock();
         let state = &mut *guard;
+        let endpoints = state.endpoints.len();
         let Some(view) = state.endpoints.get_mut(index) else {
-            return Followup::Nothing;
+            // The reference addresses follow the endpoints on the engine's timeline.
+            return self.record_reference(state, index - endpoints, round);
         };
         let (stats, regular) = (round.stats, round.kind == RoundKind::Regular);
         let first = view.last.is_none();

@@ -2,7 +2,7 @@
 
 mod confirm;
 pub mod engine;
-mod errqueue;
+pub mod errqueue;
 mod inflight;
 pub mod oneshot;
 pub mod packet;
