@@ -515,7 +515,10 @@ fn restore_baselines(monitor: &Monitor, store: &Store) {
     let rows = crate::store::StoreReader::open(store.path()).and_then(|r| r.baselines());
     match rows {
         Ok(rows) => {
-            let restored = monitor.restore_baselines(&rows);
+            let restored = monitor.restore_baselines(
+                rows.iter()
+                    .map(|r| (r.endpoint.as_str(), r.address.as_str(), r.hops.as_str(), r.learned_ms)),
+            );
             tracing::info!(restored, kept = rows.len(), "baseline paths restored from the ledger");
         }
         Err(e) => tracing::warn!(error = %e, "reading the baseline paths from the ledger failed; learning them again"),

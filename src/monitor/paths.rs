@@ -174,21 +174,22 @@ impl Monitor {
         );
     }
 
-    /// Baselines kept in the ledger by an earlier run: each endpoint still at the same address
-    /// gets its own back (the learner then only refreshes them). Returns how many.
-    pub fn restore_baselines(&self, rows: &[crate::store::BaselineRow]) -> usize {
+    /// Baselines kept in the ledger by an earlier run, as (endpoint id, address, hops text,
+    /// learned unix ms): each endpoint still at the same address gets its own back (the learner
+    /// then only refreshes them). Returns how many.
+    pub fn restore_baselines<'a>(&self, rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str, i64)>) -> usize {
         let mut state = self.lock();
         let mut restored = 0;
-        for row in rows {
-            let Some(i) = state.position(&crate::domain::EndpointId(row.endpoint.as_str().into())) else {
+        for (endpoint, address, hops, learned_ms) in rows {
+            let Some(i) = state.position(&crate::domain::EndpointId(endpoint.into())) else {
                 continue;
             };
             let view = &mut state.endpoints[i];
-            let same_address = view.endpoint.address.is_some_and(|a| a.to_string() == row.address);
-            let (Some(trace), true) = (Trace::baseline_from_text(&row.hops), same_address) else {
+            let same_address = view.endpoint.address.is_some_and(|a| a.to_string() == address);
+            let (Some(trace), true) = (Trace::baseline_from_text(hops), same_address) else {
                 continue;
             };
-            let learned = std::time::UNIX_EPOCH + Duration::from_millis(row.learned_ms.max(0) as u64);
+            let learned = std::time::UNIX_EPOCH + Duration::from_millis(learned_ms.max(0) as u64);
             view.path.baseline = Some(Box::new((trace, learned)));
             restored += 1;
         }
