@@ -279,7 +279,8 @@ def overview():
     return dashboard("diemcau-overview", "Diemcau / Tổng quan toàn quốc",
                      "Tổng quan trạng thái ~10.600 điểm cầu truyền hình xã/phường.",
                      [v_datasource(), V_CARRIER], panels,
-                     [link("Tỉnh/thành", "diemcau-province"), link("SLA nhà mạng", "diemcau-carrier-sla")])
+                     [link("Tỉnh/thành", "diemcau-province"), link("SLA nhà mạng", "diemcau-carrier-sla"),
+                      link("Vị trí sự cố", "diemcau-paths")])
 
 
 def province():
@@ -477,8 +478,89 @@ def prober():
                      [v_datasource(), inst], panels, [link("Tổng quan", "diemcau-overview")])
 
 
+# ------------------------------------------------------------ where is the fault
+DOMAIN_HELP = ("Miền lỗi (domain), từ truy vết đường đi lúc điểm cầu im lặng so với đường cơ sở học được khi "
+               "nó còn trả lời: endpoint = tại chính điểm cầu (chặng cuối trước nó vẫn trả lời); path = một "
+               "router trên đường truyền (failing_hop); monitor = mạng của chính máy giám sát; unknown = chưa "
+               "có đường cơ sở để so.")
+PATHS_BUDGET = 0.05  # keep in sync with the default [paths] budget
+
+
+def paths():
+    c = 'carrier=~"$carrier"'
+    incident = 'diemcau_path_incident_endpoints{%s}' % c
+    state_link = {"title": "Chi tiết điểm cầu",
+                  "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}&${__url_time_range}"}
+    fault_organize = json.loads(json.dumps(ENDPOINT_TABLE_ORGANIZE))
+    fault_organize["options"]["excludeByName"]["Value"] = True
+    fault_organize["options"]["indexByName"].update({"domain": 5, "failing_hop": 6})
+    fault_organize["options"]["renameByName"].update({"domain": "Miền lỗi", "failing_hop": "Chặng hỏng"})
+    coverage = 'sum(diemcau_path_baselines) / sum(diemcau_endpoints)'
+    cost = ('sum(rate(diemcau_path_trace_requests_total[5m]))\n'
+            '/ sum(rate(diemcau_endpoint_packets_sent_total[5m]))')
+    cost_steps = {"mode": "absolute", "steps": [
+        {"color": "green", "value": None}, {"color": "orange", "value": PATHS_BUDGET},
+        {"color": "red", "value": 2 * PATHS_BUDGET}]}
+    coverage_steps = {"mode": "absolute", "steps": [
+        {"color": "red", "value": None}, {"color": "orange", "value": 0.5}, {"color": "green", "value": 0.9}]}
+    panels = [
+        stat("Chặng mạng đang hỏng", 0, 0, 6, 4,
+             'count(diemcau_path_incident_endpoints{domain="path", %s}) or vector(0)' % c, "red",
+             description="Số router trên đường truyền đang hỏng (miền lỗi path), mỗi router một sự cố. "
+                         "Cảnh báo DiemcauPathHopDown khi có từ 2 điểm cầu phía sau."),
+        stat("Điểm cầu bị cắt sau chặng hỏng", 6, 0, 6, 4,
+             'sum(diemcau_path_incident_endpoints{domain="path", %s}) or vector(0)' % c, "orange"),
+        stat("Độ phủ đường cơ sở", 12, 0, 6, 4, coverage, unit="percentunit",
+             description="Tỷ lệ điểm cầu đã biết đường đi cơ sở (truy vết khi còn trả lời). Điểm cầu chưa có "
+                         "đường cơ sở khi hỏng chỉ được xếp vào miền lỗi unknown.",
+             defaults={"color": {"mode": "thresholds"}, "thresholds": coverage_steps}),
+        stat("Chi phí truy vết (5 phút)", 18, 0, 6, 4, cost, unit="percentunit",
+             description="Gói ICMP giới hạn TTL mà truy vết gửi thêm, so với gói echo của các vòng đo thường, "
+                         "trong 5 phút. [paths] budget (mặc định %d%%) giới hạn truy vết đường cơ sở; truy vết "
+                         "lúc sự cố tính thêm." % round(PATHS_BUDGET * 100),
+             defaults={"color": {"mode": "thresholds"}, "thresholds": cost_steps}),
+        table("Sự cố theo chặng mạng", 0, 4, 12, 9,
+              [target('sort_desc(%s)' % incident, instant=True, fmt="table")],
+              "Mỗi dòng là một router đang hỏng và số điểm cầu không kết nối được phía sau nó (như mục "
+              "\"Sự cố theo chặng mạng\" trên trang trạng thái và /api/v1/incidents). Nhà mạng: nhà mạng "
+              "của đa số các điểm cầu đó. " + DOMAIN_HELP,
+              transformations=[{"id": "organize", "options": {
+                  "excludeByName": {"Time": True, "__name__": True, "job": True},
+                  "indexByName": {"hop": 0, "carrier": 1, "domain": 2, "Value": 3, "instance": 4},
+                  "renameByName": {"hop": "Chặng (router)", "carrier": "Nhà mạng", "domain": "Miền lỗi",
+                                   "Value": "Điểm cầu bị cắt", "instance": "Máy giám sát"}}}]),
+        ts("Điểm cầu lỗi theo miền lỗi", 12, 4, 12, 9, [
+            target('domain:diemcau_endpoint_faults:count', "{{domain}}", "A"),
+            target('count(diemcau_endpoint_up == 0 unless on(job, instance, endpoint) diemcau_endpoint_fault_info %s)'
+                   ' or vector(0)' % NOT_MAINT, "chưa định vị (mất kết nối, chưa truy vết)", "B"),
+        ], description=DOMAIN_HELP + " Không tính điểm cầu đang bảo trì; toàn quốc, mọi nhà mạng."),
+        table("Điểm cầu lỗi đã định vị", 0, 13, 24, 10,
+              [target(with_area('diemcau_endpoint_fault_info{%s}' % c), instant=True, fmt="table")],
+              "Điểm cầu không hoạt động mà truy vết đã định vị được lỗi. " + DOMAIN_HELP + " " + AREA_HELP,
+              transformations=[fault_organize], defaults={"links": [state_link]}),
+        ts("Độ phủ đường cơ sở", 0, 23, 8, 8, [
+            target(coverage, "đã biết / tổng điểm cầu", "A"),
+        ], "percentunit", "Cần gần 100%: đường cơ sở được học khi điểm cầu trả lời, làm mới theo [paths] refresh.",
+           defaults={"min": 0, "max": 1}),
+        ts("Chi phí truy vết theo máy giám sát (5 phút)", 8, 23, 8, 8, [
+            target('instance:diemcau_path_trace_requests_per_echo_request:ratio_rate5m', "{{instance}}")],
+           "percentunit", "Gói truy vết / gói echo thường, trung bình 5 phút. Ngưỡng: [paths] budget.",
+           defaults={"thresholds": cost_steps, "custom": {"thresholdsStyle": {"mode": "line"}}}),
+        ts("Truy vết, định vị lỗi và đổi tuyến", 16, 23, 8, 8, [
+            target('sum by (result) (rate(diemcau_path_traces_total[$__rate_interval]))', "truy vết {{result}}", "A"),
+            target('sum by (domain) (rate(diemcau_path_findings_total[$__rate_interval]))', "định vị {{domain}}", "B"),
+            target('sum(rate(diemcau_path_route_changes_total[$__rate_interval]))', "đổi tuyến", "C"),
+        ], "ops", "Truy vết gửi đi (sent) hoặc bị từ chối vì hết ngân sách (refused); lỗi được định vị theo "
+                  "miền; đường cơ sở thay đổi vì mạng đổi tuyến (không phải sự cố)."),
+    ]
+    return dashboard("diemcau-paths", "Diemcau / Vị trí sự cố (chặng mạng)",
+                     "Lỗi nằm ở đâu: tại điểm cầu, trên đường truyền (router nào) hay ở máy giám sát.",
+                     [v_datasource(), V_CARRIER], panels,
+                     [link("Tổng quan", "diemcau-overview"), link("Tỉnh/thành", "diemcau-province")])
+
+
 DASHBOARDS = {"overview.json": overview, "province.json": province, "endpoint.json": endpoint,
-              "carrier-sla.json": carrier_sla, "prober.json": prober}
+              "carrier-sla.json": carrier_sla, "prober.json": prober, "paths.json": paths}
 
 
 def main():

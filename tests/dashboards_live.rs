@@ -26,6 +26,13 @@
 //!
 //! The 2021 run also checks the windowed queries' numbers: the mean RTT and jitter from the reply
 //! summaries against the scenario's fixed delays, and the median MOS against the E-model.
+//!
+//! Where is the fault (issue 11): in both runs a VNPT area router ([`FAILING_HOP`]) with a few
+//! communes of several provinces behind it fails once their baseline paths are learned, so the
+//! path panels show a real incident (no stand-in), DiemcauPathHopDown is raised for that router,
+//! and the two-tier run waits for the endpoint alerts: the ones behind the router carry
+//! `failing_hop` (the rule's join on the daemon's real diemcau_endpoint_fault_info), the others
+//! fire without it.
 
 mod common;
 #[path = "dashboards_live/dashboards.rs"]
@@ -43,20 +50,32 @@ use dashboards::{Dashboard, load_dashboards, resolve, substitute};
 use prometheus::Prometheus;
 
 /// Panels allowed to return no series, as (dashboard file, panel title, reason).
-const MAY_BE_EMPTY: &[(&str, &str, &str)] = &[
-    (
-        "overview.json",
-        "Bản đồ khả dụng theo tỉnh/thành",
-        "joins diemcau_province_info{lat,lon}, which the daemon does not export yet (later feature)",
-    ),
-    (
-        "overview.json",
-        "Sự cố đang diễn ra (active incidents)",
-        "ALERTS{alertstate=\"firing\"}: the shortest `for:` is 2m, longer than this test",
-    ),
-];
+const MAY_BE_EMPTY: &[(&str, &str, &str)] = &[(
+    "overview.json",
+    "Bản đồ khả dụng theo tỉnh/thành",
+    "joins diemcau_province_info{lat,lon}, which the daemon does not export yet (later feature)",
+)];
 
 const PROVINCE_DOWN: (&str, &str) = ("Tỉnh Hà Giang", "Huyện Đồng Văn");
+
+/// The router that fails in both runs, behind a core router that keeps answering.
+const FAILING_HOP: &str = "198.19.2.1";
+/// A VNPT core router and an area router under it for `ids` (no delay of their own, so the
+/// scenario's RTTs are unchanged); the area router fails from `start_s` (seconds after the lab
+/// starts) to past the run. The baselines of `ids` must be learned by then, else their faults
+/// are `unknown` and there is no incident: the learner takes the inventory in order, a few
+/// traces at a time (~9/s on two cores, refusals retried 10 s later).
+fn failing_router(ids: &[&str], start_s: f64) -> String {
+    let ids = ids.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "\n# Where is the fault: the area router fails; the core router before it still answers.\n\
+         [[router]]\nname = \"vnpt-core\"\naddress = \"198.19.1.1\"\nselect = {{ ids = [{ids}] }}\n\
+         delay = {{ kind = \"fixed\", ms = 0.0 }}\n\
+         [[router]]\nname = \"vnpt-area\"\naddress = \"{FAILING_HOP}\"\nparent = \"vnpt-core\"\n\
+         select = {{ ids = [{ids}] }}\ndelay = {{ kind = \"fixed\", ms = 0.0 }}\n\
+         outages = [ {{ start_s = {start_s:.1}, end_s = 3600.0 }} ]\n"
+    )
+}
 
 /// Series the daemon does not export yet, as (metric, stand-in PromQL with the documented labels).
 /// An allow-listed query that uses one is run a second time with the stand-in in its place and
@@ -128,6 +147,16 @@ select = { province = "Thành phố Hồ Chí Minh", district = "Quận 1", carr
 delay = { kind = "fixed", ms = 200.0 }
 "#;
 
+/// Behind the failing router on the 2021 map: two VNPT communes of Huyện Mèo Vạc (Hà Giang) and
+/// two of Thành phố Thủ Đức (Hồ Chí Minh), so neither district reaches an outage (and Hà Nội,
+/// whose RTTs are checked, is not involved). Indices 110..143 of 300: their baselines are
+/// learned ~15 s after start (all 270 answering endpoints' by ~35 s); the router fails at 30 s.
+const BEHIND_ROUTER_2021: [&str; 4] = ["D0111", "D0113", "D0142", "D0144"];
+
+fn scenario_2021() -> String {
+    format!("{SCENARIO_2021}{}", failing_router(&BEHIND_ROUTER_2021, 30.0))
+}
+
 // ------------------------------------------------------------------ the two-tier map
 
 /// 16 communes in each of the 34 provinces: the generator takes them province by province in
@@ -157,6 +186,15 @@ select = { province = "Thành phố Hà Nội", carrier = "Viettel" }
 delay = { kind = "fixed", ms = 200.0 }
 "#;
 
+/// Behind the failing router on the two-tier map: the first VNPT commune of Hà Nội, Cao Bằng and
+/// Tuyên Quang (one in each: no province or carrier outage, the router's page alone). Indices 0,
+/// 16 and 32: their baselines are learned within seconds; the router fails at 15 s.
+const BEHIND_ROUTER_2025: [&str; 3] = ["VN01-00004", "VN04-01273", "VN08-00691"];
+
+fn scenario_2025() -> String {
+    format!("{SCENARIO_2025}{}", failing_router(&BEHIND_ROUTER_2025, 15.0))
+}
+
 /// `diemcau inventory generate --era 2025`: the real communes, no district column.
 fn inventory_2025() -> String {
     let out = Command::new(common::bin())
@@ -176,6 +214,9 @@ fn inventory_2025() -> String {
     assert_eq!(csv.lines().next(), Some("id,province,commune,carrier,address"));
     assert_eq!(csv.lines().count(), ENDPOINTS_2025 + 1);
     assert!(csv.contains(&format!(",{PROVINCE_DOWN_2025},")));
+    for id in BEHIND_ROUTER_2025 {
+        assert!(csv.contains(&format!("\n{id},")), "{id} in the generated inventory");
+    }
     csv
 }
 
@@ -206,7 +247,7 @@ fn every_dashboard_query_runs_and_shows_data_on_a_live_prometheus() {
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
-    let d = Daemon::start_with_lab(CONFIG, &inventory_2021(), SCENARIO_2021);
+    let d = Daemon::start_with_lab(CONFIG, &inventory_2021(), &scenario_2021());
     let mut prom = Prometheus::start(d.port);
 
     // >= 30 s of scrapes, rules evaluated, and the scenario visible: a down district and
@@ -217,13 +258,19 @@ fn every_dashboard_query_runs_and_shows_data_on_a_live_prometheus() {
     );
     prom.wait_until(
         Duration::from_secs(75),
-        ">= 30 s of data with down and degraded endpoints",
+        ">= 30 s of data with down and degraded endpoints and the failing router's incident",
         |p| {
             p.scalar(r#"count_over_time(up{job="diemcau"}[1m])"#) >= 30.0
                 && p.scalar(&format!("sum({down})")) >= 25.0
                 && p.scalar(r#"sum(diemcau_region_endpoints{state="degraded"})"#) >= 5.0
                 && p.scalar(r#"sum(diemcau_region_endpoints{state="up"})"#) >= 100.0
+                && p.scalar(INCIDENT) >= BEHIND_ROUTER_2021.len() as f64
         },
+    );
+    path_fault_is_seen(
+        &mut prom,
+        &BEHIND_ROUTER_2021,
+        &["Thành phố Hồ Chí Minh", "Tỉnh Hà Giang"],
     );
     let alerts = prom.series(r#"ALERTS{alertname="DiemcauDistrictOutage"}"#).unwrap();
     assert!(
@@ -234,6 +281,50 @@ fn every_dashboard_query_runs_and_shows_data_on_a_live_prometheus() {
     );
     every_panel(&prom, Map::Districts, t0);
     quality_queries_match_the_scenario(&prom);
+}
+
+/// Endpoints cut off behind [`FAILING_HOP`], as the daemon exports them.
+const INCIDENT: &str = r#"sum(diemcau_path_incident_endpoints{hop="198.19.2.1", domain="path"})"#;
+
+/// The failing router is one incident of `ids.len()` VNPT endpoints in `provinces`, each of them
+/// placed behind it, counted by the recording rule, and DiemcauPathHopDown is raised for it.
+fn path_fault_is_seen(prom: &mut Prometheus, ids: &[&str], provinces: &[&str]) {
+    assert!(INCIDENT.contains(FAILING_HOP));
+    let n = ids.len() as f64;
+    let incidents = prom
+        .series(r#"diemcau_path_incident_endpoints{domain="path"}"#)
+        .unwrap();
+    assert_eq!(incidents.len(), 1, "one failing router: {incidents:?}");
+    assert_eq!(incidents[0].get("hop").map(String::as_str), Some(FAILING_HOP));
+    assert_eq!(incidents[0].get("carrier").map(String::as_str), Some("VNPT"));
+    assert_eq!(prom.scalar(INCIDENT), n);
+    let placed = prom
+        .series(&format!(
+            r#"diemcau_endpoint_fault_info{{failing_hop="{FAILING_HOP}"}}"#
+        ))
+        .unwrap();
+    let mut got: Vec<&str> = placed.iter().map(|s| s["endpoint"].as_str()).collect();
+    got.sort_unstable();
+    assert_eq!(got, ids, "the endpoints placed behind {FAILING_HOP}");
+    let mut in_provinces: Vec<&str> = placed.iter().map(|s| s["province"].as_str()).collect();
+    in_provinces.sort_unstable();
+    in_provinces.dedup();
+    assert_eq!(in_provinces, provinces);
+    prom.wait_until(
+        Duration::from_secs(10),
+        "the recording rule counts them and DiemcauPathHopDown is raised for the router",
+        |p| {
+            p.scalar(r#"domain:diemcau_endpoint_faults:count{domain="path"}"#) == n
+                && p.query(&format!(
+                    r#"ALERTS{{alertname="DiemcauPathHopDown", failing_hop="{FAILING_HOP}", carrier="VNPT"}}"#
+                ))
+                .is_ok_and(|n| n >= 1)
+        },
+    );
+    eprintln!(
+        "path fault: {n} endpoints behind {FAILING_HOP} in {provinces:?}; baselines {}",
+        prom.scalar("sum(diemcau_path_baselines)")
+    );
 }
 
 /// The windowed queries of the endpoint dashboard and the quality rules give the scenario's
@@ -301,20 +392,44 @@ fn two_tier_map_every_dashboard_query_runs_without_a_district() {
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let t0 = Instant::now();
-    let d = Daemon::start_with_lab(CONFIG, &inventory_2025(), SCENARIO_2025);
+    let d = Daemon::start_with_lab(CONFIG, &inventory_2025(), &scenario_2025());
     let mut prom = Prometheus::start(d.port);
 
     let province = format!(r#"province="{PROVINCE_DOWN_2025}""#);
     prom.wait_until(
         Duration::from_secs(90),
-        ">= 30 s of data with a down province and degraded endpoints",
+        ">= 30 s of data with a down province, degraded endpoints and the failing router's incident",
         |p| {
             p.scalar(r#"count_over_time(up{job="diemcau"}[1m])"#) >= 30.0
                 && p.scalar(&format!("sum(province:diemcau_endpoints_down:count{{{province}}})")) >= 15.0
                 && p.scalar(r#"sum(diemcau_region_endpoints{state="degraded"})"#) >= 5.0
                 && p.scalar(r#"sum(diemcau_region_endpoints{state="up"})"#) >= 100.0
+                && p.scalar(INCIDENT) >= BEHIND_ROUTER_2025.len() as f64
         },
     );
+    path_fault_is_seen(
+        &mut prom,
+        &BEHIND_ROUTER_2025,
+        &["Thành phố Hà Nội", "Tỉnh Cao Bằng", "Tỉnh Tuyên Quang"],
+    );
+    // DiemcauEndpointDown reads its 45 s from the samples: it fires 45 s after an endpoint's
+    // first Down sample, for the down province's communes (never answered: no router named) and
+    // for the ones behind the failing router, which carry its address.
+    let firing = |sel: &str| format!(r#"count(ALERTS{{alertname="DiemcauEndpointDown", alertstate="firing", {sel}}})"#);
+    let behind = format!(r#"failing_hop="{FAILING_HOP}""#);
+    prom.wait_until(
+        Duration::from_secs(90),
+        "DiemcauEndpointDown firing for the down province and behind the failing router",
+        |p| p.scalar(&firing(&province)) >= 15.0 && p.scalar(&firing(&behind)) >= BEHIND_ROUTER_2025.len() as f64,
+    );
+    let mut paged: Vec<String> = prom
+        .series(&format!(r#"ALERTS{{alertname="DiemcauEndpointDown", {behind}}}"#))
+        .unwrap()
+        .into_iter()
+        .map(|a| a["endpoint"].clone())
+        .collect();
+    paged.sort_unstable();
+    assert_eq!(paged, BEHIND_ROUTER_2025, "the endpoint alerts that carry failing_hop");
 
     // No district anywhere: not in the exposition (not even an empty one), not in any series
     // Prometheus holds, recording rules included.
@@ -329,8 +444,8 @@ fn two_tier_map_every_dashboard_query_runs_without_a_district() {
             &found[..found.len().min(3)]
         );
     }
-    // The wide outage of the down province is a province and a carrier outage (pending: `for:`
-    // is 2 min), its endpoints page one by one, and no district outage appears.
+    // The wide outage of the down province is a province and a carrier outage (pending or
+    // firing), its endpoints page one by one, and no district outage appears.
     let alerts = |name: &str| {
         prom.series(&format!(r#"ALERTS{{alertname="{name}", {province}}}"#))
             .unwrap()
@@ -341,7 +456,7 @@ fn two_tier_map_every_dashboard_query_runs_without_a_district() {
     assert!(
         alerts("DiemcauEndpointDown")
             .iter()
-            .all(|a| !a.contains_key("district"))
+            .all(|a| !a.contains_key("district") && !a.contains_key("failing_hop"))
     );
     let district_alerts = prom.series(r#"ALERTS{alertname="DiemcauDistrictOutage"}"#).unwrap();
     assert!(

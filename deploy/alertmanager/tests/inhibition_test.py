@@ -6,7 +6,9 @@ prometheus-alertmanager on 127.0.0.1 (random free port, temporary storage,
 clustering off), posts alerts through the v2 API and checks every child
 alert's status.state / inhibitedBy. Both maps: endpoints with a district
 (2021) and two-tier endpoints without one (since July 2025), which a district
-outage must never silence. Bounded: each wait is <= 20 s, the whole
+outage must never silence. A failing router (DiemcauPathHopDown) silences the
+endpoint alerts that carry its failing_hop, in any district or province, and
+nothing else. Bounded: each wait is <= 20 s, the whole
 run <= ~60 s; alertmanager is always killed at the end.
 
 Usage: inhibition_test.py [path/to/alertmanager.yml]
@@ -29,15 +31,31 @@ BIN = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 HCM, TD, Q1 = "Thành phố Hồ Chí Minh", "Thành phố Thủ Đức", "Quận 1"
 LC, SP = "Tỉnh Lào Cai", "Thị xã Sa Pa"
 DN = "Tỉnh Đồng Nai"
+HN, BD, SS = "Thành phố Hà Nội", "Quận Ba Đình", "Huyện Sóc Sơn"
+CM = "Tỉnh Cà Mau"
+HOP, OTHER_HOP = "10.2.3.1", "10.9.9.1"
 
 
-def ep(alert, endpoint, province, district, commune, carrier, severity="page"):
-    """An endpoint alert; district None = the two-tier map (no district label at all)."""
+def ep(alert, endpoint, province, district, commune, carrier, severity="page", hop=None):
+    """An endpoint alert; district None = the two-tier map (no district label at all); hop =
+    the failing_hop a trace placed its fault at (None: no such label, as without fault info)."""
     labels = {"alertname": alert, "severity": severity, "endpoint": endpoint,
               "province": province, "district": district, "commune": commune,
               "carrier": carrier, "job": "diemcau", "instance": "127.0.0.1:9808"}
     if district is None:
         del labels["district"]
+    if hop is not None:
+        labels["failing_hop"] = hop
+    return labels
+
+
+def hop_down(hop, carrier="VNPT"):
+    """DiemcauPathHopDown as the rule makes it (hop None: without failing_hop, which the rule
+    never produces; it must silence nothing)."""
+    labels = {"alertname": "DiemcauPathHopDown", "severity": "page", "domain": "path",
+              "carrier": carrier, "failing_hop": hop, "job": "diemcau", "instance": "127.0.0.1:9808"}
+    if hop is None:
+        del labels["failing_hop"]
     return labels
 
 
@@ -49,6 +67,9 @@ PHASE1_SOURCES = [
     # A district outage WITHOUT a district label, as the rules produced for two-tier endpoints
     # before they counted only series with a district: it must silence nothing by district.
     {"alertname": "DiemcauDistrictOutage", "severity": "page", "province": DN},
+    # A VNPT router fails; and a hop alert without failing_hop must silence nothing.
+    hop_down(HOP),
+    hop_down(None, "Viettel"),
 ]
 PHASE1_EXPECT = [  # (description, labels, expected state)
     ("endpoint down in outaged district is inhibited",
@@ -76,6 +97,21 @@ PHASE1_EXPECT = [  # (description, labels, expected state)
      ep("DiemcauEndpointDown", "VN79-26743", HCM, None, "Phường Bến Thành", "Viettel"), "suppressed"),
     ("two-tier endpoint is not silenced by a district outage without a district",
      ep("DiemcauEndpointDown", "VN75-26068", DN, None, "Phường Biên Hòa", "VNPT"), "active"),
+    # Path hops: the endpoints behind the failing router, in two districts of Hà Nội and in a
+    # two-tier province (Cà Mau), none of them under a wide outage, are silenced by it alone.
+    ("endpoint behind the failing router (Hà Nội, Ba Đình) is inhibited",
+     ep("DiemcauEndpointDown", "01-00001", HN, BD, "Phường Phúc Xá", "VNPT", hop=HOP), "suppressed"),
+    ("endpoint behind the failing router in another district (Sóc Sơn) is inhibited",
+     ep("DiemcauEndpointDown", "01-08974", HN, SS, "Xã Minh Trí", "VNPT", hop=HOP), "suppressed"),
+    ("two-tier endpoint behind the failing router in another province (Cà Mau) is inhibited",
+     ep("DiemcauEndpointDown", "VN96-32047", CM, None, "Xã Đất Mũi", "VNPT", hop=HOP), "suppressed"),
+    ("endpoint behind another router (no hop alert for it) stays active",
+     ep("DiemcauEndpointDown", "01-00004", HN, BD, "Phường Trúc Bạch", "VNPT", hop=OTHER_HOP), "active"),
+    ("endpoint without a failing hop beside them stays active",
+     ep("DiemcauEndpointDown", "01-00006", HN, BD, "Phường Vĩnh Phúc", "VNPT"), "active"),
+    ("two-tier endpoint without a failing hop stays active (a hop alert without failing_hop silences nothing)",
+     ep("DiemcauEndpointDown", "VN96-32050", CM, None, "Xã Viên An", "Viettel"), "active"),
+    ("the path hop alert itself stays active", hop_down(HOP), "active"),
 ]
 # Phase 2: the prober is down -> everything else is inhibited.
 PHASE2_SOURCES = [{"alertname": "DiemcauProberDown", "severity": "page", "cause": "scrape_failed",
@@ -85,6 +121,7 @@ PHASE2_EXPECT = [
      ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "suppressed"),
     ("prober down inhibits a district outage",
      PHASE1_SOURCES[0], "suppressed"),
+    ("prober down inhibits a path hop alert", hop_down(HOP), "suppressed"),
     ("prober down alert itself stays active", PHASE2_SOURCES[0], "active"),
 ]
 
