@@ -350,7 +350,9 @@ fn quality_queries_match_the_scenario(prom: &Prometheus) {
     );
     // 5 ms programmed; a loaded two-core machine adds the emulator's and the engine's lateness.
     assert!((rtt_fast - 0.005).abs() < 0.0025, "mean RTT of Hà Nội {rtt_fast}");
-    assert!(jitter < 0.001, "a fixed delay has no jitter: {jitter}");
+    // No programmed jitter: what is left is the same lateness the RTT above allows (1.05–1.14 ms
+    // was seen with a load average of 5–6; the uniform and normal profiles program 5–20 ms).
+    assert!(jitter < 0.0025, "a fixed delay has no jitter: {jitter}");
 
     use diemcau::domain::emodel::{G722, Network, score};
     // Medians: one packet lost under load in a 6-round window costs a whole MOS point on that
