@@ -25,17 +25,7 @@ const MARKER: &str = "ENGINE_TRACE_IN_NS";
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn inside(test: &str) -> bool {
-    if std::env::var_os(MARKER).is_some() {
-        return true;
-    }
-    common::rerun_in_namespace(
-        "-rn",
-        test,
-        MARKER,
-        &["ip", "nsenter", "sleep"],
-        Duration::from_secs(240),
-    );
-    false
+    common::inside_netns(test, MARKER, &["ip", "nsenter", "sleep"], Duration::from_secs(240))
 }
 
 struct Traces(Sender<(usize, Trace)>);

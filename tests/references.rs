@@ -20,17 +20,7 @@ const MARKER: &str = "REFERENCES_IN_NS";
 const N: usize = 10;
 
 fn inside(test: &str) -> bool {
-    if std::env::var_os(MARKER).is_some() {
-        return true;
-    }
-    common::rerun_in_namespace(
-        "-rn",
-        test,
-        MARKER,
-        &["ip", "nsenter", "sleep"],
-        Duration::from_secs(240),
-    );
-    false
+    common::inside_netns(test, MARKER, &["ip", "nsenter", "sleep"], Duration::from_secs(240))
 }
 
 struct Running<'a> {

@@ -17,17 +17,12 @@ const MARKER: &str = "ROUTER_TOPOLOGY_IN_NS";
 const WAIT: Duration = Duration::from_millis(200);
 
 fn inside(test: &str) -> bool {
-    if std::env::var_os(MARKER).is_some() {
-        return true;
-    }
-    common::rerun_in_namespace(
-        "-rn",
+    common::inside_netns(
         test,
         MARKER,
         &["ip", "nsenter", "nft", "sleep"],
         Duration::from_secs(90),
-    );
-    false
+    )
 }
 
 /// What answers TTL 1..=hops+1 towards `dst`, as the addresses that answered (None: silence).

@@ -414,6 +414,16 @@ pub fn rerun_in_namespace(flags: &str, test: &str, marker: &str, tools: &[&str],
     true
 }
 
+/// True inside the private user+network namespace (`marker` set): run the test's body. Outside,
+/// re-runs `test` there (see [`rerun_in_namespace`]) and returns false.
+pub fn inside_netns(test: &str, marker: &str, tools: &[&str], limit: Duration) -> bool {
+    if std::env::var_os(marker).is_some() {
+        return true;
+    }
+    rerun_in_namespace("-rn", test, marker, tools, limit);
+    false
+}
+
 /// SIGTERM, then waits for the exit (at most `limit`, else panics) and returns its status.
 pub fn terminate(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     let _ = nix::sys::signal::kill(
