@@ -94,6 +94,12 @@ impl ConfirmQueue {
         true
     }
 
+    /// Gives back the tokens of `n` requests that were reserved and not sent (a trace's TTLs
+    /// past the one that reached its endpoint): the budget counts packets, not reservations.
+    pub fn refund(&mut self, n: f64) {
+        self.budget.tokens = (self.budget.tokens + n).min(self.budget.burst);
+    }
+
     pub fn next_due(&self) -> Option<Instant> {
         self.slots.peek().map(|s| s.0.due)
     }
@@ -270,6 +276,11 @@ mod tests {
             (0..100u32).filter(|&e| q.schedule(e, 0, 10, Duration::ZERO, t)).count(),
             15
         );
+        // The TTLs a trace does not send come back to the bucket: a reached endpoint leaves
+        // room for more traces.
+        assert!(!q.schedule_trace(99, 99, 16, ms(5), t));
+        q.refund(200.0);
+        assert!(q.schedule_trace(99, 99, 16, ms(5), t), "refunded tokens are spent again");
         let first: Vec<(u8, u128)> = std::iter::from_fn(|| q.pop_due(t + ms(100)))
             .filter(|s| s.kind == SlotKind::Trace && s.endpoint == 0)
             .map(|s| (s.packet, (s.due - t).as_millis()))

@@ -66,6 +66,8 @@ impl Engine {
             return; // dropped since (a stall, a reload)
         };
         if !t.worth_sending(ttl) {
+            // Reserved when the trace was scheduled, never sent: back to the budget.
+            self.confirms.refund(1.0);
             self.trace_silent(id, ttl);
             return;
         }
