@@ -192,6 +192,11 @@ fn a_router_a_province_and_a_site_are_each_placed_with_the_failing_hop_named() {
     let mut right = 0;
     for e in &all {
         let row = &rows[&e.id];
+        // Every endpoint shows its baseline: the four routers in order.
+        let want: Vec<Value> = (0..4)
+            .map(|tier| Value::String(router(e.v6, tier, e.c, e.p, e.d).to_string()))
+            .collect();
+        assert_eq!(row["path"], Value::Array(want), "{}'s baseline", e.id);
         match expected(e) {
             None => assert_eq!(row["state"], "up", "{} is not behind a fault: {row}", e.id),
             Some((domain, last, failing)) => {
@@ -245,6 +250,10 @@ fn a_router_a_province_and_a_site_are_each_placed_with_the_failing_hop_named() {
     assert!(
         page.contains(&format!("Chặng {hop} — Viettel — {} điểm cầu", 2 * COMMUNES)),
         "the status page lists the incident at {hop}"
+    );
+    assert!(
+        page.contains("đường đi: 198.19.0.254 › "),
+        "the status page shows the baselines"
     );
 
     // The faults end: everything Up again, no incident, no series left.

@@ -171,6 +171,10 @@ pub struct EndpointRow<'a> {
     /// Where the fault is, for every endpoint that is not Up (the API contract other tools read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+    /// Its baseline path (traced while it answered): one router per TTL, `null` where none
+    /// answered; absent until learned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'a [Option<std::net::IpAddr>]>,
 }
 
 /// Where an endpoint's fault lies: `endpoint` (its site), `path` (a router on the way; the
@@ -246,6 +250,7 @@ impl<'a> EndpointRow<'a> {
             codec: state.policy.quality.codec(v.quality.codec).name,
             poor_quality: v.poor_quality(),
             fault: fault_of(v, v.family().is_some_and(|f| state.sight.is_blind(f))),
+            path: v.path.baseline.as_ref().map(|b| b.0.hops.as_slice()),
         }
     }
 
@@ -289,6 +294,14 @@ impl<'a> EndpointRow<'a> {
         } else {
             parts.join(", ")
         }
+    }
+
+    /// "10.0.0.1 › * › 10.2.0.1" for the page: the baseline path, if learned and not empty
+    /// (an endpoint on the monitor's own link has no router before it).
+    pub fn path_text(&self) -> Option<String> {
+        let hops = self.path.filter(|h| !h.is_empty())?;
+        let words: Vec<String> = hops.iter().map(|h| h.map_or("*".into(), |a| a.to_string())).collect();
+        Some(words.join(" › "))
     }
 
     /// `10.0.0.5`, `dc.example.vn (10.0.0.5)`, `dc.example.vn (no address)`.

@@ -280,7 +280,10 @@ mod tests {
         // room for more traces.
         assert!(!q.schedule_trace(99, 99, 16, ms(5), t));
         q.refund(200.0);
-        assert!(q.schedule_trace(99, 99, 16, ms(5), t), "refunded tokens are spent again");
+        assert!(
+            q.schedule_trace(99, 99, 16, ms(5), t),
+            "refunded tokens are spent again"
+        );
         let first: Vec<(u8, u128)> = std::iter::from_fn(|| q.pop_due(t + ms(100)))
             .filter(|s| s.kind == SlotKind::Trace && s.endpoint == 0)
             .map(|s| (s.packet, (s.due - t).as_millis()))
