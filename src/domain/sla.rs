@@ -154,14 +154,20 @@ impl Targets {
     }
 
     pub fn for_carrier(&self, carrier: &str) -> f64 {
-        if let Some(t) = self.carriers.get(carrier) {
-            return *t;
-        }
-        self.carriers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(carrier))
-            .map_or(self.default_pct, |(_, t)| *t)
+        per_carrier(&self.carriers, carrier).unwrap_or(self.default_pct)
     }
+}
+
+/// `carrier`'s entry in a per-carrier setting: the exact name first, else the name with ASCII
+/// case ignored (inventories spell "VNPT" and "Vnpt").
+pub fn per_carrier<T: Copy>(map: &BTreeMap<String, T>, carrier: &str) -> Option<T> {
+    map.get(carrier)
+        .or_else(|| {
+            map.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(carrier))
+                .map(|(_, v)| v)
+        })
+        .copied()
 }
 
 /// One dimension to group by. Grouping by district always keeps the province too, since district

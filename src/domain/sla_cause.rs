@@ -66,13 +66,7 @@ pub struct ChargeRules {
 
 impl ChargeRules {
     pub fn for_carrier(&self, carrier: &str) -> Charged {
-        if let Some(c) = self.carriers.get(carrier) {
-            return *c;
-        }
-        self.carriers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(carrier))
-            .map_or(self.default, |(_, c)| *c)
+        super::sla::per_carrier(&self.carriers, carrier).unwrap_or(self.default)
     }
 }
 
