@@ -74,3 +74,46 @@ fn two_shards_split_the_inventory_and_replicas_double_it() {
     );
     both.stop();
 }
+
+/// `--shard I/N` on the command line: the same config (no `[shard]`) gives each instance its
+/// share, the same shares as the config keys, and a reload keeps it.
+#[test]
+fn the_command_line_names_the_share_and_reloads_keep_it() {
+    let config = common::fast_config("1s", 2, 1);
+    let keyed = |index: u32| {
+        format!(
+            "{}[shard]\ncount = 2\nindex = {index}\n",
+            common::fast_config("1s", 2, 1)
+        )
+    };
+    let mut shares = Vec::new();
+    for index in 0..2 {
+        let mut d = Daemon::start(&config, &inventory());
+        assert_eq!(probed(&mut d).len(), N, "without --shard, everything");
+        d.stop();
+        d.args
+            .extend([std::ffi::OsString::from("--shard"), format!("{index}/2").into()]);
+        d.restart();
+        let mine = probed(&mut d);
+        let (status, body) = common::http(d.port, "POST", "/-/reload", &[]);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            d.metrics()
+                .value("diemcau_shard_info", &[&format!("index=\"{index}\""), "count=\"2\""]),
+            Some(1.0),
+            "the share survives the reload"
+        );
+        assert_eq!(d.metrics().value("diemcau_endpoints", &[]), Some(mine.len() as f64));
+        d.stop();
+        let mut by_key = Daemon::start(&keyed(index), &inventory());
+        assert_eq!(
+            probed(&mut by_key),
+            mine,
+            "--shard {index}/2 and shard.index = {index} agree"
+        );
+        by_key.stop();
+        shares.push(mine);
+    }
+    assert!(shares[0].is_disjoint(&shares[1]));
+    assert_eq!(shares[0].len() + shares[1].len(), N);
+}

@@ -360,7 +360,8 @@ impl Reloader {
         let Some(path) = self.path.clone() else {
             return Err("running on the embedded defaults: there is no config file to reload".into());
         };
-        let mut new = tokio::task::spawn_blocking(move || Config::load(&path))
+        let overrides = self.current.overrides;
+        let mut new = tokio::task::spawn_blocking(move || Config::load_with(&path, overrides))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

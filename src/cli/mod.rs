@@ -69,6 +69,9 @@ enum Command {
         /// port stays in the caller's namespace.
         #[arg(long)]
         private_netns: bool,
+        /// Probe shard I (0-based) of N: replaces [shard] index, count and index_from_hostname.
+        #[arg(long, value_name = "I/N", value_parser = crate::domain::shard::parse_share)]
+        shard: Option<(u32, u32)>,
     },
     /// The daemon against an emulated national network with realistic faults, in a private
     /// network namespace; the web port opens on this machine (default http://127.0.0.1:9808/).
@@ -105,6 +108,9 @@ enum Command {
         /// The TOML config file.
         #[arg(long, short, visible_alias = "config.file", value_name = "FILE")]
         config: PathBuf,
+        /// Check as shard I (0-based) of N: count that shard's share, as `run --shard` would.
+        #[arg(long, value_name = "I/N", value_parser = crate::domain::shard::parse_share)]
+        shard: Option<(u32, u32)>,
     },
     /// Send one round of echo requests to ADDRESS and print the figures (exit 0 answered, 1 not).
     Probe(probe::ProbeArgs),
@@ -185,11 +191,13 @@ pub fn main() -> ExitCode {
             log_format,
             web_config_file,
             private_netns,
+            shard,
         } => {
             run::init_logging(&log_level, log_format);
-            run::run(config, listen_address, web_config_file, private_netns)
+            let overrides = crate::config::Overrides { shard };
+            run::run(config, overrides, listen_address, web_config_file, private_netns)
         }
-        Command::Check { config } => run::check(&config),
+        Command::Check { config, shard } => run::check(&config, crate::config::Overrides { shard }),
         Command::Report {
             command:
                 ReportCommand::Sla {

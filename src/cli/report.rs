@@ -19,7 +19,7 @@ pub(super) fn sla(
             return ExitCode::from(2);
         }
     };
-    let Some(config) = load(Some(config)) else {
+    let Some(config) = load(Some(config), crate::config::Overrides::default()) else {
         return ExitCode::FAILURE;
     };
     let request = crate::web::reports::ReportRequest { period, by, format };

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::domain::diag::LoadError;
 use crate::web::security::WebConfigError;
 
@@ -43,10 +43,10 @@ pub(super) fn failure(e: &anyhow::Error) -> ExitCode {
     }
 }
 
-pub(super) fn load(config: Option<&PathBuf>) -> Option<Config> {
+pub(super) fn load(config: Option<&PathBuf>, overrides: Overrides) -> Option<Config> {
     let loaded = match config {
-        Some(path) => Config::load(path),
-        None => Config::embedded(),
+        Some(path) => Config::load_with(path, overrides),
+        None => Config::embedded_with(overrides),
     };
     match loaded {
         Ok(c) => Some(c),
@@ -59,11 +59,12 @@ pub(super) fn load(config: Option<&PathBuf>) -> Option<Config> {
 
 pub(super) fn run(
     config: Option<PathBuf>,
+    overrides: Overrides,
     listen: Vec<SocketAddr>,
     web_config: Option<PathBuf>,
     private_netns: bool,
 ) -> ExitCode {
-    let Some(config) = load(config.as_ref()) else {
+    let Some(config) = load(config.as_ref(), overrides) else {
         return ExitCode::from(EX_CONFIG);
     };
     let addresses = crate::app::boot::listen_addresses(&config, &listen);
@@ -95,11 +96,22 @@ pub(super) async fn shutdown_signal() {
     }
 }
 
-pub(super) fn check(path: &PathBuf) -> ExitCode {
-    let Some(config) = load(Some(path)) else {
+pub(super) fn check(path: &PathBuf, overrides: Overrides) -> ExitCode {
+    let Some(config) = load(Some(path), overrides) else {
         return ExitCode::from(EX_CONFIG);
     };
     println!("{}: valid, {} endpoints", path.display(), config.endpoints.len());
+    let s = config.shard;
+    if !s.is_whole() {
+        println!(
+            "shard {} of {} (0-based; each endpoint probed by {} shard(s)): {} of the inventory's {} endpoints",
+            s.index,
+            s.count,
+            s.replicas,
+            config.endpoints.len(),
+            config.inventory_endpoints
+        );
+    }
     for (file, model) in &config.inventory_models {
         println!("{}: {}", file.display(), model.describe());
     }

@@ -73,11 +73,21 @@ impl PartialEq for Maintenance {
     }
 }
 
+/// What the command line sets over the config file; kept in [`Config`] so reloads keep it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--shard I/N`: this instance's index and the shard count, in place of `[shard] index`,
+    /// `count` and `index_from_hostname` (`replicas` still comes from the file).
+    pub shard: Option<(u32, u32)>,
+}
+
 /// A validated configuration with its resolved inventory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The file it came from (`None` for the embedded defaults).
     pub source: Option<PathBuf>,
+    /// The command line's settings over the file's (applied again at every reload).
+    pub overrides: Overrides,
     pub web: WebConfig,
     pub inventory_files: Vec<PathBuf>,
     pub probe: ProbeConfig,
@@ -111,6 +121,11 @@ pub struct Config {
 impl Config {
     /// Loads the config file and every inventory file it names.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
+        Config::load_with(path, Overrides::default())
+    }
+
+    /// [`Config::load`] with the command line's settings over the file's.
+    pub fn load_with(path: &Path, overrides: Overrides) -> Result<Config, LoadError> {
         let text = match file::read_regular_text(path, file::MAX_CONFIG_BYTES) {
             Ok(t) => t,
             Err(e) => {
@@ -124,19 +139,26 @@ impl Config {
             }
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        load_text(path, &text, base, &|p| file::read_regular(p, file::MAX_INVENTORY_BYTES))
+        let read = |p: &Path| file::read_regular(p, file::MAX_INVENTORY_BYTES);
+        load_text_with(path, &text, base, &read, overrides)
     }
 
     /// The embedded defaults: demo inventory on loopback addresses.
     pub fn embedded() -> Result<Config, LoadError> {
+        Config::embedded_with(Overrides::default())
+    }
+
+    /// [`Config::embedded`] with the command line's settings over the defaults.
+    pub fn embedded_with(overrides: Overrides) -> Result<Config, LoadError> {
         let origin = Path::new("<embedded>/diemcau.toml");
-        let mut config = load_text(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &|p| {
+        let read = |p: &Path| {
             if p == Path::new("<embedded>/inventory.csv") {
                 Ok(EMBEDDED_INVENTORY.as_bytes().to_vec())
             } else {
                 Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not embedded"))
             }
-        })?;
+        };
+        let mut config = load_text_with(origin, EMBEDDED_CONFIG, Path::new("<embedded>"), &read, overrides)?;
         if config.store.path.starts_with("<embedded>") {
             // No config directory to live beside: a data directory in the working directory.
             config.store.path = PathBuf::from("diemcau-data").join("diemcau.db");
@@ -160,6 +182,17 @@ type ReadFile<'a> = dyn Fn(&Path) -> std::io::Result<Vec<u8>> + 'a;
 
 /// Validates config text; inventory files are read through `read` (relative to `base`).
 pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> Result<Config, LoadError> {
+    load_text_with(file, text, base, read, Overrides::default())
+}
+
+/// [`load_text`] with the command line's settings over the file's.
+pub fn load_text_with(
+    file: &Path,
+    text: &str,
+    base: &Path,
+    read: &ReadFile<'_>,
+    overrides: Overrides,
+) -> Result<Config, LoadError> {
     let mut errors = LoadError::default();
     let Some(raw) = toml_file::parse(file, text, &mut errors) else {
         // Past a syntax or type error nothing else in the file can be trusted.
@@ -202,7 +235,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
     let dns = v.dns(&raw.dns);
     let vantage = v.vantage(&raw.vantage);
-    let shard = v.shard(&raw.shard);
+    let shard = v.shard(&raw.shard, overrides.shard);
     let paths = v.paths(&raw.paths);
     let references = v.references(&raw.monitor);
 
@@ -319,6 +352,7 @@ pub fn load_text(file: &Path, text: &str, base: &Path, read: &ReadFile<'_>) -> R
     errors.sort();
     errors.into_result(Config {
         source: Some(file.to_path_buf()).filter(|p| !p.starts_with("<embedded>")),
+        overrides,
         web: WebConfig {
             listen_address,
             probe_targets,

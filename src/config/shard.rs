@@ -5,13 +5,15 @@
 
 use super::toml_file::RawShard;
 use super::{Validator, position};
-use crate::domain::shard::Shard;
-
-/// Most shards one inventory can be split into.
-const MAX_SHARDS: u32 = 1024;
+use crate::domain::shard::{MAX_SHARDS, Shard};
 
 impl Validator<'_> {
-    pub(super) fn shard(&mut self, raw: &RawShard) -> Shard {
+    /// `given` is `--shard I/N` (already checked): it replaces the file's index and count.
+    pub(super) fn shard(&mut self, raw: &RawShard, given: Option<(u32, u32)>) -> Shard {
+        if let Some((index, count)) = given {
+            let replicas = self.integer(&raw.replicas, "shard.replicas", 1, 1, count);
+            return Shard { index, count, replicas };
+        }
         let count = self.integer(&raw.count, "shard.count", 1, 1, MAX_SHARDS);
         let replicas = self.integer(&raw.replicas, "shard.replicas", 1, 1, count.max(1));
         let from_hostname = raw.index_from_hostname.as_ref().is_some_and(|b| *b.get_ref());

@@ -4,6 +4,33 @@
 //! endpoint is probed by `replicas` instances, and growing from N to N+1 shards moves only the
 //! endpoints the new shard wins: about `replicas / (N + 1)` of them.
 
+/// Most shards one inventory can be split into.
+pub const MAX_SHARDS: u32 = 1024;
+
+/// Reads `--shard I/N`: shard `I` (0-based) of `N`.
+pub fn parse_share(text: &str) -> Result<(u32, u32), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not I/N: write e.g. 0/4 for the first of four shards"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("the shard count {n:?} is not a whole number"))?;
+    let i: u32 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("the shard index {i:?} is not a whole number"))?;
+    if !(1..=MAX_SHARDS).contains(&n) {
+        return Err(format!("the shard count {n} is not between 1 and {MAX_SHARDS}"));
+    }
+    if i >= n {
+        return Err(format!(
+            "the shard index {i} is not below the count {n} (indexes start at 0)"
+        ));
+    }
+    Ok((i, n))
+}
+
 /// This instance's share: shard `index` of `count` (0-based, like a StatefulSet ordinal), each
 /// endpoint probed by `replicas` shards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +152,24 @@ mod tests {
                     "{id}: {before:?} → {after:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_share_is_read_as_index_over_count() {
+        assert_eq!(parse_share("0/4"), Ok((0, 4)));
+        assert_eq!(parse_share("3/4"), Ok((3, 4)));
+        assert_eq!(parse_share("0/1"), Ok((0, 1)));
+        for (bad, says) in [
+            ("4/4", "not below the count 4"),
+            ("1/0", "not between 1 and 1024"),
+            ("0/1025", "not between 1 and 1024"),
+            ("2", "is not I/N"),
+            ("a/4", "index \"a\" is not a whole number"),
+            ("-1/4", "is not a whole number"),
+        ] {
+            let e = parse_share(bad).expect_err(bad);
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 

@@ -61,7 +61,7 @@ _diemcau() {
             return 0
             ;;
         diemcau__subcmd__check)
-            opts="-c -h --config.file --config --help"
+            opts="-c -h --config.file --config --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -76,6 +76,10 @@ _diemcau() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -311,7 +315,7 @@ _diemcau() {
             return 0
             ;;
         diemcau__subcmd__run)
-            opts="-c -h --config.file --config --web.listen-address --log.level --log.format --web.config.file --private-netns --help"
+            opts="-c -h --config.file --config --web.listen-address --log.level --log.format --web.config.file --private-netns --shard --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,6 +346,10 @@ _diemcau() {
                     return 0
                     ;;
                 --web.config.file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -38,6 +38,7 @@ complete -c diemcau -n "__fish_diemcau_using_subcommand run" -l log.level -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand run" -l log.format -r -f -a "logfmt\t'key=value pairs, one event per line (`text` is accepted for compatibility)'
 json\t'One JSON object per line'"
 complete -c diemcau -n "__fish_diemcau_using_subcommand run" -l web.config.file -d 'exporter-toolkit web configuration (TLS, basic auth), as for node_exporter' -r -F
+complete -c diemcau -n "__fish_diemcau_using_subcommand run" -l shard -d 'Probe shard I (0-based) of N: replaces [shard] index, count and index_from_hostname' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand run" -l private-netns -d 'Probe from a private network namespace of its own (tests, benchmarks, lab); the web port stays in the caller\'s namespace'
 complete -c diemcau -n "__fish_diemcau_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c diemcau -n "__fish_diemcau_using_subcommand demo" -s c -l config -l config.file -d 'Probe settings and inventory (default: embedded settings, generated inventory)' -r -F
@@ -53,6 +54,7 @@ complete -c diemcau -n "__fish_diemcau_using_subcommand demo" -l log.format -r -
 json\t'One JSON object per line'"
 complete -c diemcau -n "__fish_diemcau_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c diemcau -n "__fish_diemcau_using_subcommand check" -s c -l config -l config.file -d 'The TOML config file' -r -F
+complete -c diemcau -n "__fish_diemcau_using_subcommand check" -l shard -d 'Check as shard I (0-based) of N: count that shard\'s share, as `run --shard` would' -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand check" -s h -l help -d 'Print help'
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l count -r
 complete -c diemcau -n "__fish_diemcau_using_subcommand probe" -l spacing -r
