@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod health;
 pub mod interval;
 pub mod maintenance;
+pub mod merge;
 pub mod path;
 pub mod period;
 pub mod quality;
