@@ -63,6 +63,7 @@ pub async fn run(
     metrics.set_province_centroids(&config.province_centroids, &provinces_of(&config));
     let store = open_store(&config)?;
     metrics.registry.register(Box::new(store.collector()))?;
+    let replica = super::shared_ledger::start(&config, &metrics)?;
     store.sync_endpoints(config.endpoints.clone());
     restore_baselines(&monitor, &store);
     monitor.set_recorder(Box::new(Ledger(store.clone())));
@@ -185,6 +186,10 @@ pub async fn run(
         Ok(()) => tracing::info!("ledger closed"),
         Err(e) => tracing::error!(error = %e, "closing the ledger failed"),
     }
+    if let Some(r) = replica {
+        // The clean stop just committed goes out now, or at the next start.
+        tokio::task::spawn_blocking(move || r.stop(std::time::Duration::from_secs(2))).await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -237,6 +242,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     let settings = StoreConfig {
         heartbeat: config.store.heartbeat,
         vantage: config.vantage.clone(),
+        outbox: config.store.url.is_some(),
         ..StoreConfig::new(path)
     };
     let store = Store::open(settings, Arc::new(SystemClock))

@@ -9,3 +9,4 @@ pub mod netns;
 pub mod paths;
 pub mod report_mail;
 pub mod report_schedule;
+pub mod shared_ledger;

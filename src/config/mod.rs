@@ -15,6 +15,7 @@ pub mod quality;
 pub mod resolve;
 pub mod schedule;
 mod shard;
+mod store;
 pub mod toml_file;
 pub mod vantage;
 pub mod web;
@@ -47,6 +48,9 @@ pub use web::{ProbeTargets, WebConfig};
 pub struct StoreSettings {
     pub path: PathBuf,
     pub heartbeat: Duration,
+    /// `[store] url`: the PostgreSQL ledger shared by every vantage (the SQLite file stays this
+    /// instance's own ledger and spool).
+    pub url: Option<String>,
 }
 
 /// SLA report settings.
@@ -102,6 +106,8 @@ pub struct Config {
     pub dns: dns::DnsSettings,
     /// `[vantage] name`: where this instance probes from.
     pub vantage: String,
+    /// `[vantage] quorum`: how many vantages must see an endpoint Down in the merged view.
+    pub quorum: crate::domain::merge::Quorum,
     /// `[paths]`: path tracing, to place faults.
     pub paths: paths::PathsConfig,
     /// `[monitor] references`: addresses whose silence means the monitor is blind.
@@ -235,6 +241,7 @@ pub fn load_text_with(
     health.quality = quality::validate(file, text, &raw.quality, probe.interval.as_secs_f64(), v.errors);
     let dns = v.dns(&raw.dns);
     let vantage = v.vantage(&raw.vantage);
+    let quorum = v.quorum(&raw.vantage);
     let shard = v.shard(&raw.shard, overrides.shard);
     let paths = v.paths(&raw.paths);
     let references = v.references(&raw.monitor);
@@ -368,6 +375,7 @@ pub fn load_text_with(
         province_centroids,
         dns,
         vantage,
+        quorum,
         paths,
         references,
         shard,
@@ -457,36 +465,6 @@ impl Validator<'_> {
             return default;
         }
         n as u32
-    }
-
-    fn store(&mut self, raw: &RawConfig, base: &Path) -> StoreSettings {
-        let path = match &raw.store.path {
-            Some(p) if p.get_ref().trim().is_empty() || p.get_ref().ends_with('/') => {
-                let (l, c) = position(self.text, p);
-                self.problem_at(
-                    l,
-                    c,
-                    "store.path",
-                    &format!("{:?} names no file", p.get_ref()),
-                    "give the ledger's file, e.g. \"data/diemcau.db\", or remove the key for the default",
-                );
-                base.join("data").join("diemcau.db")
-            }
-            Some(p) => base.join(p.get_ref()),
-            // systemd's StateDirectory= sets STATE_DIRECTORY; otherwise beside the config.
-            None => match std::env::var_os("STATE_DIRECTORY") {
-                Some(dir) => PathBuf::from(dir).join("diemcau.db"),
-                None => base.join("data").join("diemcau.db"),
-            },
-        };
-        let heartbeat = self.duration(
-            &raw.store.heartbeat,
-            "store.heartbeat",
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        );
-        StoreSettings { path, heartbeat }
     }
 
     fn report(&mut self, raw: &RawConfig, base: &Path, read: &ReadFile<'_>) -> ReportSettings {

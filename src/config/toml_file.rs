@@ -75,6 +75,8 @@ pub struct RawShard {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawVantage {
     pub name: Option<Spanned<String>>,
+    /// `"all"` or a count of vantages.
+    pub quorum: Option<Spanned<toml::Value>>,
 }
 
 /// `[quality]`: the conference-quality score (docs/quality.md).
@@ -119,6 +121,7 @@ pub struct RawGeo {
 pub struct RawStore {
     pub path: Option<Spanned<String>>,
     pub heartbeat: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

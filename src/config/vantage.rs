@@ -56,6 +56,30 @@ impl Validator<'_> {
         );
         default_name()
     }
+
+    /// `[vantage] quorum`: `"all"` (the default: every vantage watching must see Down) or how
+    /// many of them must.
+    pub(super) fn quorum(&mut self, raw: &RawVantage) -> crate::domain::merge::Quorum {
+        use crate::domain::merge::Quorum;
+        let Some(q) = &raw.quorum else {
+            return Quorum::All;
+        };
+        match q.get_ref() {
+            toml::Value::String(s) if s == "all" => Quorum::All,
+            toml::Value::Integer(k) if (1..=1024).contains(k) => Quorum::AtLeast(*k as u32),
+            other => {
+                let (l, c) = position(self.text, q);
+                self.problem_at(
+                    l,
+                    c,
+                    "vantage.quorum",
+                    &format!("{other} is neither \"all\" nor a count of vantages from 1 to 1024"),
+                    "write quorum = \"all\" (every vantage watching must see it Down) or e.g. quorum = 2",
+                );
+                Quorum::All
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ mod clock;
 mod collector;
 mod identity;
 mod query;
+pub mod replica;
 pub mod report_runs;
 mod schema;
 mod writer;
@@ -120,6 +121,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// `[vantage] name`, written with the run.
     pub vantage: String,
+    /// Keep an outbox of changed rows for a shared copy of the ledger (`[store] url`).
+    pub outbox: bool,
     /// Longest time between two commits while idle (the `runs.last_seen_ms` resolution).
     pub heartbeat: Duration,
     /// Records that may wait in the producer → writer channel (added to `max_pending` for the
@@ -143,6 +146,7 @@ impl StoreConfig {
         StoreConfig {
             path: path.into(),
             vantage: "local".to_string(),
+            outbox: false,
             heartbeat: Duration::from_secs(10),
             queue_capacity: 65_536,
             max_pending: 1_000_000,
@@ -346,7 +350,7 @@ impl Store {
     /// left without a clean stop (see the module docs), starts a new run and the writer thread.
     /// Needs a writable database: a failure here is returned, not retried.
     pub fn open(cfg: StoreConfig, clock: Arc<dyn Clock>) -> Result<Store, StoreError> {
-        let opened = schema::open_writer(&cfg.path, &cfg.vantage, clock.as_ref())?;
+        let opened = schema::open_writer(&cfg.path, &cfg.vantage, cfg.outbox, clock.as_ref())?;
         for r in &opened.recovered {
             tracing::warn!(
                 run_id = r.run_id,

@@ -111,7 +111,52 @@ pub const MIGRATIONS: &[&str] = &[
         hops TEXT NOT NULL,
         learned_ms INTEGER NOT NULL
     ) STRICT;",
+    // 8: the shared ledger (`[store] url`): the rows changed since they were last shipped to
+    // PostgreSQL, one entry per row (a later change moves it to the end: the triggers delete
+    // and insert, whatever conflict policy the statement that fired them has), and this ledger's
+    // identity there (`source`, random, made once).
+    "CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tbl TEXT NOT NULL,
+        key TEXT NOT NULL,
+        UNIQUE (tbl, key) ON CONFLICT REPLACE
+    ) STRICT;
+    CREATE TABLE ledger_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO ledger_meta (key, value) VALUES ('source', lower(hex(randomblob(16))));",
 ];
+
+/// The tables shipped to a shared ledger, each with its key column.
+pub(crate) const SHIPPED: &[(&str, &str)] = &[
+    ("runs", "run_id"),
+    ("endpoints", "id"),
+    ("presence", "id"),
+    ("transitions", "id"),
+    ("outages", "id"),
+    ("pauses", "id"),
+    ("interruptions", "id"),
+];
+
+/// Makes every change of a shipped table leave its key in the outbox, in the same transaction.
+/// Temporary triggers: they live on the writer's connection only, so a ledger without a shared
+/// copy never fills its outbox. Called on every (re)connection of the writer.
+pub(crate) fn outbox_triggers(conn: &Connection) -> Result<(), StoreError> {
+    let mut sql = String::new();
+    for (table, key) in SHIPPED {
+        for event in ["INSERT", "UPDATE"] {
+            sql.push_str(&format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS outbox_{table}_{ev} AFTER {event} ON main.{table} \
+                 BEGIN DELETE FROM main.outbox WHERE tbl = '{table}' AND key = CAST(NEW.{key} AS TEXT); \
+                 INSERT INTO main.outbox (tbl, key) VALUES ('{table}', CAST(NEW.{key} AS TEXT)); END;\n",
+                ev = event.to_ascii_lowercase()
+            ));
+        }
+    }
+    conn.execute_batch(&sql)?;
+    Ok(())
+}
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
@@ -169,7 +214,7 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Locks, opens, migrates, recovers crashed runs and starts a new run.
-pub(crate) fn open_writer(path: &Path, vantage: &str, clock: &dyn Clock) -> Result<Opened, StoreError> {
+pub(crate) fn open_writer(path: &Path, vantage: &str, outbox: bool, clock: &dyn Clock) -> Result<Opened, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
@@ -179,6 +224,9 @@ pub(crate) fn open_writer(path: &Path, vantage: &str, clock: &dyn Clock) -> Resu
     let db = Held::lock(path)?;
     let mut conn = connect(path)?;
     migrations().to_latest(&mut conn)?;
+    if outbox {
+        outbox_triggers(&conn)?;
+    }
     let now = clock.now_ms();
     let tx = conn.transaction()?;
     let mut recovered = Vec::new();

@@ -402,6 +402,9 @@ impl Writer {
     /// changed meanwhile, so a copy is never taken from, nor a commit made into, another file.
     fn connect_held(&self) -> Result<Connection, StoreError> {
         let conn = schema::connect(&self.cfg.path)?;
+        if self.cfg.outbox {
+            schema::outbox_triggers(&conn)?;
+        }
         match self.db.check().map_err(identity::io(self.db.path()))? {
             PathState::Same => Ok(conn),
             _ => Err(StoreError::Invalid(format!(

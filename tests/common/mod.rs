@@ -2,6 +2,7 @@
 //! web port from the test, apply nftables rules inside its namespace.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod topology;
 pub mod trace;
 

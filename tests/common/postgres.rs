@@ -1,0 +1,181 @@
+//! A private PostgreSQL cluster for one test: `initdb` and `pg_ctl` in a temporary directory,
+//! listening only on a Unix socket there (no TCP at all), trust authentication for the user
+//! `diemcau`. As root, the server runs as `nobody` (PostgreSQL refuses root), through setpriv.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Postgres {
+    pub dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+/// The directory of `initdb` and `pg_ctl` (Debian keeps them out of PATH), if installed.
+fn server_bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+const NOBODY: u32 = 65534;
+
+impl Postgres {
+    /// Starts a fresh cluster; `None` (a skip) when PostgreSQL is not installed outside CI.
+    pub fn start() -> Option<Postgres> {
+        let Some(bin) = server_bin() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is required in CI: apt-get install postgresql (see scripts/test)"
+            );
+            eprintln!("SKIPPED: PostgreSQL (initdb, pg_ctl) is not installed");
+            return None;
+        };
+        if !super::require_tool("psql") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        if is_root() {
+            std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).expect("chown the cluster dir");
+        }
+        let pg = Postgres { dir, bin };
+        std::fs::create_dir(pg.socket_dir()).expect("socket dir");
+        if is_root() {
+            std::os::unix::fs::chown(pg.socket_dir(), Some(NOBODY), Some(NOBODY)).expect("chown");
+        }
+        let data = pg.data_dir();
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                path(&data),
+                "-U",
+                "diemcau",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        pg.start_server();
+        Some(pg)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().join("sock")
+    }
+
+    /// The connection string for `[store] url`.
+    pub fn url(&self) -> String {
+        format!("host={} user=diemcau dbname=postgres", self.socket_dir().display())
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let opts = format!(
+            "-c listen_addresses='' -k {} -c fsync=off -c max_connections=40",
+            self.socket_dir().display()
+        );
+        let log = self.dir.path().join("server.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                path(&self.data_dir()),
+                "-l",
+                path(&log),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the server (fast: open connections are cut).
+    pub fn stop_server(&self) {
+        self.run(
+            "pg_ctl",
+            &["-D", path(&self.data_dir()), "-m", "fast", "-w", "-t", "60", "stop"],
+        );
+    }
+
+    /// Runs one SQL statement with psql; the rows, `|`-separated, one per line.
+    pub fn query(&self, sql: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new("psql")
+                .args(["-h", path(&self.socket_dir()), "-U", "diemcau", "-d", "postgres"])
+                .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+                .output()
+                .expect("run psql");
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout).trim_end().to_string();
+            }
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(Instant::now() < deadline, "psql {sql:?} failed: {err}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `tool` of the server's bin directory, as `nobody` when we are root.
+    fn command(&self, tool: &str) -> Command {
+        if is_root() {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "--"]);
+            c.arg(self.bin.join(tool));
+            c
+        } else {
+            Command::new(self.bin.join(tool))
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self
+            .command(tool)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run a PostgreSQL tool");
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", path(&self.data_dir()), "-m", "immediate", "stop"])
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}

@@ -1,0 +1,167 @@
+//! The shared ledger (`[store] url`) on a real PostgreSQL cluster of the test's own: two
+//! vantages, each in its own network namespace, ship their ledgers to one database; a fault on
+//! one vantage's path stays that vantage's; a PostgreSQL outage loses nothing and keeps order;
+//! a second instance with the same vantage and shard is reported loudly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Daemon;
+use common::postgres::Postgres;
+
+const N: usize = 6;
+
+fn inventory() -> String {
+    let mut s = String::from("id,province,district,commune,carrier,address\n");
+    for i in 1..=N {
+        s.push_str(&format!("P{i},Tỉnh Lào Cai,,Xã Bản {i},VNPT,127.0.1.{i}\n"));
+    }
+    s
+}
+
+fn config(vantage: &str, url: &str) -> String {
+    format!(
+        "{}[vantage]\nname = \"{vantage}\"\n[store]\nurl = \"{url}\"\n",
+        common::fast_config("1s", 2, 1)
+    )
+}
+
+/// Drops every echo request from this daemon's namespace to the given endpoints (replacing the
+/// previous set; empty: none).
+fn cut(d: &Daemon, endpoints: &[usize]) {
+    let addresses: Vec<String> = endpoints.iter().map(|i| format!("127.0.1.{i}")).collect();
+    let rule = if addresses.is_empty() {
+        String::new()
+    } else {
+        format!("ip daddr {{ {} }} drop", addresses.join(", "))
+    };
+    common::nft_in(
+        d.child.id(),
+        &format!(
+            "table inet cut\ndelete table inet cut\ntable inet cut {{\n chain out {{\n  type filter hook output priority 0;\n  {rule}\n }}\n}}\n"
+        ),
+    );
+}
+
+fn up(d: &Daemon, id: &str) -> Option<f64> {
+    d.metrics().by_endpoint("diemcau_endpoint_up").get(id).copied()
+}
+
+fn shipped(d: &mut Daemon, what: &str) {
+    d.wait_until(Duration::from_secs(60), what, |d| {
+        let m = d.metrics();
+        m.value("diemcau_store_replica_backlog_rows", &[]) == Some(0.0)
+            && m.value("diemcau_store_replica_healthy", &[]) == Some(1.0)
+    });
+}
+
+/// This daemon's ledger id in the shared ledger.
+fn source(d: &Daemon) -> String {
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    conn.query_row("SELECT value FROM ledger_meta WHERE key = 'source'", [], |r| r.get(0))
+        .expect("source")
+}
+
+/// `sql` over the local ledger, rows as `|`-joined text like psql's.
+fn local(d: &Daemon, sql: &str) -> String {
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    let mut st = conn.prepare(sql).expect("prepare");
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            let cells: Vec<String> = (0..n)
+                .map(|i| match r.get_ref(i).expect("cell") {
+                    rusqlite::types::ValueRef::Null => String::new(),
+                    rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                    v => v.as_str().unwrap_or_default().to_string(),
+                })
+                .collect();
+            Ok(cells.join("|"))
+        })
+        .expect("query");
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.url();
+    let mut a = Daemon::start(&config("vnpt-hanoi", &url), &inventory());
+    let mut b = Daemon::start(&config("viettel-hanoi", &url), &inventory());
+    for d in [&mut a, &mut b] {
+        d.wait_until(Duration::from_secs(30), "every endpoint up", |d| {
+            (1..=N).all(|i| up(d, &format!("P{i}")) == Some(1.0))
+        });
+        shipped(d, "the first shipment");
+    }
+    assert_eq!(
+        pg.query("SELECT vantage FROM sources ORDER BY vantage"),
+        "viettel-hanoi\nvnpt-hanoi"
+    );
+
+    // P1 is cut off from vnpt-hanoi only (its own path); P2 from both (a real outage).
+    cut(&a, &[1, 2]);
+    cut(&b, &[2]);
+    a.wait_until(Duration::from_secs(30), "P1 and P2 down at vnpt-hanoi", |d| {
+        up(d, "P1") == Some(0.0) && up(d, "P2") == Some(0.0)
+    });
+    b.wait_until(Duration::from_secs(30), "P2 down at viettel-hanoi", |d| {
+        up(d, "P2") == Some(0.0)
+    });
+    assert_eq!(up(&b, "P1"), Some(1.0));
+
+    // The database goes away; P2 recovers meanwhile; the records wait in each outbox.
+    pg.stop_server();
+    cut(&a, &[1]);
+    cut(&b, &[]);
+    for d in [&mut a, &mut b] {
+        d.wait_until(Duration::from_secs(30), "P2 up again, unshipped", |d| {
+            let m = d.metrics();
+            up(d, "P2") == Some(1.0)
+                && m.value("diemcau_store_replica_healthy", &[]) == Some(0.0)
+                && m.value("diemcau_store_replica_backlog_rows", &[])
+                    .is_some_and(|b| b > 0.0)
+        });
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    pg.start_server();
+    for d in [&mut a, &mut b] {
+        shipped(d, "the backlog replayed");
+    }
+
+    // Nothing lost, order kept: every transition and outage of each ledger is in the shared
+    // one, with the same ids in the same order.
+    for d in [&a, &b] {
+        let src = source(d);
+        let transitions = "SELECT id, run_id, endpoint, from_state, to_state, at_ms FROM transitions";
+        let outages = "SELECT id, endpoint, start_ms, end_ms, end_reason FROM outages";
+        for (what, sql) in [("transitions", transitions), ("outages", outages)] {
+            let mine = local(d, &format!("{sql} ORDER BY id"));
+            let shared = pg.query(&format!("{sql} WHERE source = '{src}' ORDER BY id"));
+            assert!(!mine.is_empty(), "{what}: the local ledger has rows");
+            assert_eq!(shared, mine, "{what} of {src}");
+        }
+    }
+    let outages = |vantage: &str| {
+        pg.query(&format!(
+            "SELECT endpoint FROM outages o JOIN sources s USING (source) WHERE s.vantage = '{vantage}' ORDER BY endpoint"
+        ))
+    };
+    assert_eq!(outages("vnpt-hanoi"), "P1\nP2");
+    assert_eq!(outages("viettel-hanoi"), "P2");
+
+    // A second instance with the same vantage and shard: reported loudly by both.
+    let mut twin = Daemon::start(&config("vnpt-hanoi", &url), &inventory());
+    for d in [&mut twin, &mut a] {
+        d.wait_until(Duration::from_secs(30), "the duplicate reported", |d| {
+            d.metrics().value("diemcau_store_replica_conflicting_sources", &[]) == Some(1.0)
+        });
+    }
+    let log = twin.stop();
+    assert!(log.contains("another live instance"), "{}", common::tail(&log, 20));
+    a.stop();
+    b.stop();
+}
