@@ -104,7 +104,7 @@ fn honoured_labels_keep_the_endpoint_label_under_the_operators_relabelling() {
     // Without honoured labels the operator's label wins: the failure the kit avoids.
     assert_eq!(default_renamed, n);
     assert_eq!(default_port, n);
-    let kit = std::fs::read_to_string("deploy/kubernetes/servicemonitor.yaml").expect("servicemonitor");
+    let kit = std::fs::read_to_string("deploy/kubernetes/shared/servicemonitor.yaml").expect("servicemonitor");
     assert!(
         kit.contains("honorLabels: true"),
         "the kit's ServiceMonitor honours labels"
