@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/rules.
+"""Generate deploy/kubernetes/shared/prometheusrule.yaml from deploy/prometheus/rules.
 
     python3 deploy/checks/gen_prometheusrule.py          # rewrite
     python3 deploy/checks/gen_prometheusrule.py --check  # exit 1 if stale
@@ -11,7 +11,7 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RULES = ["deploy/prometheus/rules/diemcau-recording.yml", "deploy/prometheus/rules/diemcau-alerts.yml"]
-OUT = os.path.join(ROOT, "deploy/kubernetes/prometheusrule.yaml")
+OUT = os.path.join(ROOT, "deploy/kubernetes/shared/prometheusrule.yaml")
 
 
 class Dumper(yaml.SafeDumper):
