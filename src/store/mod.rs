@@ -83,6 +83,7 @@
 
 mod clock;
 mod collector;
+mod history;
 mod identity;
 mod query;
 pub mod replica;

@@ -1,15 +1,15 @@
 //! Read side: histories for SLA reports, transitions, outages, runs.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, Row, params};
 
 use super::StoreError;
+use super::history::{HistoryRows, PresenceRow, build};
 use super::schema::BUSY_TIMEOUT;
 use crate::domain::health::State;
 use crate::domain::sla::{EndpointHistory, Interval};
-use crate::domain::{EndpointId, Labels, Transition};
+use crate::domain::{EndpointId, Transition};
 
 /// One stored state change.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,10 +94,6 @@ fn state(text: &str) -> Result<State, StoreError> {
 }
 
 /// Unix milliseconds → unix seconds, rounding down.
-fn secs(ms: i64) -> i64 {
-    ms.div_euclid(1000)
-}
-
 impl StoreReader {
     /// Opens an existing ledger read-only, e.g. for `diemcau report` beside a running daemon.
     /// Without a live run, every run ends at its last heartbeat.
@@ -265,45 +261,17 @@ impl StoreReader {
     /// caller adds the planned windows. Milliseconds are rounded down to seconds.
     pub fn histories(&self, period: Interval, now_ms: i64) -> Result<Vec<EndpointHistory>, StoreError> {
         let (p0, p1) = (period.start.saturating_mul(1000), period.end.saturating_mul(1000));
-        let clip = |s: i64, e: i64| Interval::new(secs(s), secs(e)).intersect(&period);
-
-        let mut run_end: HashMap<i64, i64> = HashMap::new();
-        let mut monitored = Vec::new();
-        for r in self.runs()? {
-            let end = self.run_end(r.run_id, r.last_seen_ms, now_ms);
-            run_end.insert(r.run_id, end);
-            monitored.extend(clip(r.started_ms, end));
-        }
-        // Pauses of every endpoint, and those of one address family (its uplink was cut).
-        let (mut paused, mut paused_family): (Vec<Interval>, [Vec<Interval>; 2]) = Default::default();
+        let mut pauses = Vec::new();
         {
             let mut st = self
                 .conn
                 .prepare_cached("SELECT from_ms, to_ms, family FROM pauses WHERE from_ms < ?2 AND to_ms > ?1")?;
             let mut rows = st.query(params![p0, p1])?;
             while let Some(r) = rows.next()? {
-                // Rounded outwards: a second the monitor partly missed is not claimed as seen.
-                let (from, to, family): (i64, i64, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                let span = Interval::new(secs(from), secs(to + 999)).intersect(&period);
-                match family.as_str() {
-                    "ipv4" => paused_family[0].extend(span),
-                    "ipv6" => paused_family[1].extend(span),
-                    _ => paused.extend(span),
-                }
+                pauses.push((r.get(0)?, r.get(1)?, r.get(2)?));
             }
         }
-        use crate::domain::sla::{normalize, subtract_sets};
-        let monitored = subtract_sets(&normalize(&monitored), &normalize(&paused));
-        // Seen time of an IPv4 endpoint, an IPv6 one, and one written as a host name (either
-        // family: both families' pauses apply, unknown time rather than a false charge).
-        let both: Vec<Interval> = paused_family.concat();
-        let monitored_by = [
-            subtract_sets(&monitored, &normalize(&paused_family[0])),
-            subtract_sets(&monitored, &normalize(&paused_family[1])),
-            subtract_sets(&monitored, &normalize(&both)),
-        ];
-
-        let mut by_id: HashMap<String, EndpointHistory> = HashMap::new();
+        let mut presence = Vec::new();
         {
             let mut st = self.conn.prepare(
                 "SELECT p.endpoint, p.from_ms, p.to_ms, e.province, e.district, e.commune, e.carrier, e.address \
@@ -312,52 +280,27 @@ impl StoreReader {
             )?;
             let mut rows = st.query(params![p0, p1])?;
             while let Some(r) = rows.next()? {
-                let id: String = r.get(0)?;
-                let (from, to): (i64, Option<i64>) = (r.get(1)?, r.get(2)?);
-                let h = match by_id.get_mut(&id) {
-                    Some(h) => h,
-                    None => by_id.entry(id.clone()).or_insert(EndpointHistory {
-                        id,
-                        labels: Labels {
-                            province: r.get::<_, String>(3)?.into(),
-                            district: Some(r.get::<_, String>(4)?).filter(|d| !d.is_empty()).map(Into::into),
-                            commune: r.get::<_, String>(5)?.into(),
-                            carrier: r.get::<_, String>(6)?.into(),
-                        },
-                        monitored: monitored_by[match r.get::<_, String>(7)?.parse::<std::net::IpAddr>() {
-                            Ok(ip) => crate::domain::blindness::family_index(&ip),
-                            Err(_) => 2,
-                        }]
-                        .clone(),
-                        ..EndpointHistory::default()
-                    }),
-                };
-                h.exists.extend(clip(from, to.unwrap_or(now_ms.max(from))));
+                presence.push(PresenceRow {
+                    endpoint: r.get(0)?,
+                    from_ms: r.get(1)?,
+                    to_ms: r.get(2)?,
+                    province: r.get(3)?,
+                    district: r.get(4)?,
+                    commune: r.get(5)?,
+                    carrier: r.get(6)?,
+                    address: r.get(7)?,
+                });
             }
         }
-        for b in self.interruptions(p0, p1)? {
-            if let Some(h) = by_id.get_mut(&b.endpoint) {
-                h.brief.push(secs(b.start_ms));
-            }
-        }
-        for o in self.outages(None, p0, p1)? {
-            let Some(h) = by_id.get_mut(&o.endpoint) else {
-                continue;
-            };
-            let end = match o.end_ms {
-                Some(e) => e,
-                None => run_end.get(&o.run_id).copied().unwrap_or(now_ms).max(o.start_ms),
-            };
-            let span = clip(o.start_ms, end);
-            h.down.extend(span);
-            match crate::domain::sla_cause::place_of(&o.domain) {
-                0 => h.down_at_site.extend(span),
-                1 => h.down_on_path.extend(span),
-                _ => {}
-            }
-        }
-        let mut out: Vec<EndpointHistory> = by_id.into_values().collect();
-        out.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        let rows = HistoryRows {
+            runs: self.runs()?,
+            pauses,
+            presence,
+            interruptions: self.interruptions(p0, p1)?,
+            outages: self.outages(None, p0, p1)?,
+        };
+        Ok(build(rows, period, now_ms, |r| {
+            self.run_end(r.run_id, r.last_seen_ms, now_ms)
+        }))
     }
 }
