@@ -22,7 +22,7 @@ fn inventory() -> String {
 
 fn config(vantage: &str, url: &str) -> String {
     format!(
-        "{}[vantage]\nname = \"{vantage}\"\n[store]\nurl = \"{url}\"\n",
+        "{}[vantage]\nname = \"{vantage}\"\n[store]\nurl = \"{url}\"\nheartbeat = \"1s\"\n",
         common::fast_config("1s", 2, 1)
     )
 }
@@ -85,6 +85,35 @@ fn local(d: &Daemon, sql: &str) -> String {
     rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
 }
 
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    i64::try_from(since.as_millis()).expect("fits")
+}
+
+/// The merged SLA figures of each endpoint (`diemcau report sla` on `d`'s config, which names
+/// the shared ledger) from `from_ms` to a few seconds ago (what both have shipped: they
+/// heartbeat every second).
+fn report(d: &Daemon, from_ms: i64) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let ts = |ms: i64| jiff::Timestamp::from_millisecond(ms).expect("timestamp").to_string();
+    let period = format!("{}..{}", ts(from_ms + 1_000), ts(now_ms() - 3_000));
+    let out = std::process::Command::new(common::bin())
+        .args(["report", "sla", "--config"])
+        .arg(d.dir.path().join("diemcau.toml"))
+        .args(["--period", &period, "--by", "province", "--format", "json"])
+        .output()
+        .expect("run report");
+    assert!(out.status.success(), "report: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    report["worst"]
+        .as_array()
+        .expect("worst")
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap_or_default().to_string(), e.clone()))
+        .collect()
+}
+
 #[test]
 fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
     let Some(pg) = Postgres::start() else { return };
@@ -101,6 +130,8 @@ fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
         pg.query("SELECT vantage FROM sources ORDER BY vantage"),
         "viettel-hanoi\nvnpt-hanoi"
     );
+    // From here on both vantages watch.
+    let started_ms: i64 = pg.query("SELECT max(started_ms) FROM runs").parse().expect("a start");
 
     // P1 is cut off from vnpt-hanoi only (its own path); P2 from both (a real outage).
     cut(&a, &[1, 2]);
@@ -152,6 +183,32 @@ fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
     };
     assert_eq!(outages("vnpt-hanoi"), "P1\nP2");
     assert_eq!(outages("viettel-hanoi"), "P2");
+
+    // The merged view: P2 was Down for both (an outage), P1 only for vnpt-hanoi (its own path:
+    // no downtime); nothing unknown while either ran.
+    let figures = report(&a, started_ms);
+    assert!(
+        figures["P2"]["downtime_s"].as_i64().unwrap_or(0) > 0,
+        "{}",
+        figures["P2"]
+    );
+    assert_eq!(figures["P1"]["downtime_s"].as_i64(), Some(0), "{}", figures["P1"]);
+    for (id, f) in &figures {
+        assert_eq!(f["unknown_s"].as_i64(), Some(0), "{id}: {f}");
+    }
+
+    // vnpt-hanoi is killed and stays away a while: viettel-hanoi keeps the record, so the
+    // merged view has no unknown time.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    std::thread::sleep(Duration::from_secs(4));
+    a.restart();
+    shipped(&mut a, "the restarted vantage shipped");
+    shipped(&mut b, "the other vantage shipped");
+    let figures = report(&a, started_ms);
+    for (id, f) in &figures {
+        assert_eq!(f["unknown_s"].as_i64(), Some(0), "{id} after a vantage was killed: {f}");
+    }
 
     // A second instance with the same vantage and shard: reported loudly by both.
     let mut twin = Daemon::start(&config("vnpt-hanoi", &url), &inventory());

@@ -22,12 +22,16 @@ pub struct ReportContext {
     pub time_zone: String,
     pub targets: Targets,
     pub maintenance: Arc<Vec<MaintenanceWindow>>,
+    /// `[store] url` and `[vantage] quorum`: reports read the merged view of every vantage
+    /// from the shared ledger instead of this instance's own.
+    pub shared: Option<(String, crate::domain::merge::Quorum)>,
 }
 
 impl ReportContext {
     pub fn of(config: &Config, store: &Store) -> ReportContext {
         ReportContext {
             store: Some(store.clone()),
+            shared: config.store.url.clone().map(|u| (u, config.quorum)),
             time_zone: config.report.time_zone.clone(),
             targets: config.report.targets.clone(),
             maintenance: Arc::new(config.maintenance.windows.clone()),
@@ -99,7 +103,14 @@ pub fn render_at(
 ) -> Result<Rendered, String> {
     let period = sla::parse_period(&request.period, &ctx.time_zone).map_err(|e| e.to_string())?;
     let group_by = sla::parse_group_by(&request.by)?;
-    let mut histories = reader.histories(period, now_ms).map_err(|e| e.to_string())?;
+    let mut histories = match &ctx.shared {
+        Some((url, quorum)) => {
+            crate::store::replica::read::merged_histories(url, period, now_ms, *quorum)
+                .map_err(|e| e.to_string())?
+                .histories
+        }
+        None => reader.histories(period, now_ms).map_err(|e| e.to_string())?,
+    };
     // Group only by levels the inventory has: today's two-tier map has no districts.
     if group_by.contains(&sla::GroupKey::District)
         && !histories.is_empty()
@@ -133,6 +144,7 @@ pub fn render_from_config(config: &Config, request: &ReportRequest) -> Result<Re
     let reader = StoreReader::open(path).map_err(|e| format!("opening the ledger {}: {e}", path.display()))?;
     let ctx = ReportContext {
         store: None,
+        shared: config.store.url.clone().map(|u| (u, config.quorum)),
         time_zone: config.report.time_zone.clone(),
         targets: config.report.targets.clone(),
         maintenance: Arc::new(config.maintenance.windows.clone()),

@@ -17,6 +17,7 @@
 //! its clock against the database's.
 
 mod collector;
+pub mod read;
 mod ship;
 pub(crate) mod tables;
 
