@@ -85,6 +85,27 @@ fn local(d: &Daemon, sql: &str) -> String {
     rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
 }
 
+/// The scrape, shipper metrics included, passes `promtool check metrics`.
+fn promtool_clean(d: &Daemon) {
+    if !common::require_tool("promtool") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("scrape.txt");
+    std::fs::write(&file, d.metrics().0).expect("write the scrape");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -130,6 +151,7 @@ fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
         pg.query("SELECT vantage FROM sources ORDER BY vantage"),
         "viettel-hanoi\nvnpt-hanoi"
     );
+    promtool_clean(&a);
     // From here on both vantages watch.
     let started_ms: i64 = pg.query("SELECT max(started_ms) FROM runs").parse().expect("a start");
 
