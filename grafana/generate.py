@@ -105,13 +105,15 @@ def panel(kind, title, x, y, w, h, targets, description="", unit=None, **extra):
     return p
 
 
-def stat(title, x, y, w, h, expr, color="green", unit=None, description="", defaults=None, **kw):
+def stat(title, x, y, w, h, expr, color="green", unit=None, description="", defaults=None, legend="", **kw):
+    """A legend ("{{vantage}}") means one value per series: named only when there are several
+    (text mode auto), so a single vantage looks as before."""
     d = {"color": {"mode": "fixed", "fixedColor": color}}
     d.update(defaults or {})
-    return panel("stat", title, x, y, w, h, [target(expr, instant=True)], description, unit,
+    return panel("stat", title, x, y, w, h, [target(expr, legend, instant=True)], description, unit,
                  defaults=d,
                  options={"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background",
-                          "graphMode": "none", "textMode": "value"}, **kw)
+                          "graphMode": "none", "textMode": "auto" if legend else "value"}, **kw)
 
 
 def ts(title, x, y, w, h, targets, unit=None, description="", **kw):
@@ -189,9 +191,50 @@ def with_area(metric_sel):
 # Endpoint tables: the area column replaces district (absent in the two-tier map).
 ENDPOINT_TABLE_ORGANIZE = {"id": "organize", "options": {
     "excludeByName": {"Time": True, "__name__": True, "job": True, "instance": True, "district": True},
-    "indexByName": {"endpoint": 0, "commune": 1, "area": 2, "province": 3, "carrier": 4},
+    "indexByName": {"endpoint": 0, "commune": 1, "area": 2, "province": 3, "carrier": 4, "vantage": 5},
     # `endpoint` keeps its name: the row links read ${__data.fields.endpoint}.
-    "renameByName": {"area": "Khu vực"}}}
+    "renameByName": {"area": "Khu vực", "vantage": "Điểm đo"}}}
+
+
+# ----------------------------------------------------------------- vantages
+# Several diemcau instances ("vantages", `[vantage] name`, e.g. vnpt-hanoi and viettel-hanoi) may
+# probe the same endpoints. Their series differ only by the job/instance Prometheus gives each
+# target; diemcau_vantage_info{vantage} (always 1) names the vantage of an instance. The join
+# keeps the values and adds the `vantage` label; with a single vantage it changes nothing else.
+# The recording rules aggregate over instances: panels built on them are not split by vantage.
+V_VANTAGE = v_query("vantage", "Điểm đo (vantage)", "label_values(diemcau_vantage_info, vantage)",
+                    default_all=True)
+VANTAGE_HELP = ("Điểm đo (vantage): nơi đặt một máy giám sát diemcau ([vantage] name, ví dụ vnpt-hanoi); "
+                "nhiều điểm đo cùng đo một danh mục điểm cầu, mỗi điểm đo cho một giá trị.")
+
+
+def per_vantage(expr):
+    """`expr` (per instance: per endpoint, per region…) for the selected vantages, with a
+    `vantage` label."""
+    return ('(%s)\n* on(job, instance) group_left(vantage) diemcau_vantage_info{vantage=~"$vantage"}'
+            % expr)
+
+
+def disagreeing(sel):
+    """diemcau_endpoint_up per vantage (1 up or degraded, 0 down) of the endpoints in `sel`
+    that some selected vantages see up and others down."""
+    up = per_vantage('diemcau_endpoint_up{%s}' % sel)
+    return ('(%s)\nand on(endpoint) (\n  max by (endpoint) (%s)\n  > min by (endpoint) (%s)\n)'
+            % (up, up, up))
+
+
+def disagreeing_with_area(sel):
+    return ('label_join(%s, "area", "", "district")\nor\nlabel_join(%s, "area", "", "province")'
+            % (disagreeing(sel + ', district!=""'), disagreeing(sel + ', district=""')))
+
+
+# The disagreement table: one row per (endpoint, vantage), with what that vantage sees.
+DISAGREE_ORGANIZE = json.loads(json.dumps(ENDPOINT_TABLE_ORGANIZE))
+DISAGREE_ORGANIZE["options"]["indexByName"]["Value"] = 6
+DISAGREE_ORGANIZE["options"]["renameByName"]["Value"] = "Điểm đo thấy"
+VANTAGE_UP_MAPPINGS = [{"type": "value", "options": {
+    "0": {"text": "Mất kết nối (down)", "color": "red", "index": 0},
+    "1": {"text": "Hoạt động (up)", "color": "green", "index": 1}}}]
 
 
 # --------------------------------------------------------------- dashboards
@@ -234,16 +277,23 @@ def overview():
         }],
         "tooltip": {"mode": "details"},
     }
+    # Counts per vantage: each vantage probes every endpoint, a sum over vantages would count
+    # each endpoint once per vantage.
+    count = lambda state: "sum by (vantage) (%s)" % per_vantage(up % state)  # noqa: E731
+    down_by_vantage = count("down")
     panels = [
-        stat("Hoạt động (up)", 0, 0, 4, 5, "sum(%s)" % (up % "up"), "green"),
-        stat("Suy giảm (degraded)", 4, 0, 4, 5, "sum(%s)" % (up % "degraded"), "orange"),
-        stat("Mất kết nối (down)", 8, 0, 4, 5, "sum(%s)" % (up % "down"), "red"),
-        stat("Chưa rõ (unknown)", 12, 0, 4, 5, "sum(%s)" % (up % "unknown"), "text"),
+        stat("Hoạt động (up)", 0, 0, 4, 5, count("up"), "green", legend="{{vantage}}"),
+        stat("Suy giảm (degraded)", 4, 0, 4, 5, count("degraded"), "orange", legend="{{vantage}}"),
+        stat("Mất kết nối (down)", 8, 0, 4, 5, down_by_vantage, "red", legend="{{vantage}}"),
+        stat("Chưa rõ (unknown)", 12, 0, 4, 5, count("unknown"), "text", legend="{{vantage}}"),
         stat("Tỷ lệ khả dụng toàn quốc", 16, 0, 4, 5,
-             'avg(diemcau_endpoint_up{carrier=~"$carrier"} unless on(endpoint) (diemcau_endpoint_maintenance == 1))',
-             unit="percentunit", defaults={"thresholds": RATIO_THRESHOLDS, "color": {"mode": "thresholds"}}),
+             'avg by (vantage) (%s)' % per_vantage(
+                 'diemcau_endpoint_up{carrier=~"$carrier"} unless on(endpoint) (diemcau_endpoint_maintenance == 1)'),
+             unit="percentunit", legend="{{vantage}}",
+             defaults={"thresholds": RATIO_THRESHOLDS, "color": {"mode": "thresholds"}}),
         stat("Đang bảo trì (maintenance)", 20, 0, 4, 5,
-             'sum(diemcau_endpoint_maintenance{carrier=~"$carrier"}) or vector(0)', "blue"),
+             'count(max by (endpoint) (diemcau_endpoint_maintenance{carrier=~"$carrier"}) == 1) or vector(0)',
+             "blue", description="Số điểm cầu đang bảo trì (mỗi điểm cầu một lần, dù nhiều điểm đo cùng đo)."),
         geomap,
         table("Tỉnh/thành kém nhất", 14, 5, 10, 14,
               [target('bottomk(15, %s)' % PROVINCE_UP_RATIO,
@@ -256,7 +306,8 @@ def overview():
               [target('ALERTS{alertstate="firing", alertname=~"Diemcau.*"}', instant=True, fmt="table")],
               "Cảnh báo diemcau đang kích hoạt trong Prometheus (chưa áp dụng inhibit của Alertmanager)."),
         ts("Số điểm cầu mất kết nối theo nhà mạng", 0, 28, 12, 8,
-           [target('sum by (carrier) (%s)' % (up % "down"), "{{carrier}}")]),
+           [target('sum by (carrier, vantage) (%s)' % per_vantage(up % "down"), "{{carrier}} · {{vantage}}")],
+           description=VANTAGE_HELP),
         ts("Tỷ lệ khả dụng theo nhà mạng", 12, 28, 12, 8,
            [target('carrier:diemcau_endpoint_up:ratio{carrier=~"$carrier"}', "{{carrier}}")],
            "percentunit"),
@@ -272,13 +323,31 @@ def overview():
                         "links": [{"title": "Chi tiết tỉnh",
                                    "url": "/d/diemcau-province?var-province=${__data.fields.province}&${__url_time_range}"}]}),
         table("Điểm cầu chất lượng hội nghị kém (MOS < %.1f)" % POOR_MOS, 12, 36, 12, 10,
-              [target('diemcau_endpoint_mos{carrier=~"$carrier"} < %s' % POOR_MOS, instant=True, fmt="table")],
+              [target(per_vantage('diemcau_endpoint_mos{carrier=~"$carrier"} < %s' % POOR_MOS),
+                      instant=True, fmt="table")],
               MOS_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
               defaults={"decimals": 2, "thresholds": MOS_THRESHOLDS}),
+        table("Các điểm đo không thống nhất (vantages disagree)", 0, 46, 16, 10,
+              [target(disagreeing_with_area('carrier=~"$carrier"'), instant=True, fmt="table")],
+              "Điểm cầu mà có điểm đo thấy hoạt động, có điểm đo thấy mất kết nối: mỗi dòng là một điểm đo "
+              "và điều nó thấy. Thường là sự cố trên đường từ một nhà mạng (hoặc tại chính máy giám sát), "
+              "không phải tại điểm cầu. Trống khi chỉ có một điểm đo. " + VANTAGE_HELP + " " + AREA_HELP,
+              transformations=[DISAGREE_ORGANIZE,
+                               {"id": "sortBy", "options": {"sort": [{"field": "endpoint"}]}}],
+              defaults={"mappings": VANTAGE_UP_MAPPINGS,
+                        "custom": {"cellOptions": {"type": "color-text"}},
+                        "links": [{"title": "Chi tiết điểm cầu",
+                                   "url": "/d/diemcau-endpoint?var-endpoint=${__data.fields.endpoint}"
+                                          "&${__url_time_range}"}]}),
+        ts("Số điểm cầu mất kết nối theo điểm đo", 16, 46, 8, 10,
+           [target(down_by_vantage, "{{vantage}}")],
+           "Mỗi điểm đo đếm các điểm cầu nó thấy mất kết nối. Các đường tách nhau: một điểm đo thấy "
+           "sự cố mà điểm đo khác không thấy. " + VANTAGE_HELP,
+           defaults={"min": 0, "decimals": 0}),
     ]
     return dashboard("diemcau-overview", "Diemcau / Tổng quan toàn quốc",
                      "Tổng quan trạng thái ~10.600 điểm cầu truyền hình xã/phường.",
-                     [v_datasource(), V_CARRIER], panels,
+                     [v_datasource(), V_CARRIER, V_VANTAGE], panels,
                      [link("Tỉnh/thành", "diemcau-province"), link("SLA nhà mạng", "diemcau-carrier-sla"),
                       link("Vị trí sự cố", "diemcau-paths")])
 
@@ -306,11 +375,11 @@ def province():
                                  "Value #A": "Mất kết nối", "Value #B": "Tổng",
                                  "Value #C": "Tỷ lệ hoạt động"}}}]),
         table("Điểm cầu đang mất kết nối", 0, 9, 12, 10,
-              [target(with_area('diemcau_endpoint_up{%s} == 0' % esel), instant=True, fmt="table")],
+              [target(per_vantage(with_area('diemcau_endpoint_up{%s} == 0' % esel)), instant=True, fmt="table")],
               AREA_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
               defaults={"links": [state_link]}),
         table("Trạng thái từng xã/phường", 12, 9, 12, 10,
-              [target(with_area('diemcau_endpoint_state{%s}' % esel), instant=True, fmt="table")],
+              [target(per_vantage(with_area('diemcau_endpoint_state{%s}' % esel)), instant=True, fmt="table")],
               AREA_HELP, transformations=[ENDPOINT_TABLE_ORGANIZE],
               defaults={"mappings": STATE_MAPPINGS, "links": [state_link]}),
         ts("Độ trễ trung bình (RTT) theo khu vực", 0, 19, 8, 8,
@@ -325,7 +394,7 @@ def province():
     ]
     return dashboard("diemcau-province", "Diemcau / Chi tiết tỉnh/thành",
                      "Khu vực (quận/huyện nếu còn, bản đồ 2021) và xã/phường của một tỉnh/thành.",
-                     [v_datasource(), V_PROVINCE(multi=False), V_DISTRICT, V_CARRIER], panels,
+                     [v_datasource(), V_PROVINCE(multi=False), V_DISTRICT, V_CARRIER, V_VANTAGE], panels,
                      [link("Tổng quan", "diemcau-overview")])
 
 
@@ -334,54 +403,64 @@ def endpoint():
     # "commune, district, province" with the district left out where there is none.
     place = ('label_join(diemcau_endpoint_state{%s, district!=""}, "place", ", ", "commune", "district", "province")\n'
              'or\nlabel_join(diemcau_endpoint_state{%s, district=""}, "place", ", ", "commune", "province")' % (e, e))
+    # Every vantage that probes the endpoint gives its own series, named in the legend.
+    v = per_vantage
+    lv = lambda name: name + " · {{vantage}}"  # noqa: E731
     panels = [
         panel("state-timeline", "Dòng thời gian trạng thái", 0, 0, 24, 5,
-              [target(place, "{{place}} ({{carrier}})")],
+              [target(v(place), "{{place}} ({{carrier}}) · {{vantage}}")],
+              VANTAGE_HELP,
               defaults={"mappings": STATE_MAPPINGS, "color": {"mode": "thresholds"},
                         "thresholds": {"mode": "absolute", "steps": [
                             {"color": "text", "value": None}, {"color": "green", "value": 1},
                             {"color": "orange", "value": 2}, {"color": "red", "value": 3}]}},
               options={"showValue": "never", "mergeValues": True}),
-        stat("Trạng thái hiện tại", 0, 5, 6, 4, 'diemcau_endpoint_state{%s}' % e,
+        stat("Trạng thái hiện tại", 0, 5, 6, 4, v('diemcau_endpoint_state{%s}' % e), legend="{{vantage}}",
              defaults={"mappings": STATE_MAPPINGS, "color": {"mode": "thresholds"},
                        "thresholds": {"mode": "absolute", "steps": [
                            {"color": "text", "value": None}, {"color": "green", "value": 1},
                            {"color": "orange", "value": 2}, {"color": "red", "value": 3}]}}),
         stat("Thời gian từ lần đổi trạng thái cuối", 6, 5, 6, 4,
-             'time() - diemcau_endpoint_last_transition_timestamp_seconds{%s}' % e, "blue", "s"),
+             v('time() - diemcau_endpoint_last_transition_timestamp_seconds{%s}' % e), "blue", "s",
+             legend="{{vantage}}"),
         stat("Số lần đổi trạng thái (24h)", 12, 5, 6, 4,
-             'increase(diemcau_endpoint_transitions_total{%s}[24h])' % e, "purple"),
+             v('increase(diemcau_endpoint_transitions_total{%s}[24h])' % e), "purple", legend="{{vantage}}"),
         stat("Bảo trì", 18, 5, 6, 4,
              'max(diemcau_endpoint_maintenance{%s}) or vector(0)' % e, "blue",
              defaults={"mappings": [{"type": "value", "options": {
                  "0": {"text": "Không"}, "1": {"text": "Đang bảo trì"}}}]}),
         ts("Độ trễ (RTT)", 0, 9, 8, 8, [
-            target(mean_of("diemcau_endpoint_reply_rtt_seconds", e), "RTT trung bình (mọi vòng)", "A"),
-            target('diemcau_endpoint_rtt_seconds{%s}' % e, "RTT vòng cuối lúc scrape", "B")], "s", WINDOW_HELP),
+            target(v(mean_of("diemcau_endpoint_reply_rtt_seconds", e)), lv("RTT trung bình (mọi vòng)"), "A"),
+            target(v('diemcau_endpoint_rtt_seconds{%s}' % e), lv("RTT vòng cuối lúc scrape"), "B")],
+           "s", WINDOW_HELP),
         ts("Jitter", 8, 9, 8, 8, [
-            target(mean_of("diemcau_endpoint_reply_jitter_seconds", e), "jitter trung bình (mọi vòng)", "A"),
-            target('diemcau_endpoint_jitter_seconds{%s}' % e, "jitter vòng cuối lúc scrape", "B")], "s", WINDOW_HELP),
+            target(v(mean_of("diemcau_endpoint_reply_jitter_seconds", e)), lv("jitter trung bình (mọi vòng)"), "A"),
+            target(v('diemcau_endpoint_jitter_seconds{%s}' % e), lv("jitter vòng cuối lúc scrape"), "B")],
+           "s", WINDOW_HELP),
         ts("Mất gói (loss)", 16, 9, 8, 8, [
-            target('1 - rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])'
-                   ' / rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % (e, e), "loss (mọi vòng)", "A"),
-            target('diemcau_endpoint_loss_ratio{%s}' % e, "loss vòng cuối lúc scrape", "B")],
+            target(v('1 - rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])'
+                     ' / rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % (e, e)),
+                   lv("loss (mọi vòng)"), "A"),
+            target(v('diemcau_endpoint_loss_ratio{%s}' % e), lv("loss vòng cuối lúc scrape"), "B")],
            "percentunit", WINDOW_HELP, defaults={"min": 0, "max": 1}),
         ts("Chất lượng hội nghị (MOS)", 0, 24, 16, 8,
-           [target('diemcau_endpoint_mos{%s}' % e, "MOS")], None, MOS_HELP,
+           [target(v('diemcau_endpoint_mos{%s}' % e), lv("MOS"))], None, MOS_HELP,
            defaults={"min": 1, "max": 4.5, "decimals": 2, "thresholds": MOS_THRESHOLDS,
                      "custom": {"thresholdsStyle": {"mode": "line"}}}),
         stat("Phút chất lượng kém (khoảng đang xem)", 16, 24, 8, 8,
-             'increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60' % e, "orange",
+             v('increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60' % e), "orange",
+             legend="{{vantage}}",
              description="Số phút điểm cầu có MOS dưới ngưỡng [quality] poor_mos (mặc định %.1f) "
                          "trong khoảng thời gian đang xem." % POOR_MOS),
         ts("Gói gửi/nhận", 0, 17, 24, 7, [
-            target('rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % e, "gửi", "A"),
-            target('rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])' % e, "nhận", "B"),
+            target(v('rate(diemcau_endpoint_packets_sent_total{%s}[$__rate_interval])' % e), lv("gửi"), "A"),
+            target(v('rate(diemcau_endpoint_packets_received_total{%s}[$__rate_interval])' % e), lv("nhận"), "B"),
         ], "pps"),
     ]
     return dashboard("diemcau-endpoint", "Diemcau / Chi tiết điểm cầu",
-                     "RTT, jitter, mất gói, chất lượng hội nghị (MOS) và trạng thái của một điểm cầu.",
-                     [v_datasource(), V_PROVINCE(), V_DISTRICT, V_CARRIER, V_ENDPOINT], panels,
+                     "RTT, jitter, mất gói, chất lượng hội nghị (MOS) và trạng thái của một điểm cầu, "
+                     "theo từng điểm đo.",
+                     [v_datasource(), V_PROVINCE(), V_DISTRICT, V_CARRIER, V_ENDPOINT, V_VANTAGE], panels,
                      [link("Tỉnh/thành", "diemcau-province")])
 
 
@@ -424,7 +503,8 @@ def carrier_sla():
             target('province_carrier:diemcau_packet_loss:ratio_rate5m{%s}' % pc, "{{province}} {{carrier}}")],
            "percentunit"),
         table("Phút chất lượng hội nghị kém theo điểm cầu (khoảng đang xem)", 0, 33, 24, 10,
-              [target('sort_desc(increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60 > 0)' % pc,
+              [target('sort_desc(%s)' % per_vantage(
+                  'increase(diemcau_endpoint_poor_quality_seconds_total{%s}[$__range]) / 60 > 0' % pc),
                       instant=True, fmt="table")],
               "Số phút mỗi điểm cầu có MOS dưới ngưỡng [quality] poor_mos (mặc định %.1f), theo nhà mạng. "
               "Tổng theo nhà mạng từng giờ: carrier:diemcau_endpoint_poor_quality_seconds:increase1h." % POOR_MOS,
@@ -432,7 +512,7 @@ def carrier_sla():
     ]
     return dashboard("diemcau-carrier-sla", "Diemcau / SLA nhà mạng",
                      "Khả dụng so với mục tiêu SLO và burn rate theo nhà mạng và tỉnh/thành.",
-                     [v_datasource(), V_CARRIER, V_PROVINCE()], panels,
+                     [v_datasource(), V_CARRIER, V_PROVINCE(), V_VANTAGE], panels,
                      [link("Tổng quan", "diemcau-overview")])
 
 
@@ -520,22 +600,23 @@ def paths():
                          "lúc sự cố tính thêm." % round(PATHS_BUDGET * 100),
              defaults={"color": {"mode": "thresholds"}, "thresholds": cost_steps}),
         table("Sự cố theo chặng mạng", 0, 4, 12, 9,
-              [target('sort_desc(%s)' % incident, instant=True, fmt="table")],
+              [target('sort_desc(%s)' % per_vantage(incident), instant=True, fmt="table")],
               "Mỗi dòng là một router đang hỏng và số điểm cầu không kết nối được phía sau nó (như mục "
               "\"Sự cố theo chặng mạng\" trên trang trạng thái và /api/v1/incidents). Nhà mạng: nhà mạng "
               "của đa số các điểm cầu đó. " + DOMAIN_HELP,
               transformations=[{"id": "organize", "options": {
                   "excludeByName": {"Time": True, "__name__": True, "job": True},
-                  "indexByName": {"hop": 0, "carrier": 1, "domain": 2, "Value": 3, "instance": 4},
+                  "indexByName": {"hop": 0, "carrier": 1, "domain": 2, "Value": 3, "vantage": 4, "instance": 5},
                   "renameByName": {"hop": "Chặng (router)", "carrier": "Nhà mạng", "domain": "Miền lỗi",
-                                   "Value": "Điểm cầu bị cắt", "instance": "Máy giám sát"}}}]),
+                                   "Value": "Điểm cầu bị cắt", "vantage": "Điểm đo",
+                                   "instance": "Máy giám sát"}}}]),
         ts("Điểm cầu lỗi theo miền lỗi", 12, 4, 12, 9, [
             target('domain:diemcau_endpoint_faults:count', "{{domain}}", "A"),
             target('count(diemcau_endpoint_up == 0 unless on(job, instance, endpoint) diemcau_endpoint_fault_info %s)'
                    ' or vector(0)' % NOT_MAINT, "chưa định vị (mất kết nối, chưa truy vết)", "B"),
         ], description=DOMAIN_HELP + " Không tính điểm cầu đang bảo trì; toàn quốc, mọi nhà mạng."),
         table("Điểm cầu lỗi đã định vị", 0, 13, 24, 10,
-              [target(with_area('diemcau_endpoint_fault_info{%s}' % c), instant=True, fmt="table")],
+              [target(per_vantage(with_area('diemcau_endpoint_fault_info{%s}' % c)), instant=True, fmt="table")],
               "Điểm cầu không hoạt động mà truy vết đã định vị được lỗi. " + DOMAIN_HELP + " " + AREA_HELP,
               transformations=[fault_organize], defaults={"links": [state_link]}),
         ts("Độ phủ đường cơ sở", 0, 23, 8, 8, [
@@ -555,7 +636,7 @@ def paths():
     ]
     return dashboard("diemcau-paths", "Diemcau / Vị trí sự cố (chặng mạng)",
                      "Lỗi nằm ở đâu: tại điểm cầu, trên đường truyền (router nào) hay ở máy giám sát.",
-                     [v_datasource(), V_CARRIER], panels,
+                     [v_datasource(), V_CARRIER, V_VANTAGE], panels,
                      [link("Tổng quan", "diemcau-overview"), link("Tỉnh/thành", "diemcau-province")])
 
 

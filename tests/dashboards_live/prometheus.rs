@@ -1,4 +1,6 @@
-//! A real Prometheus on 127.0.0.1 with the repository's rules, and its HTTP API.
+//! A real Prometheus on 127.0.0.1 with the repository's rules, and its HTTP API. Shared by
+//! tests/dashboards_live.rs and tests/vantages_live.rs, which each use part of it.
+#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,7 +20,6 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(target_port: u16) -> Prometheus {
-        let dir = tempfile::tempdir().expect("temp dir");
         let rules_dir = repo().join("deploy/prometheus/rules");
         let mut rules: Vec<PathBuf> = std::fs::read_dir(&rules_dir)
             .expect("deploy/prometheus/rules")
@@ -36,6 +37,13 @@ impl Prometheus {
              rule_files:\n{rule_files}\
              scrape_configs:\n  - job_name: diemcau\n    static_configs:\n      - targets: [\"127.0.0.1:{target_port}\"]\n"
         );
+        Self::start_with(&config)
+    }
+
+    /// A real Prometheus on 127.0.0.1 with `config` as its prometheus.yml (in a temp dir of its
+    /// own, with its data), ready to answer.
+    pub fn start_with(config: &str) -> Prometheus {
+        let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
         let port = crate::common::free_port();
         let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
@@ -52,6 +60,12 @@ impl Prometheus {
             crate::common::http(p.port, "GET", "/-/ready", &[]).0 == 200
         });
         p
+    }
+
+    /// Kills it (SIGKILL: a crash, no clean shutdown) and waits for it; its files stay until drop.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn log(&self) -> String {
