@@ -244,3 +244,62 @@ fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
     a.stop();
     b.stop();
 }
+
+/// A vantage whose clock is 5 minutes ahead (libfaketime) is detected by its shipper, which
+/// compares its clock with the database's at every round, logged and exported.
+#[test]
+fn a_clock_five_minutes_off_is_reported() {
+    if !common::require_tool("faketime") {
+        return;
+    }
+    let Some(pg) = Postgres::start() else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("diemcau.toml"),
+        config("vnpt-hanoi", &pg.url()).replace("{port}", "0"),
+    )
+    .expect("write config");
+    std::fs::write(dir.path().join("inventory.csv"), inventory()).expect("write inventory");
+    let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log");
+    // libfaketime preloaded into the daemon itself (the `faketime` wrapper would take the
+    // SIGTERM meant for it); only the wall clock moves, monotonic timers keep their pace.
+    let lib = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime.so.1 beside the faketime tool");
+    let child = std::process::Command::new(common::bin())
+        .args(["run", "--private-netns", "--log.level", "info", "--config"])
+        .arg(dir.path().join("diemcau.toml"))
+        .env("LD_PRELOAD", lib)
+        .env("FAKETIME", "+300s")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn diemcau with libfaketime");
+    let mut d = Daemon {
+        child,
+        port: 0,
+        dir,
+        args: Vec::new(),
+    };
+    d.wait_until(Duration::from_secs(30), "the web port", |d| {
+        d.port = common::listening_port(&d.log()).unwrap_or(0);
+        d.port != 0 && d.get("/-/healthy").0 == 200
+    });
+    d.wait_until(Duration::from_secs(30), "the skew measured", |d| {
+        d.metrics()
+            .value("diemcau_clock_skew_seconds", &[])
+            .is_some_and(|s| (s - 300.0).abs() < 10.0)
+    });
+    let skew: i64 = pg
+        .query("SELECT clock_skew_ms FROM sources WHERE vantage = 'vnpt-hanoi'")
+        .parse()
+        .expect("the skew in sources");
+    assert!((skew - 300_000).abs() < 10_000, "sources.clock_skew_ms = {skew}");
+    let log = d.stop();
+    assert!(log.contains("off the shared ledger's"), "{}", common::tail(&log, 20));
+}
