@@ -8,8 +8,11 @@ alert's status.state / inhibitedBy. Both maps: endpoints with a district
 (2021) and two-tier endpoints without one (since July 2025), which a district
 outage must never silence. A failing router (DiemcauPathHopDown) silences the
 endpoint alerts that carry its failing_hop, in any district or province, and
-nothing else. Bounded: each wait is <= 20 s, the whole
-run <= ~60 s; alertmanager is always killed at the end.
+nothing else. Several vantages (issue 12): the endpoint and outage alerts are
+taken by quorum and carry no instance, so a dead prober silences only the alerts
+of its own instance; DiemcauAllVantagesBlind (no live vantage) silences all.
+Bounded: each wait is <= 20 s, the whole run <= ~90 s; alertmanager is always
+killed at the end.
 
 Usage: inhibition_test.py [path/to/alertmanager.yml]
 Exit 0 when every case passes. Prints one "ok"/"FAIL" line per case.
@@ -37,11 +40,13 @@ HOP, OTHER_HOP = "10.2.3.1", "10.9.9.1"
 
 
 def ep(alert, endpoint, province, district, commune, carrier, severity="page", hop=None):
-    """An endpoint alert; district None = the two-tier map (no district label at all); hop =
-    the failing_hop a trace placed its fault at (None: no such label, as without fault info)."""
+    """An endpoint alert as the rules make it: no job/instance (DiemcauEndpointDown is taken
+    by quorum across vantages, DiemcauEndpointDegraded by max across them); district None =
+    the two-tier map (no district label at all); hop = the failing_hop a trace placed its
+    fault at (None: no such label, as without fault info)."""
     labels = {"alertname": alert, "severity": severity, "endpoint": endpoint,
               "province": province, "district": district, "commune": commune,
-              "carrier": carrier, "job": "diemcau", "instance": "127.0.0.1:9808"}
+              "carrier": carrier}
     if district is None:
         del labels["district"]
     if hop is not None:
@@ -49,11 +54,11 @@ def ep(alert, endpoint, province, district, commune, carrier, severity="page", h
     return labels
 
 
-def hop_down(hop, carrier="VNPT"):
+def hop_down(hop, carrier="VNPT", instance="127.0.0.1:9808"):
     """DiemcauPathHopDown as the rule makes it (hop None: without failing_hop, which the rule
     never produces; it must silence nothing)."""
     labels = {"alertname": "DiemcauPathHopDown", "severity": "page", "domain": "path",
-              "carrier": carrier, "failing_hop": hop, "job": "diemcau", "instance": "127.0.0.1:9808"}
+              "carrier": carrier, "failing_hop": hop, "job": "diemcau", "instance": instance}
     if hop is None:
         del labels["failing_hop"]
     return labels
@@ -113,16 +118,38 @@ PHASE1_EXPECT = [  # (description, labels, expected state)
      ep("DiemcauEndpointDown", "VN96-32050", CM, None, "Xã Viên An", "Viettel"), "active"),
     ("the path hop alert itself stays active", hop_down(HOP), "active"),
 ]
-# Phase 2: the prober is down -> everything else is inhibited.
+# Phase 2: one prober (vantage) is down -> only its own instance's alerts are inhibited; the
+# quorum alerts (what the other vantages still see) go on.
 PHASE2_SOURCES = [{"alertname": "DiemcauProberDown", "severity": "page", "cause": "scrape_failed",
                    "job": "diemcau", "instance": "127.0.0.1:9808"}]
+OTHER_INSTANCE_HOP = hop_down("10.7.7.1", "Viettel", "127.0.0.2:9808")
+OTHER_INSTANCE_FLAP = dict(ep("DiemcauEndpointFlapping", "01-00007", HN, BD, "Phường Điện Biên", "Viettel", "ticket"),
+                           job="diemcau", instance="127.0.0.2:9808")
+OWN_INSTANCE_FLAP = dict(OTHER_INSTANCE_FLAP, instance="127.0.0.1:9808")
+PATH_FAULT = {"alertname": "DiemcauVantagePathFault", "severity": "ticket", "scope": "vantage",
+              "vantage": "viettel-hcm"}
 PHASE2_EXPECT = [
-    ("prober down inhibits an unrelated endpoint alert",
-     ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "suppressed"),
-    ("prober down inhibits a district outage",
-     PHASE1_SOURCES[0], "suppressed"),
-    ("prober down inhibits a path hop alert", hop_down(HOP), "suppressed"),
+    ("one prober down does not inhibit an endpoint page (quorum of the others, no instance)",
+     ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "active"),
+    ("one prober down does not inhibit a district outage", PHASE1_SOURCES[0], "active"),
+    ("prober down inhibits its own instance's path hop alert", hop_down(HOP), "suppressed"),
+    ("prober down inhibits its own instance's flapping ticket", OWN_INSTANCE_FLAP, "suppressed"),
+    ("prober down does not inhibit another instance's path hop alert", OTHER_INSTANCE_HOP, "active"),
+    ("prober down does not inhibit another instance's flapping ticket", OTHER_INSTANCE_FLAP, "active"),
+    ("prober down does not inhibit another vantage's path fault", PATH_FAULT, "active"),
     ("prober down alert itself stays active", PHASE2_SOURCES[0], "active"),
+]
+# Phase 3: no live vantage is left -> every other diemcau alert is inhibited, the prober
+# alerts still page.
+PHASE3_SOURCES = [{"alertname": "DiemcauAllVantagesBlind", "severity": "info"}]
+PHASE3_EXPECT = [
+    ("no live vantage inhibits an endpoint page",
+     ep("DiemcauEndpointDown", "79-26740", HCM, Q1, "Phường Bến Nghé", "VNPT"), "suppressed"),
+    ("no live vantage inhibits a district outage", PHASE1_SOURCES[0], "suppressed"),
+    ("no live vantage inhibits another instance's path hop alert", OTHER_INSTANCE_HOP, "suppressed"),
+    ("no live vantage inhibits a vantage path fault", PATH_FAULT, "suppressed"),
+    ("no live vantage leaves the prober down page active", PHASE2_SOURCES[0], "active"),
+    ("DiemcauAllVantagesBlind itself stays active", PHASE3_SOURCES[0], "active"),
 ]
 
 
@@ -204,7 +231,8 @@ def main():
                     print("FAIL: alertmanager did not start:\n" + open(log.name).read())
                     return 1
                 time.sleep(0.2)
-        for sources, expect in ((PHASE1_SOURCES, PHASE1_EXPECT), (PHASE2_SOURCES, PHASE2_EXPECT)):
+        for sources, expect in ((PHASE1_SOURCES, PHASE1_EXPECT), (PHASE2_SOURCES, PHASE2_EXPECT),
+                                (PHASE3_SOURCES, PHASE3_EXPECT)):
             post(base, sources + [e[1] for e in expect if e[1] not in sources])
             for ok, desc, want, got, by in check(base, expect):
                 print("%s: %s (want %s, got %s%s)" % ("ok" if ok else "FAIL", desc, want, got,
