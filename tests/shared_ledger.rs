@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::Daemon;
-use common::postgres::Postgres;
+use common::postgres::{Postgres, ledger_source as source, shipped};
 
 const N: usize = 6;
 
@@ -46,22 +46,6 @@ fn cut(d: &Daemon, endpoints: &[usize]) {
 
 fn up(d: &Daemon, id: &str) -> Option<f64> {
     d.metrics().by_endpoint("diemcau_endpoint_up").get(id).copied()
-}
-
-fn shipped(d: &mut Daemon, what: &str) {
-    d.wait_until(Duration::from_secs(60), what, |d| {
-        let m = d.metrics();
-        m.value("diemcau_store_replica_backlog_rows", &[]) == Some(0.0)
-            && m.value("diemcau_store_replica_healthy", &[]) == Some(1.0)
-    });
-}
-
-/// This daemon's ledger id in the shared ledger.
-fn source(d: &Daemon) -> String {
-    let db = d.dir.path().join("data").join("diemcau.db");
-    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
-    conn.query_row("SELECT value FROM ledger_meta WHERE key = 'source'", [], |r| r.get(0))
-        .expect("source")
 }
 
 /// `sql` over the local ledger, rows as `|`-joined text like psql's.

@@ -242,7 +242,7 @@ fn open_store(config: &Config) -> anyhow::Result<Store> {
     let settings = StoreConfig {
         heartbeat: config.store.heartbeat,
         vantage: config.vantage.clone(),
-        outbox: config.store.url.is_some(),
+        outbox: config.store.shared.is_some(),
         ..StoreConfig::new(path)
     };
     let store = Store::open(settings, Arc::new(SystemClock))

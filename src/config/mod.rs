@@ -15,7 +15,7 @@ pub mod quality;
 pub mod resolve;
 pub mod schedule;
 mod shard;
-mod store;
+pub mod store;
 pub mod toml_file;
 pub mod vantage;
 pub mod web;
@@ -48,9 +48,9 @@ pub use web::{ProbeTargets, WebConfig};
 pub struct StoreSettings {
     pub path: PathBuf,
     pub heartbeat: Duration,
-    /// `[store] url`: the PostgreSQL ledger shared by every vantage (the SQLite file stays this
-    /// instance's own ledger and spool).
-    pub url: Option<String>,
+    /// `[store] url` and `ca_file`: the PostgreSQL ledger shared by every vantage (the SQLite
+    /// file stays this instance's own ledger and spool).
+    pub shared: Option<store::SharedLedger>,
 }
 
 /// SLA report settings.

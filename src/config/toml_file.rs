@@ -122,6 +122,7 @@ pub struct RawStore {
     pub path: Option<Spanned<String>>,
     pub heartbeat: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -54,7 +54,8 @@ pub(crate) fn cert_not_after(der: &[u8]) -> Option<SystemTime> {
     }
 }
 
-fn provider() -> &'static Arc<CryptoProvider> {
+/// The one crypto provider of every TLS client and server of the daemon (ring).
+pub(crate) fn provider() -> &'static Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
 }
@@ -139,6 +140,11 @@ impl CaFile {
             certs: certs.into(),
             verifier,
         })
+    }
+
+    /// The bundle's certificates (for a client that trusts only them).
+    pub fn certs(&self) -> &[CertificateDer<'static>] {
+        &self.certs
     }
 
     /// Reads the `ca_file` key of a check (a path relative to the config file); a missing,

@@ -25,6 +25,11 @@ pub(crate) struct FileId {
 }
 
 impl FileId {
+    /// What `path` names now.
+    pub(crate) fn of_path(path: &Path) -> std::io::Result<FileId> {
+        std::fs::metadata(path).map(|m| FileId::of(&m))
+    }
+
     fn of(m: &std::fs::Metadata) -> FileId {
         FileId {
             dev: m.dev(),

@@ -218,6 +218,9 @@ pub enum StoreError {
     NoWal { path: PathBuf, mode: String },
     #[error("ledger row is invalid: {0}")]
     Invalid(String),
+    /// Reading the shared PostgreSQL ledger failed (with every cause, e.g. the TLS verdict).
+    #[error("shared ledger: {0}")]
+    Shared(String),
     #[error("storage is failing, {pending} records not committed: {last_error}")]
     Unhealthy { pending: usize, last_error: String },
     #[error("the ledger writer thread has stopped")]

@@ -24,14 +24,14 @@ pub struct ReportContext {
     pub maintenance: Arc<Vec<MaintenanceWindow>>,
     /// `[store] url` and `[vantage] quorum`: reports read the merged view of every vantage
     /// from the shared ledger instead of this instance's own.
-    pub shared: Option<(String, crate::domain::merge::Quorum)>,
+    pub shared: Option<(crate::config::store::SharedLedger, crate::domain::merge::Quorum)>,
 }
 
 impl ReportContext {
     pub fn of(config: &Config, store: &Store) -> ReportContext {
         ReportContext {
             store: Some(store.clone()),
-            shared: config.store.url.clone().map(|u| (u, config.quorum)),
+            shared: config.store.shared.clone().map(|u| (u, config.quorum)),
             time_zone: config.report.time_zone.clone(),
             targets: config.report.targets.clone(),
             maintenance: Arc::new(config.maintenance.windows.clone()),
@@ -144,7 +144,7 @@ pub fn render_from_config(config: &Config, request: &ReportRequest) -> Result<Re
     let reader = StoreReader::open(path).map_err(|e| format!("opening the ledger {}: {e}", path.display()))?;
     let ctx = ReportContext {
         store: None,
-        shared: config.store.url.clone().map(|u| (u, config.quorum)),
+        shared: config.store.shared.clone().map(|u| (u, config.quorum)),
         time_zone: config.report.time_zone.clone(),
         targets: config.report.targets.clone(),
         maintenance: Arc::new(config.maintenance.windows.clone()),

@@ -104,6 +104,56 @@ impl Postgres {
         );
     }
 
+    /// Restarts the server inside the network namespace of `pid` (a daemon's), serving TLS on
+    /// 127.0.0.1:5432 there with the given certificate and key, beside its Unix socket; TCP
+    /// without TLS is refused (`hostssl` only). False (a skip) when `pid` has a user namespace
+    /// of its own (a non-root run: PostgreSQL would run as its root, which it refuses).
+    pub fn serve_tls_in(&self, pid: u32, cert_pem: &str, key_pem: &str) -> bool {
+        if !is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "serving PostgreSQL inside a daemon's namespace needs root (CI runs as root)"
+            );
+            eprintln!("SKIPPED: PostgreSQL inside a daemon's namespace needs root");
+            return false;
+        }
+        let data = self.data_dir();
+        for (name, text, mode) in [("server.crt", cert_pem, 0o644), ("server.key", key_pem, 0o600)] {
+            let file = data.join(name);
+            std::fs::write(&file, text).expect("write a TLS file");
+            std::os::unix::fs::chown(&file, Some(NOBODY), Some(NOBODY)).expect("chown a TLS file");
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+        }
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .expect("write pg_hba.conf");
+        self.stop_server();
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40 -c ssl=on",
+            self.socket_dir().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let out = Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-n"])
+            .args(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", path(&data), "-l", path(&log), "-o", &opts, "-w", "-t", "60", "start"])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl in the daemon's namespace");
+        assert!(
+            out.status.success(),
+            "pg_ctl start in the namespace of {pid}: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        true
+    }
+
     /// Stops the server (fast: open connections are cut).
     pub fn stop_server(&self) {
         self.run(
@@ -178,4 +228,21 @@ fn is_root() -> bool {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
+}
+
+/// Waits until `d`'s shipper has nothing left to ship and its last round succeeded.
+pub fn shipped(d: &mut super::Daemon, what: &str) {
+    d.wait_until(Duration::from_secs(60), what, |d| {
+        let m = d.metrics();
+        m.value("diemcau_store_replica_backlog_rows", &[]) == Some(0.0)
+            && m.value("diemcau_store_replica_healthy", &[]) == Some(1.0)
+    });
+}
+
+/// `d`'s ledger id in the shared ledger.
+pub fn ledger_source(d: &super::Daemon) -> String {
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    conn.query_row("SELECT value FROM ledger_meta WHERE key = 'source'", [], |r| r.get(0))
+        .expect("source")
 }

@@ -17,6 +17,7 @@
 //! its clock against the database's.
 
 mod collector;
+mod connect;
 pub mod read;
 mod ship;
 pub(crate) mod tables;
@@ -30,11 +31,13 @@ use std::time::Duration;
 
 pub use collector::ReplicaCollector;
 
+use crate::config::store::SharedLedger;
+
 /// How the shipper reaches and uses the shared ledger.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
-    /// A libpq connection string or URL (`postgresql://user@host/db`, `host=/run/postgresql`).
-    pub url: String,
+    /// The database: a libpq connection string or URL and its TLS settings.
+    pub ledger: SharedLedger,
     pub vantage: String,
     /// This instance's shard: index and count.
     pub shard: (u32, u32),
@@ -50,9 +53,9 @@ pub struct ReplicaConfig {
 }
 
 impl ReplicaConfig {
-    pub fn new(url: impl Into<String>, vantage: impl Into<String>) -> ReplicaConfig {
+    pub fn new(ledger: SharedLedger, vantage: impl Into<String>) -> ReplicaConfig {
         ReplicaConfig {
-            url: url.into(),
+            ledger,
             vantage: vantage.into(),
             shard: (0, 1),
             interval: Duration::from_secs(1),

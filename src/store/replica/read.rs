@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
+use crate::config::store::SharedLedger;
 use crate::domain::merge::{Merged, Quorum, merge};
 use crate::domain::sla::{EndpointHistory, Interval};
 use crate::store::StoreError;
@@ -16,15 +17,15 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every vantage's histories over `period`, merged with `quorum`. Blocking (a runtime of its
 /// own): call it from a blocking thread.
-pub fn merged_histories(url: &str, period: Interval, now_ms: i64, quorum: Quorum) -> Result<Merged, StoreError> {
+pub fn merged_histories(
+    ledger: &SharedLedger,
+    period: Interval, now_ms: i64, quorum: Quorum) -> Result<Merged, StoreError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| StoreError::Invalid(format!("cannot start a runtime to read the shared ledger: {e}")))?;
+        .map_err(|e| StoreError::Shared(format!("cannot start a runtime to read it: {e}")))?;
     let read = async {
-        let config: tokio_postgres::Config = url.parse()?;
-        let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(connection);
+        let client = super::connect::connect(ledger).await?;
         let sources = client
             .query("SELECT source, vantage FROM sources ORDER BY vantage, source", &[])
             .await?;
@@ -34,12 +35,12 @@ pub fn merged_histories(url: &str, period: Interval, now_ms: i64, quorum: Quorum
             let rows = rows_of(&client, &source, period).await?;
             per_vantage.push((vantage, build(rows, period, now_ms, |r| r.last_seen_ms)));
         }
-        Ok::<_, tokio_postgres::Error>(per_vantage)
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(per_vantage)
     };
     let per_vantage = runtime
         .block_on(async { tokio::time::timeout(READ_TIMEOUT, read).await })
-        .map_err(|_| StoreError::Invalid(format!("the shared ledger did not answer within {READ_TIMEOUT:?}")))?
-        .map_err(|e| StoreError::Invalid(format!("reading the shared ledger: {e}")))?;
+        .map_err(|_| StoreError::Shared(format!("no answer within {READ_TIMEOUT:?}")))?
+        .map_err(|e| StoreError::Shared(super::connect::with_causes(e)))?;
     Ok(merge(&per_vantage, quorum))
 }
 

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+
+use crate::store::identity::FileId;
 
 use super::tables::{self, Kind, TABLES, Table};
 use super::{Counters, ReplicaConfig};
@@ -36,7 +38,9 @@ pub(super) struct Shipper {
     cfg: ReplicaConfig,
     db: PathBuf,
     counters: Arc<Counters>,
-    local: Option<Connection>,
+    /// The local ledger's connection and the file it was opened on: the writer puts a copy
+    /// of a deleted or replaced ledger back at its path, and the shipper must follow it there.
+    local: Option<(Connection, FileId)>,
     source: String,
     host: String,
     last_log: HashMap<&'static str, Instant>,
@@ -76,7 +80,10 @@ impl Shipper {
                     link = None;
                     self.counters.healthy.store(false, Ordering::Relaxed);
                     self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                    self.complain("round", &format!("shared ledger unreachable or failing: {e}"));
+                    self.complain(
+                        "round",
+                        &format!("shared ledger unreachable or failing: {}", super::connect::with_causes(e)),
+                    );
                     if let Ok(n) = self.backlog() {
                         self.counters.backlog.store(n, Ordering::Relaxed);
                     }
@@ -127,17 +134,36 @@ impl Shipper {
         Ok(more)
     }
 
+    /// Opens the local ledger, or reopens it when the file at its path is no longer the one
+    /// held open (deleted and restored by the writer, or replaced).
     fn open_local(&mut self) -> Result<(), Failure> {
+        let now = FileId::of_path(&self.db);
+        if let Some((_, id)) = &self.local
+            && now.as_ref().ok() != Some(id)
+        {
+            tracing::warn!(
+                db = %self.db.display(),
+                "the local ledger file was deleted or replaced: the shipper reopens it once the writer has restored it"
+            );
+            self.local = None;
+        }
+        now.map_err(|e| format!("the local ledger {}: {e} (the writer restores it)", self.db.display()))?;
         if self.local.is_none() {
             let conn = crate::store::schema::connect(&self.db)?;
+            // The file opened may itself have been swapped since the check above: identify the
+            // one the connection holds through what the path names after opening.
+            let id = FileId::of_path(&self.db)?;
             self.source = conn.query_row("SELECT value FROM ledger_meta WHERE key = 'source'", [], |r| r.get(0))?;
-            self.local = Some(conn);
+            self.local = Some((conn, id));
         }
         Ok(())
     }
 
     fn local(&self) -> Result<&Connection, Failure> {
-        self.local.as_ref().ok_or_else(|| "the local ledger is not open".into())
+        self.local
+            .as_ref()
+            .map(|(c, _)| c)
+            .ok_or_else(|| "the local ledger is not open".into())
     }
 
     fn backlog(&self) -> Result<u64, Failure> {
@@ -148,20 +174,15 @@ impl Shipper {
     }
 
     async fn connect(&mut self) -> Result<Link, Failure> {
-        let config: tokio_postgres::Config = self.cfg.url.parse()?;
-        let (mut client, connection) = self.timed(config.connect(NoTls)).await??;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "shared-ledger connection ended");
-            }
-        });
+        let mut client = self.timed(super::connect::connect(&self.cfg.ledger)).await??;
         self.timed(migrate(&mut client)).await??;
         let mut upserts = HashMap::new();
         for t in TABLES {
             upserts.insert(t.name, self.timed(client.prepare(&tables::upsert(t))).await??);
         }
         tracing::info!(
-            url = %super::redacted(&self.cfg.url),
+            url = %super::redacted(&self.cfg.ledger.url),
+            tls = self.cfg.ledger.tls,
             source = %self.source,
             vantage = %self.cfg.vantage,
             "shared ledger connected"
