@@ -150,6 +150,40 @@ fn two_vantages_share_one_ledger_and_a_database_outage_loses_nothing() {
     });
     assert_eq!(up(&b, "P1"), Some(1.0));
 
+    // The live merged view (refreshed from the shared ledger every 10 s): P2 is down for both,
+    // P1 only for vnpt-hanoi, which is that vantage's own path fault. Both instances say so.
+    for d in [&mut a, &mut b] {
+        d.wait_until(Duration::from_secs(60), "the merged view of both vantages", |d| {
+            let (status, body) = d.get("/api/v1/merged");
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
+                return false;
+            };
+            let ids = |key: &str| -> Vec<String> {
+                v["view"]["now"][key]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|e| {
+                                format!(
+                                    "{}@{}",
+                                    e["id"].as_str().unwrap_or(""),
+                                    e["vantage"].as_str().unwrap_or("")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            status == 200 && ids("down") == ["P2@"] && ids("vantage_faults") == ["P1@vnpt-hanoi"]
+        });
+        let (_, page) = d.get("/status");
+        assert!(
+            page.contains("Hợp nhất các điểm đo") && page.contains("id=\"vantage-faults\""),
+            "{page}"
+        );
+        assert!(page.contains("viettel-hanoi (phân đoạn 0/1"), "{page}");
+    }
+
     // The database goes away; P2 recovers meanwhile; the records wait in each outbox.
     pg.stop_server();
     cut(&a, &[1]);

@@ -58,7 +58,15 @@ fn report_in(d: &Daemon, dir: &Path, config: &str) -> Output {
     std::fs::write(dir.join("inventory.csv"), inventory()).expect("write the inventory");
     let month = jiff::Zoned::now().strftime("%Y-%m").to_string();
     Command::new("nsenter")
-        .args(["-t", &d.child.id().to_string(), "-n", common::bin(), "report", "sla", "--config"])
+        .args([
+            "-t",
+            &d.child.id().to_string(),
+            "-n",
+            common::bin(),
+            "report",
+            "sla",
+            "--config",
+        ])
         .arg(&file)
         .args(["--period", &month, "--format", "json"])
         .output()
@@ -100,17 +108,27 @@ fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
     // The merged report reads the shared ledger over TLS too; a CA that did not sign the
     // server's certificate, and a plain connection, are refused with the reason.
     let ok = report_in(&d, pki.path(), &config(TLS_URL, &ca_file));
-    assert!(ok.status.success(), "report over TLS: {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "report over TLS: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let wrong = report_in(&d, pki.path(), &config(TLS_URL, &other_ca_file));
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(!wrong.status.success() && err.contains("UnknownIssuer"), "a foreign CA: {err}");
+    assert!(
+        !wrong.status.success() && err.contains("UnknownIssuer"),
+        "a foreign CA: {err}"
+    );
     let plain = format!(
         "{}[store]\nurl = \"host=127.0.0.1 port=5432 user=diemcau dbname=postgres sslmode=disable\"\n",
         common::fast_config("1s", 2, 1)
     );
     let refused = report_in(&d, pki.path(), &plain);
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && err.contains("no encryption"), "plain TCP: {err}");
+    assert!(
+        !refused.status.success() && err.contains("no encryption"),
+        "plain TCP: {err}"
+    );
 
     // The ledger file is deleted under the running daemon: the writer puts a complete copy
     // back, and the shipper follows it to the new file and goes on shipping.
@@ -127,11 +145,15 @@ fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as i64;
-    d.wait_until(Duration::from_secs(60), "heartbeats shipped from the restored file", |_| {
-        pg.query(&format!("SELECT max(last_seen_ms) FROM runs WHERE source = '{source}'"))
-            .parse::<i64>()
-            .is_ok_and(|ms| ms > restored_ms + 3_000)
-    });
+    d.wait_until(
+        Duration::from_secs(60),
+        "heartbeats shipped from the restored file",
+        |_| {
+            pg.query(&format!("SELECT max(last_seen_ms) FROM runs WHERE source = '{source}'"))
+                .parse::<i64>()
+                .is_ok_and(|ms| ms > restored_ms + 3_000)
+        },
+    );
     assert!(shipped_before < restored_ms);
     assert_eq!(ledger_source(&d), source, "the restored copy is the same ledger");
     let log = d.stop();

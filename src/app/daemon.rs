@@ -115,6 +115,8 @@ pub async fn run(
     let reports = Arc::new(ArcSwap::from_pointee(ReportContext::of(&config, &store)));
     let schedules = Arc::new(ArcSwap::from_pointee(ScheduleSettings::of(&config)));
     let lifecycle = Arc::new(std::sync::atomic::AtomicBool::new(config.web.enable_lifecycle));
+    let merged = Arc::new(ArcSwap::from_pointee(crate::web::merged::MergedView::default()));
+    let merged_view = tokio::spawn(super::merged_view::refresh(reports.clone(), merged.clone()));
     let app = AppState {
         monitor: monitor.clone(),
         vantage: config.vantage.as_str().into(),
@@ -124,6 +126,7 @@ pub async fn run(
         reports: reports.clone(),
         lifecycle: lifecycle.clone(),
         api_bodies: Arc::default(),
+        merged: merged.clone(),
     };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -174,6 +177,7 @@ pub async fn run(
     }
     reloader.abort();
     refresher.abort();
+    merged_view.abort();
     sighup.abort();
     let runner = services.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(r) = runner {

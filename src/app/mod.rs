@@ -5,6 +5,7 @@ pub mod boot;
 pub mod daemon;
 pub mod demo;
 pub mod dns;
+pub mod merged_view;
 pub mod netns;
 pub mod paths;
 pub mod report_mail;

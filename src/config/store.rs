@@ -51,30 +51,44 @@ impl Validator<'_> {
             Duration::from_secs(300),
         );
         let shared = self.shared_ledger(raw, base);
-        StoreSettings { path, heartbeat, shared }
+        StoreSettings {
+            path,
+            heartbeat,
+            shared,
+        }
     }
 
     /// `[store] url` (a libpq URL or key=value string) and `ca_file`, checked here rather than
     /// at the first connection.
     fn shared_ledger(&mut self, raw: &RawConfig, base: &Path) -> Option<SharedLedger> {
-        let ca_file = raw.store.ca_file.as_ref().and_then(|f| match CaFile::read(&base.join(f.get_ref())) {
-            Ok(ca) => Some(ca),
-            Err(message) => {
+        let ca_file = raw
+            .store
+            .ca_file
+            .as_ref()
+            .and_then(|f| match CaFile::read(&base.join(f.get_ref())) {
+                Ok(ca) => Some(ca),
+                Err(message) => {
+                    let (l, c) = position(self.text, f);
+                    self.problem_at(
+                        l,
+                        c,
+                        "store.ca_file",
+                        &message,
+                        "give a readable PEM file of the CA certificates that sign the database server's certificate",
+                    );
+                    None
+                }
+            });
+        let Some(raw_url) = raw.store.url.as_ref() else {
+            if let Some(f) = &raw.store.ca_file {
                 let (l, c) = position(self.text, f);
                 self.problem_at(
                     l,
                     c,
                     "store.ca_file",
-                    &message,
-                    "give a readable PEM file of the CA certificates that sign the database server's certificate",
+                    "is set without store.url",
+                    "set store.url too, or remove ca_file",
                 );
-                None
-            }
-        });
-        let Some(raw_url) = raw.store.url.as_ref() else {
-            if let Some(f) = &raw.store.ca_file {
-                let (l, c) = position(self.text, f);
-                self.problem_at(l, c, "store.ca_file", "is set without store.url", "set store.url too, or remove ca_file");
             }
             return None;
         };

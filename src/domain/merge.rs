@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::Labels;
 use super::interval::{Interval, intersect_sets, normalize, subtract_sets};
 use super::sla::EndpointHistory;
 
@@ -191,6 +192,74 @@ fn combine(
         down_on_path: path,
         maintenance: union(|h| &h.maintenance),
         brief,
+    }
+}
+
+/// The merged verdict at one moment (the live view of every vantage).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MergedAt {
+    /// The moment (unix seconds).
+    pub at: i64,
+    /// Endpoints Down by quorum then, sorted by id.
+    pub down: Vec<DownAt>,
+    /// Endpoints a minority of vantages saw Down then (their own paths' fault), by endpoint.
+    pub vantage_faults: Vec<FaultAt>,
+}
+
+/// An endpoint Down by quorum since `since` (unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DownAt {
+    pub id: String,
+    #[serde(flatten)]
+    pub labels: Labels,
+    pub since: i64,
+}
+
+/// An endpoint `vantage` alone (or with too few others) has seen Down since `since`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FaultAt {
+    pub id: String,
+    #[serde(flatten)]
+    pub labels: Labels,
+    pub vantage: String,
+    pub since: i64,
+}
+
+impl Merged {
+    /// What held at `at`: the Down spans and minority faults that contain it.
+    pub fn at(&self, at: i64) -> MergedAt {
+        let holds = |i: &Interval| i.start <= at && at < i.end;
+        let labels = |id: &str| {
+            self.histories
+                .binary_search_by(|h| h.id.as_str().cmp(id))
+                .map(|k| self.histories[k].labels.clone())
+                .unwrap_or_default()
+        };
+        MergedAt {
+            at,
+            down: self
+                .histories
+                .iter()
+                .filter_map(|h| {
+                    h.down.iter().find(|i| holds(i)).map(|i| DownAt {
+                        id: h.id.clone(),
+                        labels: h.labels.clone(),
+                        since: i.start,
+                    })
+                })
+                .collect(),
+            vantage_faults: self
+                .vantage_faults
+                .iter()
+                .filter(|f| holds(&f.span))
+                .map(|f| FaultAt {
+                    id: f.endpoint.clone(),
+                    labels: labels(&f.endpoint),
+                    vantage: f.vantage.clone(),
+                    since: f.span.start,
+                })
+                .collect(),
+        }
     }
 }
 

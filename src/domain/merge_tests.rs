@@ -212,3 +212,36 @@ fn the_merge_matches_counting_second_by_second() {
         }
     }
 }
+
+#[test]
+fn the_verdict_at_a_moment_lists_quorum_downs_and_lone_vantage_faults() {
+    let merged = merge(
+        &[
+            vantage(
+                "vnpt",
+                vec![
+                    seen("A", &[i(0, 1000)], &[i(100, 300)]),
+                    seen("B", &[i(0, 1000)], &[i(150, 500)]),
+                ],
+            ),
+            vantage(
+                "viettel",
+                vec![seen("A", &[i(0, 1000)], &[i(120, 250)]), seen("B", &[i(0, 1000)], &[])],
+            ),
+        ],
+        Quorum::All,
+    );
+    let now = merged.at(200);
+    let down: Vec<(&str, i64)> = now.down.iter().map(|d| (d.id.as_str(), d.since)).collect();
+    assert_eq!(down, vec![("A", 120)]);
+    let faults: Vec<(&str, &str, i64)> = now
+        .vantage_faults
+        .iter()
+        .map(|f| (f.id.as_str(), f.vantage.as_str(), f.since))
+        .collect();
+    assert_eq!(faults, vec![("B", "vnpt", 150)]);
+    // After both recovered (and before): nothing.
+    assert_eq!(merged.at(600).down, vec![]);
+    assert_eq!(merged.at(600).vantage_faults, vec![]);
+    assert_eq!(merged.at(50).down, vec![]);
+}

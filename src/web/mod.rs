@@ -3,6 +3,7 @@
 
 pub mod blackbox;
 pub mod exposition;
+pub mod merged;
 pub mod paths;
 pub mod query;
 pub mod reports;

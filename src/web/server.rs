@@ -56,6 +56,8 @@ pub struct AppState {
     pub lifecycle: Arc<std::sync::atomic::AtomicBool>,
     /// `/api/v1/endpoints` bodies shared by concurrent readers.
     pub api_bodies: Arc<crate::web::shared_body::SharedBodies>,
+    /// The live merged view across vantages, refreshed in the background.
+    pub merged: Arc<ArcSwap<crate::web::merged::MergedView>>,
 }
 
 /// Serves every listener until `shutdown` resolves, then lets requests in progress finish. The
@@ -195,7 +197,14 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
                 Ok(f) => f,
                 Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
             };
-            let page = crate::web::status::page(&app.monitor.lock(), app.monitor.is_ready(), &filter, &app.vantage);
+            let merged = app.merged.load();
+            let page = crate::web::status::page(
+                &app.monitor.lock(),
+                app.monitor.is_ready(),
+                &filter,
+                &app.vantage,
+                &merged,
+            );
             match page {
                 Ok(body) => html_owned(body),
                 Err(e) => text(
@@ -209,6 +218,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
             let summary = crate::web::status::summary(&app.monitor.lock(), app.monitor.is_ready(), &app.vantage);
             json(&summary)
         }
+        (&Method::GET | &Method::HEAD, "/api/v1/merged") => json(&**app.merged.load()),
         (&Method::GET | &Method::HEAD, "/api/v1/incidents") => json(&crate::web::paths::incidents(&app.monitor.lock())),
         (&Method::GET | &Method::HEAD, "/api/v1/endpoints") => {
             let filter = match crate::web::status::Filter::parse(req.uri().query().unwrap_or("")) {
@@ -220,7 +230,7 @@ async fn route(app: AppState, req: Request<Incoming>) -> Response<HttpBody> {
         (
             _,
             "/" | "/metrics" | "/-/healthy" | "/-/ready" | "/-/reload" | "/probe" | "/status" | "/api/v1/summary"
-            | "/api/v1/endpoints" | "/api/v1/incidents" | "/reports/sla",
+            | "/api/v1/endpoints" | "/api/v1/incidents" | "/api/v1/merged" | "/reports/sla",
         ) => {
             let allow = if path == "/-/reload" { "POST, PUT" } else { "GET, HEAD" };
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");

@@ -266,13 +266,7 @@ impl<'a> EndpointRow<'a> {
     /// "12 phút" style age for the page.
     pub fn since_text(&self) -> String {
         let Some(since) = self.since else { return "—".into() };
-        let age = (unix_seconds(SystemTime::now()) - since).max(0.0) as u64;
-        match age {
-            0..=59 => format!("{age} giây"),
-            60..=3599 => format!("{} phút", age / 60),
-            3600..=86_399 => format!("{} giờ {} phút", age / 3600, age % 3600 / 60),
-            _ => format!("{} ngày", age / 86_400),
-        }
+        age_text((unix_seconds(SystemTime::now()) - since).max(0.0) as u64)
     }
 
     /// The state in Vietnamese, for the page (the API keeps the English word).
@@ -400,6 +394,8 @@ struct StatusPage<'a> {
     group_title: &'static str,
     group_column: &'static str,
     groups: Vec<PageGroup>,
+    /// Every vantage's merged verdict (with `[store] url`).
+    merged: Option<crate::web::merged::Section>,
 }
 
 /// Provinces and districts in Vietnamese alphabetical order ("Tỉnh Đắk Lắk" under Đ, after D),
@@ -429,6 +425,7 @@ pub fn page<'a>(
     ready: bool,
     filter: &Filter,
     vantage: &'a str,
+    merged: &crate::web::merged::MergedView,
 ) -> Result<String, askama::Error> {
     let mut counts = Counts::default();
     let mut groups: BTreeMap<String, (Counts, Option<String>)> = BTreeMap::new();
@@ -492,19 +489,32 @@ pub fn page<'a>(
         group_title,
         group_column,
         groups: sorted_groups(groups),
+        merged: crate::web::merged::section(merged, filter),
     }
     .render()
 }
 
 pub use crate::web::query::percent_encode as urlencode;
 
+/// "12 phút" style age of something `age` seconds old.
+pub(crate) fn age_text(age: u64) -> String {
+    match age {
+        0..=59 => format!("{age} giây"),
+        60..=3599 => format!("{} phút", age / 60),
+        3600..=86_399 => format!("{} giờ {} phút", age / 3600, age % 3600 / 60),
+        _ => format!("{} ngày", age / 86_400),
+    }
+}
+
 /// Now in Vietnam time (the duty room's clock), e.g. `24/11/2026 22:47:05 (UTC+07:00)`.
 fn local_now() -> String {
+    local_time(jiff::Timestamp::now())
+}
+
+/// `t` in Vietnam time, e.g. `24/11/2026 22:47:05 (UTC+07:00)`.
+pub(crate) fn local_time(t: jiff::Timestamp) -> String {
     let zone = crate::domain::sla::time_zone(crate::domain::sla::DEFAULT_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
-    jiff::Timestamp::now()
-        .to_zoned(zone)
-        .strftime("%d/%m/%Y %H:%M:%S (UTC%:z)")
-        .to_string()
+    t.to_zoned(zone).strftime("%d/%m/%Y %H:%M:%S (UTC%:z)").to_string()
 }
 
 #[cfg(test)]

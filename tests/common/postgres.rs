@@ -137,9 +137,28 @@ impl Postgres {
         let log = self.dir.path().join("server.log");
         let out = Command::new("nsenter")
             .args(["-t", &pid.to_string(), "-n"])
-            .args(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--"])
+            .args([
+                "setpriv",
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "--",
+            ])
             .arg(self.bin.join("pg_ctl"))
-            .args(["-D", path(&data), "-l", path(&log), "-o", &opts, "-w", "-t", "60", "start"])
+            .args([
+                "-D",
+                path(&data),
+                "-l",
+                path(&log),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .output()

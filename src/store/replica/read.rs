@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::config::store::SharedLedger;
-use crate::domain::merge::{Merged, Quorum, merge};
+use crate::domain::merge::{Merged, MergedAt, Quorum, merge};
 use crate::domain::sla::{EndpointHistory, Interval};
 use crate::store::StoreError;
 use crate::store::history::{HistoryRows, PresenceRow, build};
@@ -15,32 +16,124 @@ use crate::store::query::{InterruptionRow, OutageRow, RunRow};
 /// Longest wait for the whole read.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Every vantage's histories over `period`, merged with `quorum`. Blocking (a runtime of its
-/// own): call it from a blocking thread.
-pub fn merged_histories(
-    ledger: &SharedLedger,
-    period: Interval, now_ms: i64, quorum: Quorum) -> Result<Merged, StoreError> {
+/// A source that heartbeat within this long is live (the shipper heartbeats every second).
+pub const LIVE_MS: i64 = 60_000;
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// One instance (a vantage's shard) as the shared ledger knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceRow {
+    pub source: String,
+    pub vantage: String,
+    pub shard_index: i32,
+    pub shard_count: i32,
+    pub host: String,
+    /// Its last heartbeat, in the database's clock.
+    pub seen_ms: i64,
+    /// Its clock minus the database's.
+    pub clock_skew_ms: i64,
+    /// Its ledger's last heartbeat (`runs.last_seen_ms`): what it has shipped reaches that far.
+    pub shipped_to_ms: Option<i64>,
+    /// Heard from within [`LIVE_MS`].
+    pub live: bool,
+}
+
+/// The live merged view: every instance, and the merged verdict at the latest moment every
+/// live instance has shipped.
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveView {
+    pub sources: Vec<SourceRow>,
+    pub now: MergedAt,
+}
+
+/// Runs `read` on a runtime of its own, under [`READ_TIMEOUT`]. Blocking.
+fn blocking<T>(ledger: &SharedLedger, read: impl AsyncFnOnce(Client) -> Result<T, Failure>) -> Result<T, StoreError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| StoreError::Shared(format!("cannot start a runtime to read it: {e}")))?;
-    let read = async {
-        let client = super::connect::connect(ledger).await?;
-        let sources = client
-            .query("SELECT source, vantage FROM sources ORDER BY vantage, source", &[])
-            .await?;
-        let mut per_vantage: Vec<(String, Vec<EndpointHistory>)> = Vec::new();
-        for s in sources {
-            let (source, vantage): (String, String) = (s.get(0), s.get(1));
-            let rows = rows_of(&client, &source, period).await?;
-            per_vantage.push((vantage, build(rows, period, now_ms, |r| r.last_seen_ms)));
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(per_vantage)
-    };
-    let per_vantage = runtime
-        .block_on(async { tokio::time::timeout(READ_TIMEOUT, read).await })
+    runtime
+        .block_on(async {
+            tokio::time::timeout(READ_TIMEOUT, async {
+                let client = super::connect::connect(ledger).await?;
+                read(client).await
+            })
+            .await
+        })
         .map_err(|_| StoreError::Shared(format!("no answer within {READ_TIMEOUT:?}")))?
-        .map_err(|e| StoreError::Shared(super::connect::with_causes(e)))?;
+        .map_err(|e| StoreError::Shared(super::connect::with_causes(e)))
+}
+
+/// Every vantage's histories over `period`, merged with `quorum`. Blocking (a runtime of its
+/// own): call it from a blocking thread.
+pub fn merged_histories(
+    ledger: &SharedLedger,
+    period: Interval,
+    now_ms: i64,
+    quorum: Quorum,
+) -> Result<Merged, StoreError> {
+    blocking(ledger, async |client| merged(&client, period, now_ms, quorum).await)
+}
+
+/// The live merged view at `now_ms`, from the last `window` seconds of every source. Blocking.
+pub fn live_view(ledger: &SharedLedger, now_ms: i64, window: i64, quorum: Quorum) -> Result<LiveView, StoreError> {
+    blocking(ledger, async |client| {
+        let sources = sources(&client).await?;
+        // The latest moment every live source has shipped (a source that never finished a
+        // heartbeat does not hold the view back).
+        let shipped = sources
+            .iter()
+            .filter(|s| s.live)
+            .filter_map(|s| s.shipped_to_ms)
+            .min()
+            .unwrap_or(now_ms)
+            .min(now_ms);
+        let period = Interval::new(now_ms.div_euclid(1000) - window, now_ms.div_euclid(1000) + 1);
+        let merged = merged(&client, period, now_ms, quorum).await?;
+        Ok(LiveView {
+            now: merged.at(shipped.div_euclid(1000) - 1),
+            sources,
+        })
+    })
+}
+
+async fn sources(client: &Client) -> Result<Vec<SourceRow>, Failure> {
+    let rows = client
+        .query(
+            "SELECT s.source, s.vantage, s.shard_index, s.shard_count, s.host, s.seen_ms, s.clock_skew_ms, \
+             (SELECT max(r.last_seen_ms) FROM runs r WHERE r.source = s.source), \
+             s.seen_ms > (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1 \
+             FROM sources s ORDER BY s.vantage, s.shard_index, s.source",
+            &[&LIVE_MS],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SourceRow {
+            source: r.get(0),
+            vantage: r.get(1),
+            shard_index: r.get(2),
+            shard_count: r.get(3),
+            host: r.get(4),
+            seen_ms: r.get(5),
+            clock_skew_ms: r.get(6),
+            shipped_to_ms: r.get(7),
+            live: r.get(8),
+        })
+        .collect())
+}
+
+async fn merged(client: &Client, period: Interval, now_ms: i64, quorum: Quorum) -> Result<Merged, Failure> {
+    let sources = client
+        .query("SELECT source, vantage FROM sources ORDER BY vantage, source", &[])
+        .await?;
+    let mut per_vantage: Vec<(String, Vec<EndpointHistory>)> = Vec::new();
+    for s in sources {
+        let (source, vantage): (String, String) = (s.get(0), s.get(1));
+        let rows = rows_of(client, &source, period).await?;
+        per_vantage.push((vantage, build(rows, period, now_ms, |r| r.last_seen_ms)));
+    }
     Ok(merge(&per_vantage, quorum))
 }
 

@@ -14,11 +14,9 @@ use tokio_postgres::{Client, Statement};
 
 use crate::store::identity::FileId;
 
+use super::read::LIVE_MS;
 use super::tables::{self, Kind, TABLES, Table};
 use super::{Counters, ReplicaConfig};
-
-/// A source not heard from for this long is not live (for the duplicate check).
-const LIVE_MS: i64 = 60_000;
 /// A clock further off than this is reported.
 const SKEW_WARN_MS: i64 = 30_000;
 /// Least time between two log lines about the same kind of trouble.
@@ -82,7 +80,10 @@ impl Shipper {
                     self.counters.errors.fetch_add(1, Ordering::Relaxed);
                     self.complain(
                         "round",
-                        &format!("shared ledger unreachable or failing: {}", super::connect::with_causes(e)),
+                        &format!(
+                            "shared ledger unreachable or failing: {}",
+                            super::connect::with_causes(e)
+                        ),
                     );
                     if let Ok(n) = self.backlog() {
                         self.counters.backlog.store(n, Ordering::Relaxed);
