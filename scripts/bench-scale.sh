@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-50000}
 S=${2:-4}
-WARMUP=${WARMUP:-45}
+WARMUP=${WARMUP:-20}
 WINDOW=${WINDOW:-60}
 CUT=${CUT:-2000}
 CUT_S=${CUT_S:-30}
@@ -25,22 +25,24 @@ PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [[ -x $PG_BIN/initdb ]] || { echo "PostgreSQL is required (apt-get install postgresql)" >&2; exit 1; }
 command -v nft >/dev/null || { echo "nft is required (apt-get install nftables)" >&2; exit 1; }
 
-# PostgreSQL refuses to run as root: as root it runs as nobody.
+# PostgreSQL refuses to run as root: as root it runs as nobody, in a directory of its own (the
+# rest stays root's: inside `unshare -r` root may not write into nobody's files).
+chmod 755 "$OUT"
+mkdir -p "$OUT/pg/sock"
 as_pg=()
 if [[ $(id -u) == 0 ]]; then
-  chown 65534:65534 "$OUT"
+  chown -R 65534:65534 "$OUT/pg"
   as_pg=(setpriv --reuid 65534 --regid 65534 --clear-groups --)
 fi
-mkdir -p "$OUT/sock" && { [[ $(id -u) != 0 ]] || chown 65534:65534 "$OUT/sock"; }
-"${as_pg[@]}" "$PG_BIN/initdb" -D "$OUT/pg" -U diemcau --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
-"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg" -l "$OUT/pg.log" -w -t 60 \
-  -o "-c listen_addresses='' -k $OUT/sock -c max_connections=40" start >/dev/null
+"${as_pg[@]}" "$PG_BIN/initdb" -D "$OUT/pg/data" -U diemcau --auth=trust --no-sync -E UTF8 --locale=C >/dev/null
+"${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg/data" -l "$OUT/pg/log" -w -t 60 \
+  -o "-c listen_addresses='' -k $OUT/pg/sock -c max_connections=40" start >/dev/null
 cleanup() {
-  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg" -m immediate stop >/dev/null 2>&1 || true
+  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$OUT/pg/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$OUT"
 }
 trap cleanup EXIT
-export PSQL_HOST=$OUT/sock
+export PSQL_HOST=$OUT/pg/sock WARMUP WINDOW CUT CUT_S
 
 cat >"$OUT/inner.sh" <<'INNER'
 #!/usr/bin/env bash
@@ -56,6 +58,7 @@ pg_rows() { psqlq "SELECT tup_inserted + tup_updated + tup_deleted, xact_commit 
 total=$((N * S))
 "$BIN" inventory generate --endpoints "$total" --first-address 127.16.0.1 --out "$DIR/inventory.csv"
 pids=()
+trap 'kill -TERM "${pids[@]}" 2>/dev/null || true' EXIT
 for ((i = 0; i < S; i++)); do
   mkdir -p "$DIR/shard$i"
   cat >"$DIR/shard$i/diemcau.toml" <<CFG
@@ -76,6 +79,22 @@ CFG
   "$BIN" run --shard "$i/$S" --config "$DIR/shard$i/diemcau.toml" --log.level warn 2>"$DIR/shard$i/log" &
   pids+=($!)
 done
+# The first shipment (every shard's endpoints and presence rows) goes before any window.
+t0=$(date +%s.%N); r0=$(pg_rows)
+for ((k = 0; k < 180; k++)); do
+  done_shards=0
+  for ((i = 0; i < S; i++)); do
+    m=$(curl -s "http://127.0.0.1:$((9810 + i))/metrics" || true)
+    grep -q '^diemcau_store_replica_backlog_rows 0$' <<<"$m" && grep -q '^diemcau_store_replica_healthy 1$' <<<"$m" \
+      && done_shards=$((done_shards + 1))
+  done
+  ((done_shards == S)) && break
+  sleep 5
+done
+t1=$(date +%s.%N); r1=$(pg_rows)
+python3 -c "import sys; t0, t1, r0, r1, ok = sys.argv[1:]; rows = int(r1.split('|')[0]) - int(r0.split('|')[0]); \
+print(f'RESULT first_shipment shipped={ok} seconds={float(t1) - float(t0):.0f} pg_rows={rows} rows_per_s={rows / (float(t1) - float(t0)):.0f}')" \
+  "$t0" "$t1" "$r0" "$r1" "$([[ $done_shards == "$S" ]] && echo yes || echo no)"
 sleep "$WARMUP"
 
 # window NAME: CPU, echoes and database writes over WINDOW seconds.
@@ -85,8 +104,8 @@ window() {
   for p in "${pids[@]}"; do c0+=("$(cpu_ticks "$p")"); done
   if [[ $name == incident ]]; then
     # CUT endpoints spread evenly over the inventory (so over the shards) go silent for CUT_S.
-    tail -n +2 "$DIR/inventory.csv" | cut -d, -f6 | awk -v n="$total" -v k="$CUT" 'NR % int(n / k) == 0' | head -n "$CUT" \
-      | paste -sd, > "$DIR/cut.txt"
+    awk -F, -v n="$total" -v k="$CUT" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "address") c = i; next }
+      (NR - 1) % int(n / k) == 0 { print $c }' "$DIR/inventory.csv" | head -n "$CUT" | paste -sd, > "$DIR/cut.txt"
     printf 'table inet cut {\n chain out {\n  type filter hook output priority 0;\n  ip daddr { %s } icmp type echo-request drop\n }\n}\n' \
       "$(cat "$DIR/cut.txt")" | nft -f -
     sleep "$CUT_S"

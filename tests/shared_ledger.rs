@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::Daemon;
-use common::postgres::{Postgres, ledger_source as source, shipped};
+use common::postgres::{Postgres, ledger_source as source, local_rows as local, shipped};
 
 const N: usize = 6;
 
@@ -36,37 +36,11 @@ fn cut(d: &Daemon, endpoints: &[usize]) {
     } else {
         format!("ip daddr {{ {} }} drop", addresses.join(", "))
     };
-    common::nft_in(
-        d.child.id(),
-        &format!(
-            "table inet cut\ndelete table inet cut\ntable inet cut {{\n chain out {{\n  type filter hook output priority 0;\n  {rule}\n }}\n}}\n"
-        ),
-    );
+    common::output_rule_in(d.child.id(), "cut", &rule);
 }
 
 fn up(d: &Daemon, id: &str) -> Option<f64> {
     d.metrics().by_endpoint("diemcau_endpoint_up").get(id).copied()
-}
-
-/// `sql` over the local ledger, rows as `|`-joined text like psql's.
-fn local(d: &Daemon, sql: &str) -> String {
-    let db = d.dir.path().join("data").join("diemcau.db");
-    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
-    let mut st = conn.prepare(sql).expect("prepare");
-    let n = st.column_count();
-    let rows = st
-        .query_map([], |r| {
-            let cells: Vec<String> = (0..n)
-                .map(|i| match r.get_ref(i).expect("cell") {
-                    rusqlite::types::ValueRef::Null => String::new(),
-                    rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                    v => v.as_str().unwrap_or_default().to_string(),
-                })
-                .collect();
-            Ok(cells.join("|"))
-        })
-        .expect("query");
-    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
 }
 
 /// The scrape, shipper metrics included, passes `promtool check metrics`.

@@ -4,6 +4,8 @@
 //! `[store] ca_file`; a CA that did not sign it, and a plain connection, are refused with an
 //! error that says why. A deleted ledger file, restored by the writer, is followed by the
 //! shipper (which would otherwise read the deleted file's outbox forever and ship nothing).
+//! The path to the database cut for a minute, and a database restart, both while endpoints
+//! flap, lose nothing and keep the order.
 
 mod common;
 
@@ -12,7 +14,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::Daemon;
-use common::postgres::{Postgres, ledger_source, shipped};
+use common::postgres::{Postgres, ledger_source, local_rows, shipped};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 /// A CA: its PEM and what signs with it.
@@ -34,6 +36,15 @@ fn server_cert(issuer: &Issuer<'static, KeyPair>) -> (String, String) {
         .signed_by(&key, issuer)
         .expect("sign");
     (cert.pem(), key.serialize_pem())
+}
+
+/// A CA file in `dir`, and the certificate and key of a server it signed.
+fn pki(dir: &Path) -> (std::path::PathBuf, String, String) {
+    let (ca_pem, issuer) = ca("diemcau test database CA");
+    let (cert_pem, key_pem) = server_cert(&issuer);
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).expect("write the CA");
+    (ca_file, cert_pem, key_pem)
 }
 
 fn config(url: &str, ca_file: &Path) -> String {
@@ -74,19 +85,24 @@ fn report_in(d: &Daemon, dir: &Path, config: &str) -> Output {
 }
 
 fn inventory() -> String {
-    "id,province,district,commune,carrier,address\nP1,Tỉnh Lào Cai,,Xã Bản Khoang,VNPT,127.0.1.1\n".to_string()
+    inventory_of(1)
+}
+
+fn inventory_of(n: usize) -> String {
+    let mut s = String::from("id,province,district,commune,carrier,address\n");
+    for i in 1..=n {
+        s.push_str(&format!("P{i},Tỉnh Lào Cai,,Xã Bản {i},VNPT,127.0.1.{i}\n"));
+    }
+    s
 }
 
 #[test]
 fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
     let Some(pg) = Postgres::start() else { return };
-    let pki = tempfile::tempdir().expect("temp dir");
-    let (ca_pem, issuer) = ca("diemcau test database CA");
+    let pki_dir = tempfile::tempdir().expect("temp dir");
+    let (ca_file, cert_pem, key_pem) = pki(pki_dir.path());
     let (other_ca_pem, _) = ca("a CA that signed nothing here");
-    let (cert_pem, key_pem) = server_cert(&issuer);
-    let ca_file = pki.path().join("ca.pem");
-    let other_ca_file = pki.path().join("other-ca.pem");
-    std::fs::write(&ca_file, &ca_pem).expect("write the CA");
+    let other_ca_file = pki_dir.path().join("other-ca.pem");
     std::fs::write(&other_ca_file, &other_ca_pem).expect("write the other CA");
 
     let mut d = Daemon::start(&config(TLS_URL, &ca_file), &inventory());
@@ -107,13 +123,13 @@ fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
 
     // The merged report reads the shared ledger over TLS too; a CA that did not sign the
     // server's certificate, and a plain connection, are refused with the reason.
-    let ok = report_in(&d, pki.path(), &config(TLS_URL, &ca_file));
+    let ok = report_in(&d, pki_dir.path(), &config(TLS_URL, &ca_file));
     assert!(
         ok.status.success(),
         "report over TLS: {}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let wrong = report_in(&d, pki.path(), &config(TLS_URL, &other_ca_file));
+    let wrong = report_in(&d, pki_dir.path(), &config(TLS_URL, &other_ca_file));
     let err = String::from_utf8_lossy(&wrong.stderr);
     assert!(
         !wrong.status.success() && err.contains("UnknownIssuer"),
@@ -123,7 +139,7 @@ fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
         "{}[store]\nurl = \"host=127.0.0.1 port=5432 user=diemcau dbname=postgres sslmode=disable\"\n",
         common::fast_config("1s", 2, 1)
     );
-    let refused = report_in(&d, pki.path(), &plain);
+    let refused = report_in(&d, pki_dir.path(), &plain);
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success() && err.contains("no encryption"),
@@ -158,4 +174,89 @@ fn the_shared_ledger_over_verified_tls_and_a_restored_ledger_file() {
     assert_eq!(ledger_source(&d), source, "the restored copy is the same ledger");
     let log = d.stop();
     assert!(log.contains("the shipper reopens it"), "{}", common::tail(&log, 20));
+}
+
+/// Every transition and outage of `d`'s ledger is in the shared one, same ids, same order.
+fn nothing_lost(pg: &Postgres, d: &Daemon, when: &str) -> usize {
+    let src = ledger_source(d);
+    let transitions = "SELECT id, run_id, endpoint, from_state, to_state, at_ms FROM transitions";
+    let outages = "SELECT id, endpoint, start_ms, end_ms, end_reason FROM outages";
+    let mut rows = 0;
+    for (what, sql) in [("transitions", transitions), ("outages", outages)] {
+        let mine = local_rows(d, &format!("{sql} ORDER BY id"));
+        let shared = pg.query(&format!("{sql} WHERE source = '{src}' ORDER BY id"));
+        assert_eq!(shared, mine, "{what} {when}");
+        rows += mine.lines().count();
+    }
+    rows
+}
+
+/// Endpoints 1–8 of `d` lose their echo requests and get them back every 3 s, for `seconds`;
+/// `midway` runs once halfway through.
+fn flap(d: &Daemon, seconds: u64, midway: impl FnOnce()) {
+    let mut midway = Some(midway);
+    for k in 0..seconds / 3 {
+        let rule = if k % 2 == 0 {
+            "ip daddr 127.0.1.1-127.0.1.8 icmp type echo-request drop"
+        } else {
+            ""
+        };
+        common::output_rule_in(d.child.id(), "flap", rule);
+        if k == seconds / 6
+            && let Some(f) = midway.take()
+        {
+            f();
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    common::output_rule_in(d.child.id(), "flap", "");
+}
+
+#[test]
+fn a_minute_cut_off_from_the_database_and_a_restart_under_load_lose_nothing() {
+    let Some(pg) = Postgres::start() else { return };
+    let pki_dir = tempfile::tempdir().expect("temp dir");
+    let (ca_file, cert_pem, key_pem) = pki(pki_dir.path());
+    let mut d = Daemon::start(&config(TLS_URL, &ca_file), &inventory_of(10));
+    if !pg.serve_tls_in(d.child.id(), &cert_pem, &key_pem) {
+        return;
+    }
+    shipped(&mut d, "the first shipment");
+
+    // The path to the database is cut (packets dropped, connections hang) for a minute while
+    // endpoints flap: the records wait in the outbox.
+    common::output_rule_in(d.child.id(), "db", "tcp dport 5432 drop");
+    flap(&d, 60, || {});
+    let m = d.metrics();
+    assert_eq!(
+        m.value("diemcau_store_replica_healthy", &[]),
+        Some(0.0),
+        "unhealthy while cut off"
+    );
+    let waiting = m.value("diemcau_store_replica_backlog_rows", &[]).unwrap_or(0.0);
+    assert!(waiting > 0.0, "the outbox holds the minute's rows");
+    common::output_rule_in(d.child.id(), "db", "");
+    shipped(&mut d, "the minute's backlog replayed");
+    let after_cut = nothing_lost(&pg, &d, "after a minute cut off");
+
+    // The database restarts while endpoints flap.
+    flap(&d, 30, || assert!(pg.serve_tls_in(d.child.id(), &cert_pem, &key_pem)));
+    d.wait_until(Duration::from_secs(30), "every endpoint up again", |d| {
+        d.metrics()
+            .by_endpoint("diemcau_endpoint_up")
+            .values()
+            .all(|v| *v == 1.0)
+    });
+    shipped(&mut d, "shipped after the restart");
+    let after_restart = nothing_lost(&pg, &d, "after a restart under load");
+    assert!(
+        after_restart > after_cut && after_cut > 20,
+        "rows: {after_cut}, then {after_restart}"
+    );
+    let log = d.stop();
+    assert!(
+        log.contains("shared ledger unreachable or failing"),
+        "{}",
+        common::tail(&log, 20)
+    );
 }

@@ -11,8 +11,6 @@ use crate::web::reports::ReportContext;
 
 /// How often the view is read again.
 const REFRESH: Duration = Duration::from_secs(10);
-/// How far back each read looks (seconds): long enough to date an outage that began a while ago.
-const WINDOW_S: i64 = 24 * 3600;
 
 /// Reads the view every [`REFRESH`] while `[store] url` is set (the report context follows
 /// reloads, so a url added or removed takes effect at the next tick).
@@ -26,10 +24,7 @@ pub async fn refresh(reports: Arc<ArcSwap<ReportContext>>, cell: Arc<ArcSwap<Mer
             continue;
         };
         let now_ms = crate::domain::unix_ms(std::time::SystemTime::now());
-        let read = tokio::task::spawn_blocking(move || {
-            crate::store::replica::read::live_view(&ledger, now_ms, WINDOW_S, quorum)
-        })
-        .await;
+        let read = tokio::task::spawn_blocking(move || crate::store::replica::read::live_view(&ledger, quorum)).await;
         let previous = cell.load_full();
         let next = match read {
             Ok(Ok(view)) => MergedView {

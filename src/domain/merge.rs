@@ -225,42 +225,54 @@ pub struct FaultAt {
     pub since: i64,
 }
 
-impl Merged {
-    /// What held at `at`: the Down spans and minority faults that contain it.
-    pub fn at(&self, at: i64) -> MergedAt {
-        let holds = |i: &Interval| i.start <= at && at < i.end;
-        let labels = |id: &str| {
-            self.histories
-                .binary_search_by(|h| h.id.as_str().cmp(id))
-                .map(|k| self.histories[k].labels.clone())
-                .unwrap_or_default()
+/// One instance's live view of one endpoint it watches: since when it sees it Down (`None`:
+/// not Down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveVote<'a> {
+    pub vantage: &'a str,
+    pub down_since: Option<i64>,
+}
+
+/// The verdict now on one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Now {
+    /// Not Down for the quorum, and no vantage sees it Down.
+    Up,
+    /// Down by quorum since the moment the quorum was reached.
+    Down { since: i64 },
+    /// Down for too few vantages: each of them, and since when (their own paths' fault).
+    VantageFaults(Vec<(String, i64)>),
+}
+
+/// Judges one endpoint from the votes of the live instances watching it, as [`merge`] does
+/// over time: a vantage with several instances counts once, Down when any of them sees it Down
+/// (since the earliest).
+pub fn judge_now(votes: &[LiveVote<'_>], quorum: Quorum) -> Now {
+    let mut by_vantage: BTreeMap<&str, Option<i64>> = BTreeMap::new();
+    for v in votes {
+        let slot = by_vantage.entry(v.vantage).or_insert(None);
+        *slot = match (*slot, v.down_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
-        MergedAt {
-            at,
-            down: self
-                .histories
-                .iter()
-                .filter_map(|h| {
-                    h.down.iter().find(|i| holds(i)).map(|i| DownAt {
-                        id: h.id.clone(),
-                        labels: h.labels.clone(),
-                        since: i.start,
-                    })
-                })
-                .collect(),
-            vantage_faults: self
-                .vantage_faults
-                .iter()
-                .filter(|f| holds(&f.span))
-                .map(|f| FaultAt {
-                    id: f.endpoint.clone(),
-                    labels: labels(&f.endpoint),
-                    vantage: f.vantage.clone(),
-                    since: f.span.start,
-                })
-                .collect(),
-        }
     }
+    let mut starts: Vec<i64> = by_vantage.values().flatten().copied().collect();
+    if starts.is_empty() {
+        return Now::Up;
+    }
+    starts.sort_unstable();
+    let needed = quorum.needed(by_vantage.len()).max(1);
+    if starts.len() >= needed {
+        return Now::Down {
+            since: starts[needed - 1],
+        };
+    }
+    Now::VantageFaults(
+        by_vantage
+            .into_iter()
+            .filter_map(|(v, s)| s.map(|s| (v.to_string(), s)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -214,34 +214,33 @@ fn the_merge_matches_counting_second_by_second() {
 }
 
 #[test]
-fn the_verdict_at_a_moment_lists_quorum_downs_and_lone_vantage_faults() {
-    let merged = merge(
-        &[
-            vantage(
-                "vnpt",
-                vec![
-                    seen("A", &[i(0, 1000)], &[i(100, 300)]),
-                    seen("B", &[i(0, 1000)], &[i(150, 500)]),
-                ],
-            ),
-            vantage(
-                "viettel",
-                vec![seen("A", &[i(0, 1000)], &[i(120, 250)]), seen("B", &[i(0, 1000)], &[])],
-            ),
-        ],
-        Quorum::All,
+fn the_live_judgement_counts_each_vantage_once_and_dates_the_quorum() {
+    let vote = |vantage, down_since| LiveVote { vantage, down_since };
+    // Every live vantage must agree by default: one that still reaches it keeps it Up…
+    assert_eq!(
+        judge_now(&[vote("vnpt", Some(100)), vote("viettel", None)], Quorum::All),
+        Now::VantageFaults(vec![("vnpt".into(), 100)])
     );
-    let now = merged.at(200);
-    let down: Vec<(&str, i64)> = now.down.iter().map(|d| (d.id.as_str(), d.since)).collect();
-    assert_eq!(down, vec![("A", 120)]);
-    let faults: Vec<(&str, &str, i64)> = now
-        .vantage_faults
-        .iter()
-        .map(|f| (f.id.as_str(), f.vantage.as_str(), f.since))
-        .collect();
-    assert_eq!(faults, vec![("B", "vnpt", 150)]);
-    // After both recovered (and before): nothing.
-    assert_eq!(merged.at(600).down, vec![]);
-    assert_eq!(merged.at(600).vantage_faults, vec![]);
-    assert_eq!(merged.at(50).down, vec![]);
+    // …and when both see it Down, it is Down since the second one did.
+    assert_eq!(
+        judge_now(&[vote("vnpt", Some(100)), vote("viettel", Some(160))], Quorum::All),
+        Now::Down { since: 160 }
+    );
+    // 2 of 3: Down once two agree, since the second.
+    let three = [vote("a", Some(50)), vote("b", None), vote("c", Some(70))];
+    assert_eq!(judge_now(&three, Quorum::AtLeast(2)), Now::Down { since: 70 });
+    assert_eq!(
+        judge_now(&three, Quorum::All),
+        Now::VantageFaults(vec![("a".into(), 50), ("c".into(), 70)])
+    );
+    // Two instances of one vantage are one vote: Down if either is, since the earliest.
+    assert_eq!(
+        judge_now(
+            &[vote("vnpt", Some(90)), vote("vnpt", None), vote("viettel", Some(95))],
+            Quorum::All
+        ),
+        Now::Down { since: 95 }
+    );
+    assert_eq!(judge_now(&[vote("vnpt", None)], Quorum::All), Now::Up);
+    assert_eq!(judge_now(&[], Quorum::All), Now::Up);
 }

@@ -230,6 +230,17 @@ pub fn nft_in(pid: u32, script: &str) {
     assert!(child.wait().expect("wait nft").success(), "nft failed:\n{script}");
 }
 
+/// Replaces the nftables table `name` in the namespace of `pid` with one output-hook chain
+/// holding `rule` (empty: no rule, nothing dropped).
+pub fn output_rule_in(pid: u32, name: &str, rule: &str) {
+    nft_in(
+        pid,
+        &format!(
+            "table inet {name}\ndelete table inet {name}\ntable inet {name} {{\n chain out {{\n  type filter hook output priority 0;\n  {rule}\n }}\n}}\n"
+        ),
+    );
+}
+
 /// Runs `ip ARGS` in the network namespace of `pid` (entering its user namespace too when it has
 /// its own), and asserts that it succeeded.
 pub fn ip_in(pid: u32, args: &[&str]) {

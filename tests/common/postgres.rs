@@ -265,3 +265,24 @@ pub fn ledger_source(d: &super::Daemon) -> String {
     conn.query_row("SELECT value FROM ledger_meta WHERE key = 'source'", [], |r| r.get(0))
         .expect("source")
 }
+
+/// `sql` over the local ledger, rows as `|`-joined text like psql's.
+pub fn local_rows(d: &super::Daemon, sql: &str) -> String {
+    let db = d.dir.path().join("data").join("diemcau.db");
+    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open");
+    let mut st = conn.prepare(sql).expect("prepare");
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            let cells: Vec<String> = (0..n)
+                .map(|i| match r.get_ref(i).expect("cell") {
+                    rusqlite::types::ValueRef::Null => String::new(),
+                    rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                    v => v.as_str().unwrap_or_default().to_string(),
+                })
+                .collect();
+            Ok(cells.join("|"))
+        })
+        .expect("query");
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}

@@ -1,13 +1,15 @@
 //! The merged view of the shared ledger: each source's histories built as the local ledger's
 //! are, grouped by vantage, then merged ([`crate::domain::merge`]).
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::config::store::SharedLedger;
-use crate::domain::merge::{Merged, MergedAt, Quorum, merge};
+use crate::domain::Labels;
+use crate::domain::merge::{DownAt, FaultAt, LiveVote, Merged, MergedAt, Now, Quorum, judge_now, merge};
 use crate::domain::sla::{EndpointHistory, Interval};
 use crate::store::StoreError;
 use crate::store::history::{HistoryRows, PresenceRow, build};
@@ -76,26 +78,113 @@ pub fn merged_histories(
     blocking(ledger, async |client| merged(&client, period, now_ms, quorum).await)
 }
 
-/// The live merged view at `now_ms`, from the last `window` seconds of every source. Blocking.
-pub fn live_view(ledger: &SharedLedger, now_ms: i64, window: i64, quorum: Quorum) -> Result<LiveView, StoreError> {
+/// The live merged view: the open outages and open presence of every live instance, judged
+/// with `quorum`. Reads only what is open now (partial indexes), so its cost follows the
+/// outages, not the size of the estate. Blocking.
+pub fn live_view(ledger: &SharedLedger, quorum: Quorum) -> Result<LiveView, StoreError> {
     blocking(ledger, async |client| {
         let sources = sources(&client).await?;
-        // The latest moment every live source has shipped (a source that never finished a
-        // heartbeat does not hold the view back).
-        let shipped = sources
+        let vantage_of: HashMap<&str, &str> = sources
             .iter()
             .filter(|s| s.live)
-            .filter_map(|s| s.shipped_to_ms)
-            .min()
-            .unwrap_or(now_ms)
-            .min(now_ms);
-        let period = Interval::new(now_ms.div_euclid(1000) - window, now_ms.div_euclid(1000) + 1);
-        let merged = merged(&client, period, now_ms, quorum).await?;
-        Ok(LiveView {
-            now: merged.at(shipped.div_euclid(1000) - 1),
-            sources,
-        })
+            .map(|s| (s.source.as_str(), s.vantage.as_str()))
+            .collect();
+        // endpoint → (vantage, Down since (s)) of every live instance watching it.
+        let mut votes: BTreeMap<String, Vec<(&str, Option<i64>)>> = BTreeMap::new();
+        for r in client
+            .query(
+                "SELECT source, endpoint, min(start_ms) FROM outages WHERE end_ms IS NULL GROUP BY 1, 2",
+                &[],
+            )
+            .await?
+        {
+            let (source, endpoint, start_ms): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+            if let Some(v) = vantage_of.get(source.as_str()) {
+                votes
+                    .entry(endpoint)
+                    .or_default()
+                    .push((v, Some(start_ms.div_euclid(1000))));
+            }
+        }
+        let owned_ids: Vec<String> = votes.keys().cloned().collect();
+        let ids: Vec<&str> = owned_ids.iter().map(String::as_str).collect();
+        for r in client
+            .query(
+                "SELECT DISTINCT source, endpoint FROM presence WHERE to_ms IS NULL AND endpoint = ANY($1)",
+                &[&ids],
+            )
+            .await?
+        {
+            let (source, endpoint): (String, String) = (r.get(0), r.get(1));
+            if let (Some(v), Some(list)) = (vantage_of.get(source.as_str()), votes.get_mut(&endpoint)) {
+                list.push((v, None));
+            }
+        }
+        let labels = labels_of(&client, &ids).await?;
+        let mut now = MergedAt {
+            // What every live instance has shipped: their last heartbeats, in the database's clock.
+            at: sources
+                .iter()
+                .filter(|s| s.live)
+                .map(|s| s.seen_ms.div_euclid(1000))
+                .min()
+                .unwrap_or(0),
+            ..MergedAt::default()
+        };
+        for (id, list) in &votes {
+            let ballots: Vec<LiveVote> = list
+                .iter()
+                .map(|(vantage, down_since)| LiveVote {
+                    vantage,
+                    down_since: *down_since,
+                })
+                .collect();
+            let labels = labels.get(id).cloned().unwrap_or_default();
+            match judge_now(&ballots, quorum) {
+                Now::Up => {}
+                Now::Down { since } => now.down.push(DownAt {
+                    id: id.clone(),
+                    labels,
+                    since,
+                }),
+                Now::VantageFaults(faults) => {
+                    for (vantage, since) in faults {
+                        now.vantage_faults.push(FaultAt {
+                            id: id.clone(),
+                            labels: labels.clone(),
+                            vantage,
+                            since,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(LiveView { sources, now })
     })
+}
+
+/// The labels of `ids` as some instance recorded them.
+async fn labels_of(client: &Client, ids: &[&str]) -> Result<HashMap<String, Labels>, Failure> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (id) id, province, district, commune, carrier FROM endpoints \
+             WHERE id = ANY($1) ORDER BY id, first_seen_ms DESC",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let district: String = r.get(2);
+            let labels = Labels {
+                province: r.get::<_, String>(1).into(),
+                district: (!district.is_empty()).then(|| district.into()),
+                commune: r.get::<_, String>(3).into(),
+                carrier: r.get::<_, String>(4).into(),
+            };
+            (r.get(0), labels)
+        })
+        .collect())
 }
 
 async fn sources(client: &Client) -> Result<Vec<SourceRow>, Failure> {

@@ -150,7 +150,11 @@ pub(crate) fn migrations() -> Vec<String> {
          CREATE INDEX transitions_by_endpoint ON transitions (endpoint, at_ms);
          CREATE INDEX presence_by_endpoint ON presence (endpoint, from_ms);",
     );
-    vec![first]
+    // 2: the live merged view reads only what is open now.
+    let open = "CREATE INDEX outages_open ON outages (endpoint) WHERE end_ms IS NULL;
+         CREATE INDEX presence_open ON presence (endpoint) WHERE to_ms IS NULL;"
+        .to_string();
+    vec![first, open]
 }
 
 /// `INSERT … ON CONFLICT DO UPDATE` for one row of `t`: `$1` the source, `$2` the key, then the
