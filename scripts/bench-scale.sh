@@ -18,6 +18,7 @@ WARMUP=${WARMUP:-20}
 WINDOW=${WINDOW:-60}
 CUT=${CUT:-2000}
 CUT_S=${CUT_S:-30}
+PACKETS=${PACKETS:-3}
 BIN=$PWD/target/release/diemcau
 cargo build --release --quiet
 OUT=$(mktemp -d /tmp/diemcau-scale.XXXXXX)
@@ -42,7 +43,7 @@ cleanup() {
   rm -rf "$OUT"
 }
 trap cleanup EXIT
-export PSQL_HOST=$OUT/pg/sock WARMUP WINDOW CUT CUT_S
+export PSQL_HOST=$OUT/pg/sock WARMUP WINDOW CUT CUT_S PACKETS
 
 cat >"$OUT/inner.sh" <<'INNER'
 #!/usr/bin/env bash
@@ -68,7 +69,7 @@ listen_address = "127.0.0.1:$((9810 + i))"
 files = ["../inventory.csv"]
 [probe]
 interval = "10s"
-packets = 3
+packets = $PACKETS
 packet_spacing = "200ms"
 timeout = "1s"
 [vantage]
@@ -164,5 +165,5 @@ done
 INNER
 chmod +x "$OUT/inner.sh"
 mkdir -p "$OUT/work"
-echo "# diemcau scale run $(date -u +%FT%TZ) on $(nproc) cores, $(uname -r): $S shards x $N endpoints, window ${WINDOW}s, $CUT cut for ${CUT_S}s"
+echo "# diemcau scale run $(date -u +%FT%TZ) on $(nproc) cores, $(uname -r): $S shards x $N endpoints, $PACKETS echoes per 10 s round, window ${WINDOW}s, $CUT cut for ${CUT_S}s"
 unshare -rn "$OUT/inner.sh" "$N" "$S" "$BIN" "$OUT/work"
