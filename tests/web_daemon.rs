@@ -317,6 +317,8 @@ const ROUTES: &[(&str, &str, u16)] = &[
     ("GET", "/status", 200),
     ("GET", "/api/v1/summary", 200),
     ("GET", "/api/v1/endpoints", 200),
+    ("GET", "/api/v1/incidents", 200),
+    ("GET", "/api/v1/merged", 200),
     ("GET", "/reports/sla", 200),
 ];
 

@@ -15,7 +15,8 @@ const REFRESH: Duration = Duration::from_secs(10);
 /// Reads the view every [`REFRESH`] while `[store] url` is set (the report context follows
 /// reloads, so a url added or removed takes effect at the next tick).
 pub async fn refresh(reports: Arc<ArcSwap<ReportContext>>, cell: Arc<ArcSwap<MergedView>>) {
-    let mut tick = tokio::time::interval(REFRESH);
+    // The first read waits a period: the shipper creates the database's tables on connecting.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -197,7 +197,10 @@ impl Daemon {
             "diemcau did not exit cleanly on SIGTERM: {status}\n{}",
             self.log()
         );
-        self.log()
+        // A thread that panics does not change the exit status: its message is the only trace.
+        let log = self.log();
+        assert!(!log.contains("panicked at"), "a thread of diemcau panicked:\n{}", tail(&log, 40));
+        log
     }
 }
 

@@ -100,7 +100,8 @@ impl Shipper {
                     let deadline = Instant::now() + grace;
                     while Instant::now() < deadline {
                         let left = deadline.saturating_duration_since(Instant::now());
-                        match runtime.block_on(tokio::time::timeout(left, self.round(&mut link))) {
+                        // The timer is made inside the runtime: made outside, it panics.
+                        match runtime.block_on(async { tokio::time::timeout(left, self.round(&mut link)).await }) {
                             Ok(Ok(true)) => continue,
                             _ => break,
                         }
