@@ -80,6 +80,19 @@ CFG
   "$BIN" run --shard "$i/$S" --config "$DIR/shard$i/diemcau.toml" --log.level warn 2>"$DIR/shard$i/log" &
   pids+=($!)
 done
+# One Prometheus scrapes every shard once a minute (when installed): its memory and ingestion
+# are the other half of the cost.
+prom_pid=
+if command -v prometheus >/dev/null; then
+  { echo "global: {scrape_interval: 60s, scrape_timeout: 50s}"
+    echo "scrape_configs: [{job_name: diemcau, static_configs: [{targets: ["
+    for ((i = 0; i < S; i++)); do printf '"127.0.0.1:%d"%s' $((9810 + i)) "$([[ $i -lt $((S - 1)) ]] && echo ,)"; done
+    echo "]}]}]"; } > "$DIR/prometheus.yml"
+  prometheus --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/tsdb" \
+    --web.listen-address=127.0.0.1:9090 --log.level=warn 2>"$DIR/prometheus.log" &
+  prom_pid=$!
+  pids+=("$prom_pid")
+fi
 # The first shipment (every shard's endpoints and presence rows) goes before any window.
 t0=$(date +%s.%N); r0=$(pg_rows)
 for ((k = 0; k < 180; k++)); do
@@ -155,6 +168,16 @@ print(f"RESULT shard={i} endpoints_probed={probed} peak_rss_mb={int(hwm) / 1024:
       f"replica_errors={val('diemcau_store_replica_errors_total'):.0f} rows_shipped={val('diemcau_store_replica_rows_shipped_total'):.0f}")
 PY
 done
+if [[ -n $prom_pid ]]; then
+  promq() { curl -s --get --data-urlencode "query=$1" http://127.0.0.1:9090/api/v1/query \
+    | python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(" ".join(x["value"][1] for x in r) or "none")'; }
+  echo "RESULT prometheus peak_rss_mb=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$prom_pid/status") \
+head_series=$(promq prometheus_tsdb_head_series) \
+scrape_s=$(promq 'scrape_duration_seconds{job="diemcau"}' | tr ' ' ,) \
+samples_per_scrape=$(promq 'sum(scrape_samples_scraped{job="diemcau"})') \
+cpu_s=$(awk -v clk="$clk" '{ printf "%.1f", ($14 + $15) / clk }' "/proc/$prom_pid/stat") \
+running_s=$(ps -o etimes= -p "$prom_pid" | tr -d ' ')"
+fi
 echo "RESULT postgres $(psqlq "SELECT 'db_mb=' || round(pg_database_size('postgres') / 1048576.0, 1)") \
 $(psqlq "SELECT string_agg(relname || '=' || n_live_tup, ' ' ORDER BY relname) FROM pg_stat_user_tables")"
 for p in "${pids[@]}"; do kill -TERM "$p"; done
