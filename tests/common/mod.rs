@@ -199,7 +199,11 @@ impl Daemon {
         );
         // A thread that panics does not change the exit status: its message is the only trace.
         let log = self.log();
-        assert!(!log.contains("panicked at"), "a thread of diemcau panicked:\n{}", tail(&log, 40));
+        assert!(
+            !log.contains("panicked at"),
+            "a thread of diemcau panicked:\n{}",
+            tail(&log, 40)
+        );
         log
     }
 }
