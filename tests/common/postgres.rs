@@ -82,25 +82,48 @@ impl Postgres {
 
     /// Starts the server (again) and waits until it accepts connections.
     pub fn start_server(&self) {
+        self.pg_ctl_start("''", "", None);
+    }
+
+    /// `pg_ctl start` listening on `listen` (and the Unix socket) with `extra` server options,
+    /// inside the network namespace of `netns` when given (as root: the same user namespace).
+    fn pg_ctl_start(&self, listen: &str, extra: &str, netns: Option<u32>) {
         let opts = format!(
-            "-c listen_addresses='' -k {} -c fsync=off -c max_connections=40",
+            "-c listen_addresses={listen} -k {} -c fsync=off -c max_connections=40 {extra}",
             self.socket_dir().display()
         );
         let log = self.dir.path().join("server.log");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&self.data_dir()),
-                "-l",
-                path(&log),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
+        let mut cmd = match netns {
+            Some(pid) => {
+                let mut c = Command::new("nsenter");
+                c.args(["-t", &pid.to_string(), "-n"]);
+                c.args([
+                    "setpriv",
+                    "--reuid",
+                    "65534",
+                    "--regid",
+                    "65534",
+                    "--clear-groups",
+                    "--",
+                ]);
+                c.arg(self.bin.join("pg_ctl"));
+                c
+            }
+            None => self.command("pg_ctl"),
+        };
+        let out = cmd
+            .args(["-D", path(&self.data_dir()), "-l", path(&log), "-o", &opts])
+            .args(["-w", "-t", "60", "start"])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl start (namespace of {netns:?}): {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
     }
 
@@ -130,46 +153,7 @@ impl Postgres {
         )
         .expect("write pg_hba.conf");
         self.stop_server();
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40 -c ssl=on",
-            self.socket_dir().display()
-        );
-        let log = self.dir.path().join("server.log");
-        let out = Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-n"])
-            .args([
-                "setpriv",
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(self.bin.join("pg_ctl"))
-            .args([
-                "-D",
-                path(&data),
-                "-l",
-                path(&log),
-                "-o",
-                &opts,
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run pg_ctl in the daemon's namespace");
-        assert!(
-            out.status.success(),
-            "pg_ctl start in the namespace of {pid}: {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        self.pg_ctl_start("127.0.0.1", "-c ssl=on", Some(pid));
         true
     }
 
