@@ -73,13 +73,6 @@ pub fn section(view: &MergedView, filter: &crate::web::status::Filter) -> Option
         return None;
     }
     let now_s = crate::domain::unix_ms(std::time::SystemTime::now()).div_euclid(1000);
-    let in_scope = |l: &crate::domain::Labels| {
-        filter.province.as_deref().is_none_or(|p| *l.province == *p)
-            && filter
-                .district
-                .as_deref()
-                .is_none_or(|d| l.district.as_deref() == Some(d))
-    };
     let problem = match (&view.view, &view.error) {
         (_, Some(e)) => Some(format!("không đọc được sổ chung: {e}")),
         (None, None) => Some("đang đọc sổ chung lần đầu".to_string()),
@@ -114,7 +107,7 @@ pub fn section(view: &MergedView, filter: &crate::web::status::Filter) -> Option
             .now
             .down
             .iter()
-            .filter(|d| in_scope(&d.labels))
+            .filter(|d| filter.in_scope(&d.labels))
             .take(MAX_ROWS)
             .map(|d| row(&d.id, &d.labels, "", d.since, now_s))
             .collect(),
@@ -122,7 +115,7 @@ pub fn section(view: &MergedView, filter: &crate::web::status::Filter) -> Option
             .now
             .vantage_faults
             .iter()
-            .filter(|f| in_scope(&f.labels))
+            .filter(|f| filter.in_scope(&f.labels))
             .take(MAX_ROWS)
             .map(|f| row(&f.id, &f.labels, &f.vantage, f.since, now_s))
             .collect(),

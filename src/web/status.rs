@@ -46,13 +46,18 @@ impl Filter {
         Ok(f)
     }
 
-    fn matches(&self, v: &EndpointView) -> bool {
-        let l = &v.endpoint.labels;
+    /// Whether labels fall in the filter's scope (province and district).
+    pub fn in_scope(&self, l: &crate::domain::Labels) -> bool {
         self.province.as_deref().is_none_or(|p| *l.province == *p)
             && self
                 .district
                 .as_deref()
                 .is_none_or(|d| l.district.as_deref() == Some(d))
+    }
+
+    fn matches(&self, v: &EndpointView) -> bool {
+        let l = &v.endpoint.labels;
+        self.in_scope(l)
             && self.state.as_deref().is_none_or(|s| v.state.as_str() == s)
             && self.q.as_deref().is_none_or(|q| {
                 let q = q.to_lowercase();

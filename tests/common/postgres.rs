@@ -111,20 +111,9 @@ impl Postgres {
             }
             None => self.command("pg_ctl"),
         };
-        let out = cmd
-            .args(["-D", path(&self.data_dir()), "-l", path(&log), "-o", &opts])
-            .args(["-w", "-t", "60", "start"])
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run pg_ctl");
-        assert!(
-            out.status.success(),
-            "pg_ctl start (namespace of {netns:?}): {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        cmd.args(["-D", path(&self.data_dir()), "-l", path(&log), "-o", &opts])
+            .args(["-w", "-t", "60", "start"]);
+        self.checked(cmd, &format!("pg_ctl start (namespace of {netns:?})"), Some(&log));
     }
 
     /// Restarts the server inside the network namespace of `pid` (a daemon's), serving TLS on
@@ -196,18 +185,25 @@ impl Postgres {
     }
 
     fn run(&self, tool: &str, args: &[&str]) {
-        let out = self
-            .command(tool)
-            .args(args)
+        let mut cmd = self.command(tool);
+        cmd.args(args);
+        self.checked(cmd, &format!("{tool} {args:?}"), None);
+    }
+
+    /// Runs `cmd` in the cluster's directory and asserts that it succeeded, showing its output
+    /// and the server `log` when given.
+    fn checked(&self, mut cmd: Command, what: &str, log: Option<&Path>) {
+        let out = cmd
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .output()
             .expect("run a PostgreSQL tool");
         assert!(
             out.status.success(),
-            "{tool} {args:?} failed: {}{}",
+            "{what} failed: {}{}\n{}",
             String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&out.stderr),
+            log.and_then(|l| std::fs::read_to_string(l).ok()).unwrap_or_default()
         );
     }
 }
