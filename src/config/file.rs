@@ -2,12 +2,13 @@
 //! certificates) without trusting them: only regular files, bounded in size, and read whole
 //! without a half-written state. A FIFO would block `check` and a reload forever, `/dev/zero`
 //! would never end, and an inventory rewritten in place during a reload could be read as a mix of
-//! old and new rows.
+//! old and new rows, or cut short where the writer paused.
 
 use std::fs::{Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 /// Largest config or web config file accepted.
 pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
@@ -18,6 +19,12 @@ pub const MAX_PEM_BYTES: u64 = 4 << 20;
 
 /// Attempts to get a read that no writer disturbed.
 const STABLE_ATTEMPTS: usize = 3;
+
+/// How long a file must have been left alone before it is trusted whole. A writer that rewrites
+/// in place (`cat > inventory.csv`, a script writing row by row) leaves a file that looks
+/// complete between two of its writes; one modified this recently is read again once it has
+/// been quiet this long.
+const QUIET: Duration = Duration::from_millis(500);
 
 /// Reads a regular file of at most `limit` bytes. Refuses FIFOs, devices, sockets and
 /// directories, opens without blocking (a FIFO open would wait for a writer), and reads again
@@ -49,13 +56,27 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
         }
         let after = std::fs::metadata(path)?;
         if same_version(&before, &after) && bytes.len() as u64 == after.len() {
-            return Ok(bytes);
+            let Some(wait) = still_settling(&after) else {
+                return Ok(bytes);
+            };
+            std::thread::sleep(wait);
+            if same_version(&after, &std::fs::metadata(path)?) {
+                return Ok(bytes);
+            }
+            continue;
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Err(io::Error::other(
         "kept changing while being read; write it to a temporary file and rename it into place",
     ))
+}
+
+/// How much longer to wait before a file modified less than [`QUIET`] ago can be trusted whole.
+/// A modification time in the future (clock skew, `touch -d`) cannot be judged: no wait.
+fn still_settling(m: &Metadata) -> Option<Duration> {
+    let age = SystemTime::now().duration_since(m.modified().ok()?).ok()?;
+    QUIET.checked_sub(age).filter(|w| !w.is_zero())
 }
 
 /// Like [`read_regular`], as UTF-8 text.
@@ -108,6 +129,52 @@ mod tests {
         assert!(e.to_string().contains("character device"), "{e}");
         let e = read_regular(dir.path(), 100).unwrap_err();
         assert!(e.to_string().contains("directory"), "{e}");
+    }
+
+    /// A writer that pauses in the middle of rewriting a file in place: the read waits for it
+    /// and returns the whole new file, never the first half (which ends in a valid but wrong
+    /// address). Before the quiet period this returned the half.
+    #[test]
+    fn a_file_rewritten_in_place_is_not_read_half_written() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("inventory.csv");
+        let whole = b"id,address\nA,10.1.2.34\nB,10.1.2.35\n";
+        let half = &whole[..21]; // "id,address\nA,10.1.2.3": a valid address, the wrong one
+        let mut w = std::fs::File::create(&f).unwrap();
+        w.write_all(half).unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            w.write_all(&whole[21..]).unwrap();
+        });
+        let read = read_regular(&f, 1000).unwrap();
+        writer.join().unwrap();
+        assert_eq!(String::from_utf8_lossy(&read), String::from_utf8_lossy(whole));
+    }
+
+    #[test]
+    fn a_settled_file_is_read_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"old").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        assert!(still_settling(&std::fs::metadata(&f).unwrap()).is_none());
+        let future = SystemTime::now() + Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(future)
+            .unwrap();
+        assert!(still_settling(&std::fs::metadata(&f).unwrap()).is_none());
+        std::fs::write(&f, b"new").unwrap();
+        assert!(still_settling(&std::fs::metadata(&f).unwrap()).is_some());
     }
 
     #[test]
